@@ -1,0 +1,21 @@
+// Core publishes what happens on node:diagnostics_channel channels named `kstreams:*`. Plugins
+// (metrics, tracing) subscribe; core imports no metrics library. Publishing costs nothing when
+// nobody subscribes, which the hot path checks with `hasSubscribers` before building a message.
+import { channel } from 'node:diagnostics_channel'
+
+export const channels = {
+  /** { taskId, topic, partition, count } after a batch of records of one partition was processed. */
+  recordsProcessed: channel('kstreams:records:processed'),
+  /** { topic, count } after records were acknowledged by the broker. */
+  recordsProduced: channel('kstreams:records:produced'),
+  /** { durationMs, partitions } after each commit. */
+  commit: channel('kstreams:commit'),
+  /** { kind: 'assigned' | 'revoked' | 'lost', partitions } on membership changes. */
+  rebalance: channel('kstreams:rebalance'),
+  /** { from, to } when the application changes state. */
+  stateChange: channel('kstreams:state'),
+  /** { stage, policy, error, topic, partition, offset } when a record error was handled. */
+  recordError: channel('kstreams:record:error'),
+  /** { topic, partition, lag } consumer lag after a fetch. */
+  lag: channel('kstreams:lag'),
+} as const

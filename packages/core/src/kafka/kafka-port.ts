@@ -1,0 +1,135 @@
+// The Kafka port: the only way the runtime reaches Kafka. A small, internal interface so that the
+// runtime can be tested against any client, and other clients can be adapted behind it later.
+// The default adapter is `platformatic-kafka-port.ts` (@platformatic/kafka).
+
+export interface TopicPartition {
+  topic: string
+  partition: number
+}
+
+/** A record as fetched: raw bytes, not yet deserialized. */
+export interface FetchedRecord {
+  topic: string
+  partition: number
+  offset: bigint
+  /** Milliseconds since the epoch (CreateTime or LogAppendTime, as the broker reports it). */
+  timestamp: number
+  key: Uint8Array | null
+  value: Uint8Array | null
+  /** Header names and values in wire order; names are UTF-8 text. */
+  headers: ReadonlyArray<readonly [string, Uint8Array | null]>
+}
+
+/** A batch of fetched records of ONE partition, in offset order. */
+export interface FetchedBatch {
+  topic: string
+  partition: number
+  records: FetchedRecord[]
+  /** The partition's high watermark at fetch time, for lag. */
+  highWatermark: bigint
+}
+
+export interface OffsetAndMetadata {
+  /** The next offset to read (last processed + 1), as Kafka defines a committed offset. */
+  offset: bigint
+  /** Free-form text stored with the commit. kstreams encodes completed-but-uncommitted offsets here. */
+  metadata: string | null
+}
+
+export interface CommitRequest extends TopicPartition, OffsetAndMetadata {}
+
+/**
+ * Called by the group consumer on membership changes. Every call is awaited: partitions are
+ * given up only after `onRevoked` resolves, so the runtime can drain, flush and commit first.
+ */
+export interface GroupListener {
+  /** New partitions for this member. Fetching them starts after this resolves. */
+  onAssigned(partitions: TopicPartition[]): Promise<void>
+  /** Partitions this member must give up. Commits are still allowed until this resolves. */
+  onRevoked(partitions: TopicPartition[]): Promise<void>
+  /** Partitions lost without a chance to commit (fenced, session expired). Do not commit them. */
+  onLost(partitions: TopicPartition[]): Promise<void>
+}
+
+export interface GroupConsumerOptions {
+  groupId: string
+  clientId: string
+  topics: string[]
+  listener: GroupListener
+  /** Where to start a partition that has no committed offset. @default 'earliest' */
+  offsetReset?: 'earliest' | 'latest'
+  /** @default 45000 */
+  sessionTimeoutMs?: number
+  /** @default 60000 */
+  rebalanceTimeoutMs?: number
+  /** Fetch tuning. */
+  fetchMinBytes?: number
+  fetchMaxBytes?: number
+  fetchMaxBytesPerPartition?: number
+  fetchMaxWaitMs?: number
+}
+
+export interface GroupConsumer {
+  /** Joins the group and starts membership in the background. Resolves once joined. */
+  subscribe(): Promise<void>
+  /**
+   * Returns fetched batches from assigned, not paused partitions. Waits at most `maxWaitMs` when
+   * nothing is available and returns an empty array then. Never returns records of a partition
+   * that was revoked or paused after the fetch was sent.
+   */
+  poll(maxWaitMs: number): Promise<FetchedBatch[]>
+  /** Stops fetching these partitions until `resume`. Records already returned stay valid. */
+  pause(partitions: TopicPartition[]): void
+  resume(partitions: TopicPartition[]): void
+  /** The next fetch of this partition starts at `offset`; anything prefetched beyond is dropped. */
+  seek(partition: TopicPartition, offset: bigint): void
+  /** Committed offsets and metadata of the group for these partitions (null when none). */
+  committed(partitions: TopicPartition[]): Promise<Map<string, OffsetAndMetadata | null>>
+  /** Commits as the current group member; fails with a retriable=false error when fenced. */
+  commit(offsets: CommitRequest[]): Promise<void>
+  /** The partitions currently assigned to this member. */
+  assignment(): TopicPartition[]
+  /** Leaves the group (revoking through the listener first) and closes the connections. */
+  close(): Promise<void>
+}
+
+export interface ProduceRecord {
+  topic: string
+  /** When absent, the producer's partitioner picks one from the key (murmur2, as the Java client). */
+  partition?: number
+  key: Uint8Array | null
+  value: Uint8Array | null
+  timestamp?: number
+  headers?: ReadonlyArray<readonly [string, Uint8Array | null]>
+}
+
+export interface ProducerPort {
+  /** Sends a batch; resolves when every record is acknowledged (acks=all), rejects otherwise. */
+  send(records: ProduceRecord[]): Promise<void>
+  close(): Promise<void>
+}
+
+export interface TopicDescription {
+  name: string
+  partitions: number
+  configs?: Record<string, string>
+}
+
+export interface AdminPort {
+  /** Partition counts of existing topics; topics that do not exist are absent from the map. */
+  describeTopics(topics: string[]): Promise<Map<string, TopicDescription>>
+  /** Creates topics; topics that already exist are left as they are. */
+  createTopics(topics: Array<TopicDescription & { replicationFactor?: number }>): Promise<void>
+  close(): Promise<void>
+}
+
+export interface KafkaPort {
+  createConsumer(options: GroupConsumerOptions): GroupConsumer
+  createProducer(options: { clientId: string; lingerMs?: number; batchMaxBytes?: number }): ProducerPort
+  createAdmin(options: { clientId: string }): AdminPort
+}
+
+/** Map key for a topic partition. */
+export function topicPartitionKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`
+}

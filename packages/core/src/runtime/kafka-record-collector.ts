@@ -1,0 +1,145 @@
+// Batches sink output to Kafka and tracks every send until the broker acknowledges it. `flush`
+// resolves only when everything handed over so far is acknowledged: the commit cycle awaits it
+// before committing input offsets.
+import { channels } from '../diagnostics.js'
+import { ProductionError } from '../errors.js'
+import type { AdminPort, ProduceRecord, ProducerPort } from '../kafka/kafka-port.js'
+import type { Logger } from '../logger.js'
+import type { Record } from '../record.js'
+import type { ProductionErrorPolicy } from './error-policy.js'
+import type { Partitioner, RecordCollector } from './record-collector.js'
+
+export interface KafkaRecordCollectorOptions {
+  producer: ProducerPort
+  admin: AdminPort
+  batchSize: number
+  lingerMs: number
+  policy: ProductionErrorPolicy
+  logger: Logger
+  /** Batches in flight before `hasCapacity` turns false (backpressure on processing). @default 8 */
+  maxInFlightBatches?: number
+}
+
+interface PendingPartition {
+  index: number
+  partitioner: Partitioner
+  source: Record<unknown, unknown>
+}
+
+export class KafkaRecordCollector implements RecordCollector {
+  readonly #options: KafkaRecordCollectorOptions
+  readonly #partitionCounts = new Map<string, number>()
+  readonly #inFlight = new Set<Promise<void>>()
+  #batch: ProduceRecord[] = []
+  #pendingPartitions: PendingPartition[] = []
+  #timer: NodeJS.Timeout | undefined
+  #failure: ProductionError | undefined
+  /** Records refused by the broker and skipped under the `continue` policy. */
+  skipped = 0
+
+  constructor(options: KafkaRecordCollectorOptions) {
+    this.#options = options
+  }
+
+  /** Partition counts known in advance (sink topics), so partitioners run without a lookup. */
+  setPartitionCount(topic: string, partitions: number): void {
+    this.#partitionCounts.set(topic, partitions)
+  }
+
+  /** The first production failure under the `fail` policy; the runtime stops on it. */
+  get failure(): ProductionError | undefined {
+    return this.#failure
+  }
+
+  get hasCapacity(): boolean {
+    return this.#inFlight.size < (this.#options.maxInFlightBatches ?? 8)
+  }
+
+  send(record: ProduceRecord, partitioner?: Partitioner, source?: Record<unknown, unknown>): void {
+    if (partitioner && source && record.partition === undefined) {
+      const count = this.#partitionCounts.get(record.topic)
+      if (count === undefined) this.#pendingPartitions.push({ index: this.#batch.length, partitioner, source })
+      else record.partition = partitioner(source, count)
+    }
+    this.#batch.push(record)
+    if (this.#batch.length >= this.#options.batchSize) this.#sendBatch()
+    else if (this.#timer === undefined) this.#timer = setTimeout(() => this.#sendBatch(), this.#options.lingerMs)
+  }
+
+  /** Waits until some batch settles (when `hasCapacity` is false). */
+  async waitForCapacity(): Promise<void> {
+    while (!this.hasCapacity) await Promise.race(this.#inFlight)
+  }
+
+  /** Sends what is batched and waits for every acknowledgement. Throws the failure under `fail`. */
+  async flush(): Promise<void> {
+    this.#sendBatch()
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight)
+    if (this.#failure) throw this.#failure
+  }
+
+  #sendBatch(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer)
+      this.#timer = undefined
+    }
+    if (this.#batch.length === 0) return
+    const batch = this.#batch
+    const pending = this.#pendingPartitions
+    this.#batch = []
+    this.#pendingPartitions = []
+    const sent = this.#resolvePartitions(batch, pending)
+      .then(() => this.#options.producer.send(batch))
+      .then(
+        () => this.#published(batch),
+        (error: unknown) => this.#failed(batch, error),
+      )
+      .finally(() => this.#inFlight.delete(sent))
+    this.#inFlight.add(sent)
+  }
+
+  async #resolvePartitions(batch: ProduceRecord[], pending: PendingPartition[]): Promise<void> {
+    if (pending.length === 0) return
+    const unknown = [...new Set(pending.map(({ index }) => batch[index]!.topic))].filter(
+      (topic) => !this.#partitionCounts.has(topic),
+    )
+    if (unknown.length > 0) {
+      const described = await this.#options.admin.describeTopics(unknown)
+      for (const [topic, description] of described) this.#partitionCounts.set(topic, description.partitions)
+    }
+    for (const { index, partitioner, source } of pending) {
+      const record = batch[index]!
+      const count = this.#partitionCounts.get(record.topic)
+      if (count === undefined) {
+        throw new ProductionError(`sink topic "${record.topic}" does not exist; create it before writing to it`, {
+          context: { topic: record.topic },
+        })
+      }
+      record.partition = partitioner(source, count)
+    }
+  }
+
+  #published(batch: ProduceRecord[]): void {
+    if (!channels.recordsProduced.hasSubscribers) return
+    const counts = new Map<string, number>()
+    for (const record of batch) counts.set(record.topic, (counts.get(record.topic) ?? 0) + 1)
+    for (const [topic, count] of counts) channels.recordsProduced.publish({ topic, count })
+  }
+
+  #failed(batch: ProduceRecord[], error: unknown): void {
+    const topics = [...new Set(batch.map((record) => record.topic))].join(', ')
+    const failure =
+      error instanceof ProductionError
+        ? error
+        : new ProductionError(
+            `could not produce ${batch.length} record(s) to ${topics}: ${error instanceof Error ? error.message : String(error)}`,
+            { cause: error, context: { topic: topics } },
+          )
+    if (this.#options.policy === 'continue') {
+      this.skipped += batch.length
+      this.#options.logger.warn(`${failure.message} (policy continue: skipped)`, { topics })
+      return
+    }
+    this.#failure ??= failure
+  }
+}

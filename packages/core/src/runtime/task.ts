@@ -1,0 +1,502 @@
+// A task runs one sub-topology for one partition number: fresh processor instances, its stores,
+// its input queues (one per co-partitioned source topic) and its stream time. The runtime and the
+// test driver both drive tasks, so what a test shows is what production does.
+import { ProcessingError, SerdeError, TopologyError } from '../errors.js'
+import { channels } from '../diagnostics.js'
+import type { FetchedRecord } from '../kafka/kafka-port.js'
+import type { Logger } from '../logger.js'
+import type { Cancellable, Processor, ProcessorContext, PunctuationType, Punctuator } from '../processor.js'
+import type { Record, RecordMetadata } from '../record.js'
+import type { SerdeContext } from '../serde.js'
+import type { StateStore } from '../state-store.js'
+import type { ProcessorNode, SinkNode, SourceNode, Subtopology, Topology, TopologyNode } from '../topology.js'
+import { deadLetterRecord, type ErrorPolicies } from './error-policy.js'
+import { OffsetTracker } from './offset-tracker.js'
+import type { Partitioner, RecordCollector } from './record-collector.js'
+
+export interface TaskOptions {
+  applicationId: string
+  topology: Topology
+  subtopology: Subtopology
+  partition: number
+  collector: RecordCollector
+  errorPolicies: ErrorPolicies
+  logger: Logger
+  stateDir: string
+  /** The wall clock. */
+  now: () => number
+}
+
+interface InputQueue {
+  topic: string
+  batches: FetchedRecord[][]
+  /** Index of the next record in batches[0]. */
+  index: number
+  size: number
+  offsets: OffsetTracker
+}
+
+interface Schedule {
+  node: RuntimeNode
+  intervalMs: number
+  type: PunctuationType
+  punctuator: Punctuator
+  next: number
+  cancelled: boolean
+}
+
+/** A node instantiated for one task. */
+interface RuntimeNode {
+  definition: TopologyNode
+  children: RuntimeNode[]
+  childByName: Map<string, RuntimeNode>
+  processor: Processor<unknown, unknown, unknown, unknown> | undefined
+  context: ProcessorContext<unknown, unknown> | undefined
+}
+
+export class StreamTask {
+  readonly id: string
+  readonly partition: number
+  readonly subtopology: Subtopology
+  readonly #options: TaskOptions
+  readonly #queues = new Map<string, InputQueue>()
+  readonly #nodes = new Map<string, RuntimeNode>()
+  readonly #stores = new Map<string, StateStore>()
+  readonly #schedules: Schedule[] = []
+  readonly #keyContext: SerdeContext = { topic: '', target: 'key', headers: [] }
+  readonly #valueContext: SerdeContext = { topic: '', target: 'value', headers: [] }
+  /** Promises started while processing the current record (async processors). */
+  #pending: Promise<unknown>[] = []
+  #current: RecordMetadata | undefined
+  #streamTime = -1
+  #closed = false
+
+  constructor(options: TaskOptions) {
+    this.#options = options
+    this.subtopology = options.subtopology
+    this.partition = options.partition
+    this.id = `${options.subtopology.id}_${options.partition}`
+    for (const topic of options.subtopology.sourceTopics) {
+      this.#queues.set(topic, { topic, batches: [], index: 0, size: 0, offsets: new OffsetTracker() })
+    }
+  }
+
+  get streamTime(): number {
+    return this.#streamTime
+  }
+
+  /** Opens stores and initializes processors, parents first. */
+  async init(): Promise<void> {
+    const { topology, subtopology } = this.#options
+    for (const storeName of subtopology.stores) {
+      const store = topology.stores.get(storeName)!.build()
+      await store.init({
+        applicationId: this.#options.applicationId,
+        taskId: this.id,
+        partition: this.partition,
+        stateDir: this.#options.stateDir,
+      })
+      this.#stores.set(storeName, store)
+    }
+    for (const definition of subtopology.nodes) {
+      const node: RuntimeNode = { definition, children: [], childByName: new Map(), processor: undefined, context: undefined }
+      this.#nodes.set(definition.name, node)
+    }
+    for (const node of this.#nodes.values()) {
+      for (const childName of topology.children.get(node.definition.name) ?? []) {
+        const child = this.#nodes.get(childName)!
+        node.children.push(child)
+        node.childByName.set(childName, child)
+      }
+    }
+    for (const node of this.#nodes.values()) {
+      if (node.definition.kind !== 'processor') continue
+      node.processor = node.definition.supplier()
+      node.context = this.#createContext(node, node.definition)
+      try {
+        await node.processor.init?.(node.context)
+      } catch (error) {
+        throw new ProcessingError(`processor "${node.definition.name}" failed in init() in task ${this.id}`, {
+          cause: error,
+          context: { processor: node.definition.name, taskId: this.id },
+        })
+      }
+    }
+  }
+
+  /** Adds fetched records of one input partition; they are processed in timestamp order across inputs. */
+  enqueue(topic: string, records: FetchedRecord[]): void {
+    if (records.length === 0) return
+    const queue = this.#queue(topic)
+    queue.batches.push(records)
+    queue.size += records.length
+  }
+
+  /** Records waiting in the queue of `topic` (or all queues). */
+  buffered(topic?: string): number {
+    if (topic !== undefined) return this.#queues.get(topic)?.size ?? 0
+    let total = 0
+    for (const queue of this.#queues.values()) total += queue.size
+    return total
+  }
+
+  /**
+   * Processes the next record: the queued one with the smallest timestamp among the inputs.
+   * Returns a Promise only when a processor was asynchronous; the record's offset is complete when
+   * it settles. Returns false when no record was queued.
+   */
+  processNext(): boolean | Promise<boolean> {
+    const queue = this.#nextQueue()
+    if (!queue) return false
+    const batch = queue.batches[0]!
+    const fetched = batch[queue.index]!
+    queue.index += 1
+    queue.size -= 1
+    if (queue.index >= batch.length) {
+      queue.batches.shift()
+      queue.index = 0
+    }
+    queue.offsets.begin(fetched.offset)
+    const outcome = this.#process(fetched)
+    if (outcome === undefined) {
+      queue.offsets.complete(fetched.offset)
+      return true
+    }
+    return outcome.then(() => {
+      queue.offsets.complete(fetched.offset)
+      return true
+    })
+  }
+
+  /** Fires due wall-clock punctuations. */
+  punctuateWallClock(now: number): void | Promise<void> {
+    return this.#punctuate('wall-clock', now)
+  }
+
+  /** Offsets to commit for every input partition that made progress since the last commit. */
+  committableOffsets(): Array<{ topic: string; partition: number; offset: bigint }> {
+    const offsets: Array<{ topic: string; partition: number; offset: bigint }> = []
+    for (const queue of this.#queues.values()) {
+      const offset = queue.offsets.committable()
+      if (offset !== undefined) offsets.push({ topic: queue.topic, partition: this.partition, offset })
+    }
+    return offsets
+  }
+
+  markCommitted(topic: string, offset: bigint): void {
+    this.#queues.get(topic)?.offsets.markCommitted(offset)
+  }
+
+  /** Drops queued records of `topic` (after a seek or revocation). */
+  clearQueue(topic: string): void {
+    const queue = this.#queues.get(topic)
+    if (!queue) return
+    queue.batches = []
+    queue.index = 0
+    queue.size = 0
+  }
+
+  /** Makes store writes durable (runs before every commit). */
+  async flush(): Promise<void> {
+    for (const store of this.#stores.values()) await store.flush()
+  }
+
+  getStore<S extends StateStore>(name: string): S | undefined {
+    return this.#stores.get(name) as S | undefined
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    for (const schedule of this.#schedules) schedule.cancelled = true
+    const failures: unknown[] = []
+    for (const node of this.#nodes.values()) {
+      try {
+        await node.processor?.close?.()
+      } catch (error) {
+        failures.push(error)
+      }
+    }
+    for (const store of this.#stores.values()) {
+      try {
+        await store.close()
+      } catch (error) {
+        failures.push(error)
+      }
+    }
+    if (failures.length > 0) {
+      this.#options.logger.warn(`task ${this.id}: ${failures.length} processor(s) or store(s) failed to close`, {
+        errors: failures.map(String),
+      })
+    }
+  }
+
+  #queue(topic: string): InputQueue {
+    const queue = this.#queues.get(topic)
+    if (!queue) throw new TopologyError(`task ${this.id} does not read topic "${topic}"`, { context: { topic } })
+    return queue
+  }
+
+  #nextQueue(): InputQueue | undefined {
+    let best: InputQueue | undefined
+    let bestTimestamp = 0
+    for (const queue of this.#queues.values()) {
+      if (queue.size === 0) continue
+      const timestamp = queue.batches[0]![queue.index]!.timestamp
+      if (best === undefined || timestamp < bestTimestamp) {
+        best = queue
+        bestTimestamp = timestamp
+      }
+    }
+    return best
+  }
+
+  /** Runs one fetched record through the graph. Returns a Promise only if something was async. */
+  #process(fetched: FetchedRecord): Promise<void> | undefined {
+    const source = this.#options.topology.sourceByTopic.get(fetched.topic)!
+    const record = this.#deserialize(source, fetched)
+    if (record === undefined) return this.#drainPending(fetched)
+    if (record.timestamp > this.#streamTime) this.#streamTime = record.timestamp
+    this.#current = { topic: fetched.topic, partition: fetched.partition, offset: fetched.offset }
+    const node = this.#nodes.get(source.name)!
+    try {
+      for (const child of node.children) this.#deliver(child, record)
+      const punctuation = this.#hasStreamTimeSchedules() ? this.#punctuate('stream-time', this.#streamTime) : undefined
+      if (punctuation) this.#pending.push(punctuation)
+    } catch (error) {
+      // Work already started for this record is abandoned; keep its late failures from going unhandled.
+      for (const promise of this.#pending) promise.catch(() => {})
+      this.#pending = []
+      this.#handleProcessingError(fetched, error)
+    }
+    return this.#drainPending(fetched)
+  }
+
+  #drainPending(fetched: FetchedRecord): Promise<void> | undefined {
+    if (this.#pending.length === 0) return undefined
+    const pending = this.#pending
+    this.#pending = []
+    return Promise.all(pending).then(
+      () => undefined,
+      (error: unknown) => this.#handleProcessingError(fetched, error),
+    )
+  }
+
+  #deserialize(source: SourceNode, fetched: FetchedRecord): Record<unknown, unknown> | undefined {
+    const keyContext = this.#keyContext
+    const valueContext = this.#valueContext
+    keyContext.topic = valueContext.topic = fetched.topic
+    keyContext.headers = valueContext.headers = fetched.headers
+    let key: unknown = null
+    let value: unknown = null
+    let target: 'key' | 'value' = 'key'
+    try {
+      if (fetched.key !== null) key = source.keySerde.deserialize(fetched.key, keyContext)
+      target = 'value'
+      if (fetched.value !== null) value = source.valueSerde.deserialize(fetched.value, valueContext)
+    } catch (cause) {
+      const error = new SerdeError(
+        `cannot deserialize the ${target} of the record at ${fetched.topic}[${fetched.partition}]@${fetched.offset}: ${cause instanceof Error ? cause.message : String(cause)}`,
+        { cause, context: { topic: fetched.topic, partition: fetched.partition, offset: fetched.offset, target, taskId: this.id } },
+      )
+      this.#applyPolicy('deserialization', this.#options.errorPolicies.deserialization, fetched, error)
+      return undefined
+    }
+    const record: Record<unknown, unknown> = {
+      key,
+      value,
+      timestamp: fetched.timestamp,
+      headers: fetched.headers,
+      topic: fetched.topic,
+      partition: fetched.partition,
+      offset: fetched.offset,
+    }
+    if (source.timestampExtractor) {
+      record.timestamp = source.timestampExtractor(record, this.#streamTime)
+    }
+    return record
+  }
+
+  #deliver(node: RuntimeNode, record: Record<unknown, unknown>): void {
+    const definition = node.definition
+    if (definition.kind === 'sink') {
+      this.#sink(definition, record)
+      return
+    }
+    let result: void | Promise<void>
+    try {
+      result = node.processor!.process(record)
+    } catch (error) {
+      throw this.#wrapProcessingError(definition.name, error)
+    }
+    if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+      this.#pending.push(
+        (result as Promise<void>).catch((error: unknown) => {
+          throw this.#wrapProcessingError(definition.name, error)
+        }),
+      )
+    }
+  }
+
+  #sink(definition: SinkNode, record: Record<unknown, unknown>): void {
+    const topic = typeof definition.topic === 'string' ? definition.topic : definition.topic(record)
+    const keyContext = this.#keyContext
+    const valueContext = this.#valueContext
+    keyContext.topic = valueContext.topic = topic
+    keyContext.headers = valueContext.headers = record.headers
+    let key: Uint8Array | null
+    let value: Uint8Array | null
+    try {
+      key = record.key === null || record.key === undefined ? null : definition.keySerde.serialize(record.key, keyContext)
+      value =
+        record.value === null || record.value === undefined ? null : definition.valueSerde.serialize(record.value, valueContext)
+    } catch (cause) {
+      throw new SerdeError(`sink "${definition.name}" cannot serialize a record for topic "${topic}"`, {
+        cause,
+        context: { topic, processor: definition.name, taskId: this.id },
+      })
+    }
+    this.#options.collector.send(
+      { topic, key, value, timestamp: record.timestamp, headers: record.headers },
+      definition.partitioner as Partitioner | undefined,
+      record,
+    )
+  }
+
+  #wrapProcessingError(processor: string, error: unknown): unknown {
+    if (error instanceof ProcessingError || error instanceof SerdeError) return error
+    const where = this.#current
+      ? ` at ${this.#current.topic}[${this.#current.partition}]@${this.#current.offset}`
+      : ' in a punctuation'
+    return new ProcessingError(
+      `processor "${processor}" failed on the record${where}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error, context: { processor, taskId: this.id, ...this.#current } },
+    )
+  }
+
+  /** `error` is already a ProcessingError or SerdeError naming the node (see #deliver). */
+  #handleProcessingError(fetched: FetchedRecord, error: unknown): void {
+    this.#applyPolicy('processing', this.#options.errorPolicies.processing, fetched, error)
+  }
+
+  #applyPolicy(
+    stage: 'deserialization' | 'processing',
+    policy: ErrorPolicies['processing'],
+    fetched: FetchedRecord,
+    error: unknown,
+  ): void {
+    if (channels.recordError.hasSubscribers) {
+      channels.recordError.publish({
+        stage,
+        policy,
+        error,
+        taskId: this.id,
+        topic: fetched.topic,
+        partition: fetched.partition,
+        offset: fetched.offset,
+      })
+    }
+    if (policy === 'fail') throw error
+    const fields = { topic: fetched.topic, partition: fetched.partition, offset: fetched.offset, taskId: this.id }
+    if (policy === 'continue') {
+      this.#options.logger.warn(`${stage} error skipped (policy continue): ${(error as Error).message}`, fields)
+      return
+    }
+    this.#options.logger.warn(`${stage} error sent to ${this.#options.errorPolicies.deadLetterTopic}`, fields)
+    this.#options.collector.send(deadLetterRecord(this.#options.errorPolicies.deadLetterTopic, stage, fetched, error))
+  }
+
+  #createContext(node: RuntimeNode, definition: ProcessorNode): ProcessorContext<unknown, unknown> {
+    const task = this
+    const forward = (record: Record<unknown, unknown>): void => {
+      for (const child of node.children) this.#deliver(child, record)
+    }
+    return {
+      applicationId: this.#options.applicationId,
+      taskId: this.id,
+      get streamTime() {
+        return task.#streamTime
+      },
+      get recordMetadata() {
+        return task.#current
+      },
+      forward,
+      forwardTo: (childName, record) => {
+        const child = node.childByName.get(childName)
+        if (!child) {
+          throw new TopologyError(
+            `processor "${definition.name}" cannot forward to "${childName}": it is not a child (children: ${[...node.childByName.keys()].join(', ') || 'none'})`,
+            { context: { processor: definition.name } },
+          )
+        }
+        this.#deliver(child, record)
+      },
+      getStore: <S extends StateStore>(name: string): S => {
+        if (!definition.stores.includes(name)) {
+          throw new TopologyError(
+            `processor "${definition.name}" asked for store "${name}", which is not attached to it (attached: ${definition.stores.join(', ') || 'none'}); list it in the processor's "stores" option`,
+            { context: { processor: definition.name, store: name } },
+          )
+        }
+        return this.#stores.get(name) as S
+      },
+      schedule: (intervalMs, type, punctuator): Cancellable => {
+        if (!(intervalMs > 0)) {
+          throw new TopologyError(`processor "${definition.name}": schedule interval must be > 0 ms, got ${intervalMs}`, {
+            context: { processor: definition.name, option: 'intervalMs' },
+          })
+        }
+        const schedule: Schedule = {
+          node,
+          intervalMs,
+          type,
+          punctuator,
+          // Stream-time punctuation fires first with the first record; wall-clock after one interval.
+          next: type === 'wall-clock' ? this.#options.now() + intervalMs : this.#streamTime,
+          cancelled: false,
+        }
+        this.#schedules.push(schedule)
+        return {
+          cancel: () => {
+            schedule.cancelled = true
+          },
+        }
+      },
+      currentSystemTimeMs: () => this.#options.now(),
+    }
+  }
+
+  #hasStreamTimeSchedules(): boolean {
+    for (const schedule of this.#schedules) if (schedule.type === 'stream-time' && !schedule.cancelled) return true
+    return false
+  }
+
+  #punctuate(type: PunctuationType, time: number): Promise<void> | undefined {
+    const pending: Promise<unknown>[] = []
+    const previous = this.#current
+    for (const schedule of this.#schedules) {
+      if (schedule.cancelled || schedule.type !== type) continue
+      if (schedule.next < 0) schedule.next = time
+      if (time < schedule.next) continue
+      // One call per due interval boundary, as Kafka Streams: a long gap fires once, not per missed tick.
+      schedule.next = time + schedule.intervalMs
+      this.#current = undefined
+      try {
+        const result = schedule.punctuator(time)
+        if (result && typeof result.then === 'function') pending.push(result)
+      } catch (error) {
+        throw this.#wrapProcessingError(schedule.node.definition.name, error)
+      } finally {
+        this.#current = previous
+      }
+    }
+    for (let index = this.#schedules.length - 1; index >= 0; index -= 1) {
+      if (this.#schedules[index]!.cancelled) this.#schedules.splice(index, 1)
+    }
+    if (this.#pending.length > 0 && type === 'wall-clock') {
+      pending.push(...this.#pending)
+      this.#pending = []
+    }
+    return pending.length > 0 ? Promise.all(pending).then(() => undefined) : undefined
+  }
+}

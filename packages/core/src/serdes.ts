@@ -1,0 +1,111 @@
+// Built-in serdes. Wire formats match Kafka's own (Java) serializers, so topics can be shared with
+// Kafka Streams and other clients: strings are UTF-8, integers big-endian two's complement,
+// doubles IEEE 754 big-endian.
+import { SerdeError } from './errors.js'
+import type { Serde, SerdeContext } from './serde.js'
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+function fail(context: SerdeContext, expected: string, bytes: Uint8Array, cause?: unknown): never {
+  throw new SerdeError(
+    `cannot read ${context.target} of topic "${context.topic}" as ${expected}: got ${bytes.byteLength} byte(s)`,
+    { cause, context: { topic: context.topic, target: context.target } },
+  )
+}
+
+function view(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+/** UTF-8 text. Invalid UTF-8 is an error, not replacement characters. */
+export function string(): Serde<string> {
+  return {
+    serialize: (value) => encoder.encode(value),
+    deserialize: (bytes, context) => {
+      try {
+        return decoder.decode(bytes)
+      } catch (error) {
+        return fail(context, 'UTF-8 text', bytes, error)
+      }
+    },
+  }
+}
+
+/** Raw bytes, passed through without a copy. */
+export function bytes(): Serde<Uint8Array> {
+  return {
+    serialize: (value) => value,
+    deserialize: (value) => value,
+  }
+}
+
+/** Plain JSON (no schema, no validation). For validation use @kstreams/serde-json. */
+export function json<T = unknown>(): Serde<T> {
+  return {
+    serialize: (value) => encoder.encode(JSON.stringify(value)),
+    deserialize: (bytes, context) => {
+      let text: string
+      try {
+        text = decoder.decode(bytes)
+        return JSON.parse(text) as T
+      } catch (error) {
+        return fail(context, 'JSON', bytes, error)
+      }
+    },
+  }
+}
+
+/** A 32-bit signed integer, 4 bytes big-endian (Kafka's IntegerSerializer). */
+export function int32(): Serde<number> {
+  return {
+    serialize: (value, context) => {
+      if (!Number.isInteger(value) || value < -2147483648 || value > 2147483647) {
+        throw new SerdeError(`cannot write ${value} as int32 for topic "${context.topic}": not a 32-bit integer`, {
+          context: { topic: context.topic, target: context.target },
+        })
+      }
+      const out = new Uint8Array(4)
+      view(out).setInt32(0, value)
+      return out
+    },
+    deserialize: (bytes, context) => (bytes.byteLength === 4 ? view(bytes).getInt32(0) : fail(context, 'int32', bytes)),
+  }
+}
+
+/** A 64-bit signed integer as bigint, 8 bytes big-endian (Kafka's LongSerializer). */
+export function int64(): Serde<bigint> {
+  return {
+    serialize: (value) => {
+      const out = new Uint8Array(8)
+      view(out).setBigInt64(0, BigInt.asIntN(64, value))
+      return out
+    },
+    deserialize: (bytes, context) =>
+      bytes.byteLength === 8 ? view(bytes).getBigInt64(0) : fail(context, 'int64', bytes),
+  }
+}
+
+/** A double, 8 bytes IEEE 754 big-endian (Kafka's DoubleSerializer). */
+export function float64(): Serde<number> {
+  return {
+    serialize: (value) => {
+      const out = new Uint8Array(8)
+      view(out).setFloat64(0, value)
+      return out
+    },
+    deserialize: (bytes, context) =>
+      bytes.byteLength === 8 ? view(bytes).getFloat64(0) : fail(context, 'float64', bytes),
+  }
+}
+
+/** No data: writes null, reads nothing. Non-empty bytes are an error. */
+export function voidSerde(): Serde<null> {
+  return {
+    serialize: () => null,
+    deserialize: (bytes, context) => (bytes.byteLength === 0 ? null : fail(context, 'void (no bytes)', bytes)),
+  }
+}
+
+/** The built-in serdes, as `serdes.string()`, `serdes.int64()`… */
+export const serdes = { string, bytes, json, int32, int64, float64, void: voidSerde } as const

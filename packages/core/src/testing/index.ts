@@ -1,0 +1,7 @@
+export {
+  TopologyTestDriver,
+  type TestDriverOptions,
+  type TestInputTopic,
+  type TestOutputTopic,
+  type TestRecord,
+} from './topology-test-driver.js'

@@ -1,0 +1,226 @@
+// Runs a topology without a broker, like Kafka Streams' TopologyTestDriver. It drives the same
+// StreamTask the runtime uses, with one task per sub-topology on partition 0, an in-memory
+// collector, and a clock that only moves when the test says so.
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConfigError, TopologyError } from '../errors.js'
+import type { FetchedRecord, ProduceRecord } from '../kafka/kafka-port.js'
+import { silentLogger, type Logger } from '../logger.js'
+import type { Headers } from '../record.js'
+import type { Serde, SerdeContext } from '../serde.js'
+import type { StateStore } from '../state-store.js'
+import type { Topology } from '../topology.js'
+import type { ErrorPolicies } from '../runtime/error-policy.js'
+import type { RecordCollector } from '../runtime/record-collector.js'
+import { StreamTask } from '../runtime/task.js'
+
+export interface TestDriverOptions {
+  /** @default 'test-driver' */
+  applicationId?: string
+  /** Wall-clock start, in ms since the epoch. @default 0 */
+  initialWallClockMs?: number
+  /** Error policies, as in the runtime config. @default all 'fail' */
+  errorPolicies?: Partial<ErrorPolicies>
+  /** Directory for persistent stores. @default a folder under the OS temp dir */
+  stateDir?: string
+  logger?: Logger
+}
+
+/** A record read from an output topic, deserialized. */
+export interface TestRecord<K, V> {
+  key: K
+  value: V
+  timestamp: number
+  headers: Headers
+  partition: number | undefined
+}
+
+export interface TestInputTopic<K, V> {
+  /** Pipes one record. Resolves when it and everything it caused were processed. */
+  pipeInput(key: K, value: V, timestamp?: number, headers?: Headers): Promise<void>
+  /** Pipes raw bytes, e.g. to test what a malformed record does. */
+  pipeRawInput(key: Uint8Array | null, value: Uint8Array | null, timestamp?: number, headers?: Headers): Promise<void>
+  pipeValues(values: Iterable<V>, timestamp?: number): Promise<void>
+  pipeKeyValues(pairs: Iterable<readonly [K, V]>, timestamp?: number): Promise<void>
+}
+
+export interface TestOutputTopic<K, V> {
+  /** Removes and returns everything written so far. */
+  readRecords(): TestRecord<K, V>[]
+  readKeyValues(): Array<[K, V]>
+  readValues(): V[]
+  /** Removes and returns the oldest record; throws when the topic is empty. */
+  readRecord(): TestRecord<K, V>
+  isEmpty(): boolean
+  size(): number
+}
+
+export class TopologyTestDriver {
+  readonly #topology: Topology
+  readonly #tasks = new Map<number, StreamTask>()
+  readonly #outputs = new Map<string, ProduceRecord[]>()
+  readonly #offsets = new Map<string, bigint>()
+  readonly #options: Required<Omit<TestDriverOptions, 'errorPolicies'>> & { errorPolicies: ErrorPolicies }
+  #wallClock: number
+  #ready: Promise<void>
+  #closed = false
+
+  constructor(topology: Topology, options: TestDriverOptions = {}) {
+    this.#topology = topology
+    const applicationId = options.applicationId ?? 'test-driver'
+    this.#options = {
+      applicationId,
+      initialWallClockMs: options.initialWallClockMs ?? 0,
+      stateDir: options.stateDir ?? join(tmpdir(), 'kstreams-test-driver', `${process.pid}-${Date.now()}`),
+      logger: options.logger ?? silentLogger,
+      errorPolicies: {
+        deserialization: 'fail',
+        processing: 'fail',
+        production: 'fail',
+        deadLetterTopic: `${applicationId}-dlq`,
+        ...options.errorPolicies,
+      },
+    }
+    this.#wallClock = this.#options.initialWallClockMs
+    const collector: RecordCollector = {
+      send: (record, partitioner, source) => {
+        const partition = record.partition ?? (partitioner && source ? partitioner(source, 1) : undefined)
+        const list = this.#outputs.get(record.topic) ?? []
+        list.push(partition === undefined ? record : { ...record, partition })
+        this.#outputs.set(record.topic, list)
+      },
+    }
+    for (const subtopology of topology.subtopologies) {
+      this.#tasks.set(
+        subtopology.id,
+        new StreamTask({
+          applicationId,
+          topology,
+          subtopology,
+          partition: 0,
+          collector,
+          errorPolicies: this.#options.errorPolicies,
+          logger: this.#options.logger,
+          stateDir: this.#options.stateDir,
+          now: () => this.#wallClock,
+        }),
+      )
+    }
+    this.#ready = Promise.all([...this.#tasks.values()].map((task) => task.init())).then(() => undefined)
+    this.#ready.catch(() => {})
+  }
+
+  /** The current wall-clock time of the driver. */
+  get wallClockTime(): number {
+    return this.#wallClock
+  }
+
+  createInputTopic<K, V>(topic: string, keySerde: Serde<K>, valueSerde: Serde<V>): TestInputTopic<K, V> {
+    const subtopology = this.#topology.subtopologyByTopic.get(topic)
+    if (!subtopology) {
+      throw new TopologyError(
+        `topic "${topic}" is not read by any source of the topology (sources read: ${this.#topology.sourceTopics.join(', ')})`,
+        { context: { topic } },
+      )
+    }
+    const context = (target: 'key' | 'value', headers: Headers): SerdeContext => ({ topic, target, headers })
+    const pipeRawInput = async (
+      key: Uint8Array | null,
+      value: Uint8Array | null,
+      timestamp = this.#wallClock,
+      headers: Headers = [],
+    ): Promise<void> => {
+      this.#assertOpen()
+      await this.#ready
+      const offset = this.#offsets.get(topic) ?? 0n
+      this.#offsets.set(topic, offset + 1n)
+      const fetched: FetchedRecord = { topic, partition: 0, offset, timestamp, key, value, headers }
+      const task = this.#tasks.get(subtopology.id)!
+      task.enqueue(topic, [fetched])
+      while (task.buffered() > 0) await task.processNext()
+    }
+    const pipeInput = (key: K, value: V, timestamp?: number, headers: Headers = []) =>
+      pipeRawInput(
+        key === null || key === undefined ? null : keySerde.serialize(key, context('key', headers)),
+        value === null || value === undefined ? null : valueSerde.serialize(value, context('value', headers)),
+        timestamp,
+        headers,
+      )
+    return {
+      pipeInput,
+      pipeRawInput,
+      pipeValues: async (values, timestamp) => {
+        for (const value of values) await pipeInput(null as K, value, timestamp)
+      },
+      pipeKeyValues: async (pairs, timestamp) => {
+        for (const [key, value] of pairs) await pipeInput(key, value, timestamp)
+      },
+    }
+  }
+
+  createOutputTopic<K, V>(topic: string, keySerde: Serde<K>, valueSerde: Serde<V>): TestOutputTopic<K, V> {
+    const take = (count: number): TestRecord<K, V>[] => {
+      const list = this.#outputs.get(topic) ?? []
+      return list.splice(0, count).map((record) => ({
+        key: (record.key === null ? null : keySerde.deserialize(record.key, { topic, target: 'key', headers: record.headers ?? [] })) as K,
+        value: (record.value === null
+          ? null
+          : valueSerde.deserialize(record.value, { topic, target: 'value', headers: record.headers ?? [] })) as V,
+        timestamp: record.timestamp ?? this.#wallClock,
+        headers: record.headers ?? [],
+        partition: record.partition,
+      }))
+    }
+    const size = () => this.#outputs.get(topic)?.length ?? 0
+    return {
+      readRecords: () => take(size()),
+      readKeyValues: () => take(size()).map((record) => [record.key, record.value]),
+      readValues: () => take(size()).map((record) => record.value),
+      readRecord: () => {
+        const [record] = take(1)
+        if (!record) throw new ConfigError(`output topic "${topic}" has no record to read`, { context: { topic } })
+        return record
+      },
+      isEmpty: () => size() === 0,
+      size,
+    }
+  }
+
+  /** Moves the wall clock forward and fires due wall-clock punctuations. */
+  async advanceWallClockTime(milliseconds: number): Promise<void> {
+    this.#assertOpen()
+    await this.#ready
+    this.#wallClock += milliseconds
+    for (const task of this.#tasks.values()) await task.punctuateWallClock(this.#wallClock)
+  }
+
+  /** A store of the topology, for assertions. Throws when no sub-topology has it. */
+  async getStore<S extends StateStore>(name: string): Promise<S> {
+    await this.#ready
+    for (const task of this.#tasks.values()) {
+      const store = task.getStore<S>(name)
+      if (store) return store
+    }
+    throw new TopologyError(`the topology has no store named "${name}"`, { context: { store: name } })
+  }
+
+  /** Raw records written to a topic so far, including ones no output topic reads (e.g. a DLQ). */
+  producedRecords(topic: string): readonly ProduceRecord[] {
+    return this.#outputs.get(topic) ?? []
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#ready.catch(() => {})
+    for (const task of this.#tasks.values()) {
+      await task.flush()
+      await task.close()
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ConfigError('the test driver is closed')
+  }
+}
+

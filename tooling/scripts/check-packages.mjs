@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+// Fails when a package under packages/ deviates from the skeleton in CONTRIBUTING.md:
+// README, src/index.ts, one-line tsconfigs, ESM exports map with types first, engines, files,
+// and (for plugins) a peer dependency on @kstreams/core.
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+const root = new URL('../..', import.meta.url).pathname
+const packagesDir = join(root, 'packages')
+const problems = []
+
+function readJson(file) {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'))
+  } catch (error) {
+    problems.push(`${file}: cannot be read as JSON (${error.message})`)
+    return undefined
+  }
+}
+
+function checkTsconfig(dir, file, expectedExtends) {
+  const path = join(dir, file)
+  if (!existsSync(path)) return problems.push(`${path}: missing`)
+  const text = readFileSync(path, 'utf8').trim()
+  const config = readJson(path)
+  if (!config) return
+  if (config.extends !== expectedExtends || Object.keys(config).length !== 1 || text.split('\n').length !== 1) {
+    problems.push(`${path}: must be the one line { "extends": "${expectedExtends}" }`)
+  }
+}
+
+const folders = readdirSync(packagesDir, { withFileTypes: true }).filter((entry) => entry.isDirectory())
+for (const folder of folders) {
+  const dir = join(packagesDir, folder.name)
+  const where = `packages/${folder.name}`
+  const manifest = readJson(join(dir, 'package.json'))
+  if (!manifest) continue
+  const expectedName = `@kstreams/${folder.name}`
+  const isCore = folder.name === 'core'
+  const need = (condition, message) => condition || problems.push(`${where}: ${message}`)
+
+  need(manifest.name === expectedName, `package name must be "${expectedName}" (folder name is the suffix)`)
+  need(manifest.type === 'module', 'must be ESM only: "type": "module"')
+  need(manifest.sideEffects === false, 'must declare "sideEffects": false')
+  need(
+    Array.isArray(manifest.files) && manifest.files.length === 1 && manifest.files[0] === 'dist',
+    'must publish only dist: "files": ["dist"]',
+  )
+  need(manifest.engines?.node === '>=22', 'must declare "engines": { "node": ">=22" }')
+  need(typeof manifest.license === 'string', 'must declare a license')
+  need(manifest.private !== true, 'packages/ holds published packages; private ones belong in tooling/ or apps/')
+  need(manifest.scripts?.build === 'tsc -p tsconfig.build.json', 'build script must be "tsc -p tsconfig.build.json"')
+  need(typeof manifest.scripts?.typecheck === 'string', 'must have a typecheck script')
+  need(typeof manifest.scripts?.test === 'string', 'must have a test script (unit tests, no services)')
+
+  const entry = manifest.exports?.['.']
+  if (!entry || typeof entry !== 'object') {
+    problems.push(`${where}: must have an exports map with a "." entry`)
+  } else {
+    for (const [subpath, target] of Object.entries(manifest.exports)) {
+      if (subpath === './package.json') continue
+      const keys = typeof target === 'object' && target !== null ? Object.keys(target) : []
+      need(keys[0] === 'types', `exports["${subpath}"] must list "types" first`)
+      need(keys.includes('default') || keys.includes('import'), `exports["${subpath}"] needs a "default" or "import" target`)
+    }
+  }
+
+  if (isCore) {
+    need(!manifest.peerDependencies?.['@kstreams/core'], 'core must not depend on itself')
+  } else {
+    need(
+      typeof manifest.peerDependencies?.['@kstreams/core'] === 'string',
+      'plugins take @kstreams/core as a peer dependency ("peerDependencies": { "@kstreams/core": "..." })',
+    )
+    need(!manifest.dependencies?.['@kstreams/core'], '@kstreams/core must be a peer dependency, not a dependency')
+  }
+
+  need(existsSync(join(dir, 'README.md')), 'README.md is missing')
+  need(existsSync(join(dir, 'src', 'index.ts')), 'src/index.ts is missing (the only public face)')
+  need(existsSync(join(dir, 'test')), 'test/ is missing')
+  for (const file of existsSync(join(dir, 'src')) ? readdirSync(join(dir, 'src'), { recursive: true }) : []) {
+    const base = String(file).split('/').pop()
+    if (base.endsWith('.ts') && !/^[a-z0-9]+(-[a-z0-9]+)*(\.d)?\.ts$/.test(base)) {
+      problems.push(`${where}/src/${file}: source file names are kebab-case`)
+    }
+  }
+  checkTsconfig(dir, 'tsconfig.json', '@kstreams/tsconfig/base.json')
+  checkTsconfig(dir, 'tsconfig.build.json', '@kstreams/tsconfig/build.json')
+}
+
+if (problems.length > 0) {
+  console.error(`package skeleton check failed (${problems.length} problem${problems.length === 1 ? '' : 's'}):`)
+  for (const problem of problems) console.error(`  - ${problem}`)
+  process.exit(1)
+}
+console.log(`package skeleton check: ${folders.length} package(s) follow the skeleton`)
