@@ -75,7 +75,7 @@ run_tests() {
   log "checking the package skeleton"
   node tooling/scripts/check-packages.mjs
   log "lint"
-  npx biome check --config-path tooling/biome .
+  npx biome check --config-path tooling/biome/biome.jsonc .
   log "build, typecheck and unit tests"
   npx turbo run build typecheck test --output-logs=errors-only --continue=never
 

@@ -24,7 +24,11 @@ function checkTsconfig(dir, file, expectedExtends) {
   const text = readFileSync(path, 'utf8').trim()
   const config = readJson(path)
   if (!config) return
-  if (config.extends !== expectedExtends || Object.keys(config).length !== 1 || text.split('\n').length !== 1) {
+  if (
+    config.extends !== expectedExtends ||
+    Object.keys(config).length !== 1 ||
+    text.split('\n').length !== 1
+  ) {
     problems.push(`${path}: must be the one line { "extends": "${expectedExtends}" }`)
   }
 }
@@ -48,8 +52,14 @@ for (const folder of folders) {
   )
   need(manifest.engines?.node === '>=22', 'must declare "engines": { "node": ">=22" }')
   need(typeof manifest.license === 'string', 'must declare a license')
-  need(manifest.private !== true, 'packages/ holds published packages; private ones belong in tooling/ or apps/')
-  need(manifest.scripts?.build === 'tsc -p tsconfig.build.json', 'build script must be "tsc -p tsconfig.build.json"')
+  need(
+    manifest.private !== true,
+    'packages/ holds published packages; private ones belong in tooling/ or apps/',
+  )
+  need(
+    manifest.scripts?.build === 'tsc -p tsconfig.build.json',
+    'build script must be "tsc -p tsconfig.build.json"',
+  )
   need(typeof manifest.scripts?.typecheck === 'string', 'must have a typecheck script')
   need(typeof manifest.scripts?.test === 'string', 'must have a test script (unit tests, no services)')
 
@@ -61,7 +71,10 @@ for (const folder of folders) {
       if (subpath === './package.json') continue
       const keys = typeof target === 'object' && target !== null ? Object.keys(target) : []
       need(keys[0] === 'types', `exports["${subpath}"] must list "types" first`)
-      need(keys.includes('default') || keys.includes('import'), `exports["${subpath}"] needs a "default" or "import" target`)
+      need(
+        keys.includes('default') || keys.includes('import'),
+        `exports["${subpath}"] needs a "default" or "import" target`,
+      )
     }
   }
 
@@ -72,7 +85,10 @@ for (const folder of folders) {
       typeof manifest.peerDependencies?.['@kstreams/core'] === 'string',
       'plugins take @kstreams/core as a peer dependency ("peerDependencies": { "@kstreams/core": "..." })',
     )
-    need(!manifest.dependencies?.['@kstreams/core'], '@kstreams/core must be a peer dependency, not a dependency')
+    need(
+      !manifest.dependencies?.['@kstreams/core'],
+      '@kstreams/core must be a peer dependency, not a dependency',
+    )
   }
 
   need(existsSync(join(dir, 'README.md')), 'README.md is missing')
@@ -89,7 +105,9 @@ for (const folder of folders) {
 }
 
 if (problems.length > 0) {
-  console.error(`package skeleton check failed (${problems.length} problem${problems.length === 1 ? '' : 's'}):`)
+  console.error(
+    `package skeleton check failed (${problems.length} problem${problems.length === 1 ? '' : 's'}):`,
+  )
   for (const problem of problems) console.error(`  - ${problem}`)
   process.exit(1)
 }

@@ -35,7 +35,9 @@ for (const dir of packageDirs()) {
     totals.passed += passed
     totals.failed += failed
     totals.skipped += skipped
-    rows.push(`${dir.slice(root.length)} ${file.replace('.json', '')}: ${passed} passed, ${failed} failed, ${skipped} skipped`)
+    rows.push(
+      `${dir.slice(root.length)} ${file.replace('.json', '')}: ${passed} passed, ${failed} failed, ${skipped} skipped`,
+    )
   }
 }
 

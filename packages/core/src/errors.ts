@@ -37,7 +37,7 @@ export interface KStreamsErrorOptions {
 export class KStreamsError extends Error {
   readonly code: ErrorCode
   readonly retriable: boolean
-  readonly context: ErrorContext;
+  readonly context: ErrorContext
   readonly [marker] = true
 
   constructor(code: ErrorCode, message: string, options: KStreamsErrorOptions = {}) {

@@ -1,4 +1,19 @@
 export { channels } from './diagnostics.js'
+export {
+  ConfigError,
+  type ErrorCode,
+  ErrorCodes,
+  type ErrorContext,
+  IllegalStateError,
+  KafkaError,
+  KStreamsError,
+  type KStreamsErrorOptions,
+  ProcessingError,
+  ProductionError,
+  SerdeError,
+  StoreError,
+  TopologyError,
+} from './errors.js'
 export type {
   AdminPort,
   CommitRequest,
@@ -15,21 +30,6 @@ export type {
   TopicPartition,
 } from './kafka/kafka-port.js'
 export { createPlatformaticKafkaPort } from './kafka/platformatic-kafka-port.js'
-export {
-  ConfigError,
-  type ErrorCode,
-  ErrorCodes,
-  type ErrorContext,
-  IllegalStateError,
-  KafkaError,
-  KStreamsError,
-  type KStreamsErrorOptions,
-  ProcessingError,
-  ProductionError,
-  SerdeError,
-  StoreError,
-  TopologyError,
-} from './errors.js'
 export { consoleLogger, type Logger, silentLogger } from './logger.js'
 export type {
   Cancellable,
@@ -41,13 +41,13 @@ export type {
 } from './processor.js'
 export { filter, flatMap, map, mapValues } from './processors.js'
 export { type Headers, headerValue, type Record, type RecordMetadata } from './record.js'
+export { type ResolvedConfig, resolveConfig, type StreamsConfig } from './runtime/config.js'
 export {
   DeadLetterHeaders,
   type ErrorPolicies,
   type ProductionErrorPolicy,
   type RecordErrorPolicy,
 } from './runtime/error-policy.js'
-export { type ResolvedConfig, resolveConfig, type StreamsConfig } from './runtime/config.js'
 export { type AppState, createApp, KStreamsApp, type KStreamsAppEvents } from './runtime/kstreams-app.js'
 export type { Serde, SerdeContext, SerdeType } from './serde.js'
 export { bytes, float64, int32, int64, json, serdes, string, voidSerde } from './serdes.js'

@@ -61,15 +61,19 @@ export function int32(): Serde<number> {
   return {
     serialize: (value, context) => {
       if (!Number.isInteger(value) || value < -2147483648 || value > 2147483647) {
-        throw new SerdeError(`cannot write ${value} as int32 for topic "${context.topic}": not a 32-bit integer`, {
-          context: { topic: context.topic, target: context.target },
-        })
+        throw new SerdeError(
+          `cannot write ${value} as int32 for topic "${context.topic}": not a 32-bit integer`,
+          {
+            context: { topic: context.topic, target: context.target },
+          },
+        )
       }
       const out = new Uint8Array(4)
       view(out).setInt32(0, value)
       return out
     },
-    deserialize: (bytes, context) => (bytes.byteLength === 4 ? view(bytes).getInt32(0) : fail(context, 'int32', bytes)),
+    deserialize: (bytes, context) =>
+      bytes.byteLength === 4 ? view(bytes).getInt32(0) : fail(context, 'int32', bytes),
   }
 }
 
@@ -103,7 +107,8 @@ export function float64(): Serde<number> {
 export function voidSerde(): Serde<null> {
   return {
     serialize: () => null,
-    deserialize: (bytes, context) => (bytes.byteLength === 0 ? null : fail(context, 'void (no bytes)', bytes)),
+    deserialize: (bytes, context) =>
+      bytes.byteLength === 0 ? null : fail(context, 'void (no bytes)', bytes),
   }
 }
 

@@ -49,18 +49,24 @@ export function describeTopology(topology: Topology): TopologyDescription {
     for (const node of subtopology.nodes) {
       if (node.kind === 'source') {
         for (const topic of node.topics) {
-          mermaid.push(`  ${mermaidId(`topic:${topic}`)}(["${mermaidText(topic)}"]) --> ${mermaidId(node.name)}`)
+          mermaid.push(
+            `  ${mermaidId(`topic:${topic}`)}(["${mermaidText(topic)}"]) --> ${mermaidId(node.name)}`,
+          )
         }
       }
       for (const child of topology.children.get(node.name) ?? []) {
         mermaid.push(`  ${mermaidId(node.name)} --> ${mermaidId(child)}`)
       }
       if (node.kind === 'sink' && typeof node.topic === 'string') {
-        mermaid.push(`  ${mermaidId(node.name)} --> ${mermaidId(`topic:${node.topic}`)}(["${mermaidText(node.topic)}"])`)
+        mermaid.push(
+          `  ${mermaidId(node.name)} --> ${mermaidId(`topic:${node.topic}`)}(["${mermaidText(node.topic)}"])`,
+        )
       }
       if (node.kind === 'processor') {
         for (const store of node.stores) {
-          mermaid.push(`  ${mermaidId(node.name)} -.- ${mermaidId(`store:${store}`)}[("${mermaidText(store)}")]`)
+          mermaid.push(
+            `  ${mermaidId(node.name)} -.- ${mermaidId(`store:${store}`)}[("${mermaidText(store)}")]`,
+          )
         }
       }
     }

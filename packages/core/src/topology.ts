@@ -151,7 +151,9 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
   ): TopologyBuilder<Nodes & { readonly [key in N]: readonly [K, V] }> {
     this.#checkName(name)
     if (!Array.isArray(options.topics) || options.topics.length === 0) {
-      throw new TopologyError(`source "${name}" needs at least one topic in "topics"`, { context: { processor: name } })
+      throw new TopologyError(`source "${name}" needs at least one topic in "topics"`, {
+        context: { processor: name },
+      })
     }
     this.#requireSerde(name, 'keySerde', options.keySerde)
     this.#requireSerde(name, 'valueSerde', options.valueSerde)
@@ -230,7 +232,12 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
 
   /** Adds a store; processors name it in their `stores` option to use it. */
   addStore(builder: StoreBuilder): this {
-    if (!builder || typeof builder.build !== 'function' || typeof builder.name !== 'string' || !builder.name) {
+    if (
+      !builder ||
+      typeof builder.build !== 'function' ||
+      typeof builder.name !== 'string' ||
+      !builder.name
+    ) {
       throw new TopologyError('addStore needs a store builder with a non-empty "name" and a build() function')
     }
     if (this.#stores.has(builder.name)) {
@@ -262,13 +269,17 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
   #checkName(name: string): void {
     if (typeof name !== 'string' || name === '') throw new TopologyError('every node needs a non-empty name')
     if (this.#nodes.has(name)) {
-      throw new TopologyError(`node name "${name}" is used twice; names must be unique`, { context: { processor: name } })
+      throw new TopologyError(`node name "${name}" is used twice; names must be unique`, {
+        context: { processor: name },
+      })
     }
   }
 
   #checkParents(name: string, parents: readonly string[] | undefined): string[] {
     if (!Array.isArray(parents) || parents.length === 0) {
-      throw new TopologyError(`node "${name}" needs at least one parent in "parents"`, { context: { processor: name } })
+      throw new TopologyError(`node "${name}" needs at least one parent in "parents"`, {
+        context: { processor: name },
+      })
     }
     for (const parent of parents) {
       const node = this.#nodes.get(parent)
@@ -279,9 +290,12 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
         })
       }
       if (node.kind === 'sink') {
-        throw new TopologyError(`node "${name}" cannot have sink "${parent}" as a parent: sinks have no children`, {
-          context: { processor: name },
-        })
+        throw new TopologyError(
+          `node "${name}" cannot have sink "${parent}" as a parent: sinks have no children`,
+          {
+            context: { processor: name },
+          },
+        )
       }
     }
     return [...parents]
@@ -304,7 +318,9 @@ function assertAcyclic(nodes: Map<string, TopologyNode>): void {
     const seen = state.get(name)
     if (seen === 'done') return
     if (seen === 'visiting') {
-      throw new TopologyError(`the topology has a cycle: ${[...path, name].join(' -> ')}`, { context: { processor: name } })
+      throw new TopologyError(`the topology has a cycle: ${[...path, name].join(' -> ')}`, {
+        context: { processor: name },
+      })
     }
     state.set(name, 'visiting')
     const node = nodes.get(name)
@@ -314,7 +330,10 @@ function assertAcyclic(nodes: Map<string, TopologyNode>): void {
   for (const name of nodes.keys()) visit(name, [])
 }
 
-function splitSubtopologies(nodes: Map<string, TopologyNode>, stores: Map<string, StoreBuilder>): Subtopology[] {
+function splitSubtopologies(
+  nodes: Map<string, TopologyNode>,
+  stores: Map<string, StoreBuilder>,
+): Subtopology[] {
   // Union-find over nodes: parent links and shared stores connect nodes into one sub-topology.
   const root = new Map<string, string>()
   const find = (name: string): string => {
@@ -348,7 +367,11 @@ function splitSubtopologies(nodes: Map<string, TopologyNode>, stores: Map<string
     id,
     nodes: group,
     sourceTopics: group.flatMap((node) => (node.kind === 'source' ? node.topics : [])),
-    sinkTopics: group.flatMap((node) => (node.kind === 'sink' && typeof node.topic === 'string' ? [node.topic] : [])),
-    stores: [...stores.keys()].filter((store) => group.some((node) => node.kind === 'processor' && node.stores.includes(store))),
+    sinkTopics: group.flatMap((node) =>
+      node.kind === 'sink' && typeof node.topic === 'string' ? [node.topic] : [],
+    ),
+    stores: [...stores.keys()].filter((store) =>
+      group.some((node) => node.kind === 'processor' && node.stores.includes(store)),
+    ),
   }))
 }

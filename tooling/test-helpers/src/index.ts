@@ -1,3 +1,11 @@
 export { endpoints } from './endpoints.js'
+export {
+  createTestTopics,
+  deleteTopicsWhenTestEnds,
+  produceStrings,
+  type ReadMessage,
+  readTopicUntil,
+  type TestMessage,
+  type TestTopicSpec,
+} from './kafka.js'
 export { uniqueName, uniqueSuffix } from './unique-name.js'
-export { createTestTopics, type TestTopicSpec } from './kafka.js'

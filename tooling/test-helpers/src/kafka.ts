@@ -1,4 +1,4 @@
-import { Admin } from '@platformatic/kafka'
+import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
 import { onTestFinished } from 'vitest'
 import { endpoints } from './endpoints.js'
 import { uniqueName } from './unique-name.js'
@@ -12,12 +12,16 @@ export interface TestTopicSpec {
   configs?: Record<string, string>
 }
 
+function createAdmin(): Admin {
+  return new Admin({ clientId: uniqueName('test-admin'), bootstrapBrokers: endpoints.kafkaBootstrapServers })
+}
+
 /**
  * Creates uniquely named topics on the test broker and deletes them when the current test ends.
  * Returns the topic names in the order of `specs`.
  */
 export async function createTestTopics(...specs: TestTopicSpec[]): Promise<string[]> {
-  const admin = new Admin({ clientId: uniqueName('test-admin'), bootstrapBrokers: endpoints.kafkaBootstrapServers })
+  const admin = createAdmin()
   const names = specs.map((spec) => uniqueName(spec.prefix))
   try {
     for (const [index, spec] of specs.entries()) {
@@ -31,13 +35,113 @@ export async function createTestTopics(...specs: TestTopicSpec[]): Promise<strin
   } finally {
     await admin.close()
   }
+  deleteTopicsWhenTestEnds(...names)
+  return names
+}
+
+/** Deletes topics (e.g. ones the code under test created) when the current test ends. */
+export function deleteTopicsWhenTestEnds(...names: string[]): void {
   onTestFinished(async () => {
-    const cleanup = new Admin({ clientId: uniqueName('test-admin'), bootstrapBrokers: endpoints.kafkaBootstrapServers })
+    const cleanup = createAdmin()
     try {
-      await cleanup.deleteTopics({ topics: names })
+      await cleanup.deleteTopics({ topics: names }).catch(() => {})
     } finally {
       await cleanup.close()
     }
   })
-  return names
+}
+
+export interface TestMessage {
+  key: string | null
+  value: string | null
+  partition?: number
+  headers?: Record<string, string>
+}
+
+/** Produces string records with acks from all replicas. */
+export async function produceStrings(topic: string, messages: TestMessage[]): Promise<void> {
+  const producer = new Producer({
+    clientId: uniqueName('test-producer'),
+    bootstrapBrokers: endpoints.kafkaBootstrapServers,
+    serializers: stringSerializers,
+  })
+  try {
+    for (let start = 0; start < messages.length; start += 5000) {
+      await producer.send({
+        messages: messages.slice(start, start + 5000).map((message) => ({
+          topic,
+          key: message.key ?? undefined,
+          value: message.value ?? undefined,
+          partition: message.partition,
+          headers: message.headers ? new Map(Object.entries(message.headers)) : undefined,
+        })),
+        acks: -1,
+      })
+    }
+  } finally {
+    await producer.close()
+  }
+}
+
+export interface ReadMessage {
+  key: string | null
+  value: string | null
+  partition: number
+  offset: bigint
+  headers: Map<string, string>
+}
+
+/**
+ * Reads `topic` from the beginning with a fresh group until `done(messages)` is true, and returns
+ * what was read. Throws with what it has when `timeoutMs` passes first.
+ */
+export async function readTopicUntil(
+  topic: string,
+  done: (messages: ReadMessage[]) => boolean,
+  timeoutMs = 60_000,
+): Promise<ReadMessage[]> {
+  const consumer = new Consumer({
+    groupId: uniqueName('test-reader'),
+    clientId: uniqueName('test-reader'),
+    bootstrapBrokers: endpoints.kafkaBootstrapServers,
+    deserializers: stringDeserializers,
+    maxWaitTime: 200,
+  })
+  const messages: ReadMessage[] = []
+  try {
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false })
+    const deadline = Date.now() + timeoutMs
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (done(messages)) finish()
+        else if (Date.now() > deadline) {
+          finish(
+            new Error(`reading ${topic}: condition not met after ${timeoutMs} ms (${messages.length} read)`),
+          )
+        }
+      }, 100)
+      const finish = (error?: Error) => {
+        clearInterval(timer)
+        stream.removeAllListeners('data')
+        if (error) reject(error)
+        else resolve()
+      }
+      stream.on('data', (message) => {
+        const headers = new Map<string, string>()
+        for (const [name, value] of message.headers) headers.set(String(name), String(value))
+        messages.push({
+          key: message.key ?? null,
+          value: message.value ?? null,
+          partition: message.partition,
+          offset: message.offset,
+          headers,
+        })
+      })
+      stream.on('error', (error) => finish(error))
+    })
+    await stream.close()
+  } finally {
+    await consumer.close(true)
+  }
+  return messages
 }

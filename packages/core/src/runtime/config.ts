@@ -103,7 +103,9 @@ const topicName = /^[a-zA-Z0-9._-]{1,249}$/
 /** Checks every option and fills in defaults. Throws a ConfigError naming the first bad option. */
 export function resolveConfig(config: StreamsConfig): ResolvedConfig {
   if (typeof config !== 'object' || config === null) {
-    throw new ConfigError('the configuration must be an object with at least applicationId and bootstrapServers')
+    throw new ConfigError(
+      'the configuration must be an object with at least applicationId and bootstrapServers',
+    )
   }
   const { applicationId } = config
   if (typeof applicationId !== 'string' || !topicName.test(applicationId)) {
@@ -126,12 +128,17 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
   }
   const deadLetterTopic = config.deadLetterTopic ?? `${applicationId}-dlq`
   if (typeof deadLetterTopic !== 'string' || !topicName.test(deadLetterTopic)) {
-    throw new ConfigError(`option "deadLetterTopic" must be a valid topic name, got ${JSON.stringify(deadLetterTopic)}`, {
-      context: { option: 'deadLetterTopic' },
-    })
+    throw new ConfigError(
+      `option "deadLetterTopic" must be a valid topic name, got ${JSON.stringify(deadLetterTopic)}`,
+      {
+        context: { option: 'deadLetterTopic' },
+      },
+    )
   }
   if (config.logger !== undefined && typeof config.logger?.warn !== 'function') {
-    throw new ConfigError('option "logger" must have debug, info, warn and error functions', { context: { option: 'logger' } })
+    throw new ConfigError('option "logger" must have debug, info, warn and error functions', {
+      context: { option: 'logger' },
+    })
   }
   return {
     applicationId,

@@ -1,5 +1,5 @@
-import type { FetchedRecord, ProduceRecord } from '../kafka/kafka-port.js'
 import { KStreamsError } from '../errors.js'
+import type { FetchedRecord, ProduceRecord } from '../kafka/kafka-port.js'
 
 /**
  * What to do when a record cannot be read or processed:
@@ -45,7 +45,10 @@ export function deadLetterRecord(
   const headers: Array<readonly [string, Uint8Array | null]> = [...record.headers]
   headers.push(
     [DeadLetterHeaders.stage, encoder.encode(stage)],
-    [DeadLetterHeaders.errorClass, encoder.encode(KStreamsError.isInstance(error) ? `${errorClass}(${error.code})` : errorClass)],
+    [
+      DeadLetterHeaders.errorClass,
+      encoder.encode(KStreamsError.isInstance(error) ? `${errorClass}(${error.code})` : errorClass),
+    ],
     [DeadLetterHeaders.errorMessage, encoder.encode(message)],
     [DeadLetterHeaders.topic, encoder.encode(record.topic)],
     [DeadLetterHeaders.partition, encoder.encode(String(record.partition))],

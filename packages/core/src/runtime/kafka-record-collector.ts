@@ -58,12 +58,14 @@ export class KafkaRecordCollector implements RecordCollector {
   send(record: ProduceRecord, partitioner?: Partitioner, source?: Record<unknown, unknown>): void {
     if (partitioner && source && record.partition === undefined) {
       const count = this.#partitionCounts.get(record.topic)
-      if (count === undefined) this.#pendingPartitions.push({ index: this.#batch.length, partitioner, source })
+      if (count === undefined)
+        this.#pendingPartitions.push({ index: this.#batch.length, partitioner, source })
       else record.partition = partitioner(source, count)
     }
     this.#batch.push(record)
     if (this.#batch.length >= this.#options.batchSize) this.#sendBatch()
-    else if (this.#timer === undefined) this.#timer = setTimeout(() => this.#sendBatch(), this.#options.lingerMs)
+    else if (this.#timer === undefined)
+      this.#timer = setTimeout(() => this.#sendBatch(), this.#options.lingerMs)
   }
 
   /** Waits until some batch settles (when `hasCapacity` is false). */
@@ -111,9 +113,12 @@ export class KafkaRecordCollector implements RecordCollector {
       const record = batch[index]!
       const count = this.#partitionCounts.get(record.topic)
       if (count === undefined) {
-        throw new ProductionError(`sink topic "${record.topic}" does not exist; create it before writing to it`, {
-          context: { topic: record.topic },
-        })
+        throw new ProductionError(
+          `sink topic "${record.topic}" does not exist; create it before writing to it`,
+          {
+            context: { topic: record.topic },
+          },
+        )
       }
       record.partition = partitioner(source, count)
     }

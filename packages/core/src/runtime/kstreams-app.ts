@@ -91,13 +91,16 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
    */
   async start(): Promise<void> {
     if (this.#state !== 'created') {
-      throw new IllegalStateError(`start() can be called once, on a created application; it is ${this.#state}`)
+      throw new IllegalStateError(
+        `start() can be called once, on a created application; it is ${this.#state}`,
+      )
     }
     this.#setState('rebalancing')
     const { config } = this
     try {
       const kafka =
-        config.kafka ?? createPlatformaticKafkaPort({ bootstrapServers: config.bootstrapServers, clientId: config.clientId })
+        config.kafka ??
+        createPlatformaticKafkaPort({ bootstrapServers: config.bootstrapServers, clientId: config.clientId })
       this.#kafka = kafka
       this.#admin = kafka.createAdmin({ clientId: `${config.clientId}-admin` })
       this.#producer = kafka.createProducer({
@@ -194,7 +197,9 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
   async #checkTopics(): Promise<void> {
     const admin = this.#admin!
     const sourceTopics = this.topology.sourceTopics
-    const sinkTopics = [...new Set(this.topology.subtopologies.flatMap((subtopology) => subtopology.sinkTopics))]
+    const sinkTopics = [
+      ...new Set(this.topology.subtopologies.flatMap((subtopology) => subtopology.sinkTopics)),
+    ]
     const described = await admin.describeTopics([...new Set([...sourceTopics, ...sinkTopics])])
     const missing = sourceTopics.filter((topic) => !described.has(topic))
     if (missing.length > 0) {
@@ -237,9 +242,16 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
           task.enqueue(batch.topic, batch.records)
           if (channels.lag.hasSubscribers && batch.records.length > 0) {
             const last = batch.records[batch.records.length - 1]!.offset
-            channels.lag.publish({ topic: batch.topic, partition: batch.partition, lag: batch.highWatermark - last - 1n })
+            channels.lag.publish({
+              topic: batch.topic,
+              partition: batch.partition,
+              lag: batch.highWatermark - last - 1n,
+            })
           }
-          if (task.buffered(batch.topic) >= this.config.maxBufferedRecordsPerPartition && !this.#paused.has(key)) {
+          if (
+            task.buffered(batch.topic) >= this.config.maxBufferedRecordsPerPartition &&
+            !this.#paused.has(key)
+          ) {
             const partition = { topic: batch.topic, partition: batch.partition }
             this.#paused.set(key, partition)
             consumer.pause([partition])
@@ -307,7 +319,8 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     const offsets = selected.flatMap((task) => task.committableOffsets())
     if (offsets.length > 0) {
       await this.#consumer!.commit(offsets.map((offset) => ({ ...offset, metadata: null })))
-      for (const task of selected) for (const offset of task.committableOffsets()) task.markCommitted(offset.topic, offset.offset)
+      for (const task of selected)
+        for (const offset of task.committableOffsets()) task.markCommitted(offset.topic, offset.offset)
     }
     this.#lastCommit = Date.now()
     if (channels.commit.hasSubscribers) {
@@ -340,9 +353,12 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
       }
       this.#taskByPartition.set(topicPartitionKey(topic, partition), task)
     }
-    this.config.logger.info(`assigned ${partitions.length} partition(s); ${this.#tasks.size} task(s) running`, {
-      partitions: partitions.map(({ topic, partition }) => `${topic}-${partition}`),
-    })
+    this.config.logger.info(
+      `assigned ${partitions.length} partition(s); ${this.#tasks.size} task(s) running`,
+      {
+        partitions: partitions.map(({ topic, partition }) => `${topic}-${partition}`),
+      },
+    )
     if (this.#state === 'rebalancing') this.#setState('running')
   }
 
@@ -379,7 +395,8 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
   async #closeClients(): Promise<void> {
     const results = await Promise.allSettled([this.#producer?.close(), this.#admin?.close()])
     for (const result of results) {
-      if (result.status === 'rejected') this.config.logger.warn(`closing a Kafka client failed: ${String(result.reason)}`)
+      if (result.status === 'rejected')
+        this.config.logger.warn(`closing a Kafka client failed: ${String(result.reason)}`)
     }
   }
 
@@ -392,7 +409,10 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     process.off('SIGTERM', this.#signalHandler)
     process.off('SIGINT', this.#signalHandler)
     const described = KStreamsError.isInstance(error) ? `${error.code}: ${error.message}` : error.message
-    this.config.logger.error(`stopping on error: ${described}`, KStreamsError.isInstance(error) ? error.context : {})
+    this.config.logger.error(
+      `stopping on error: ${described}`,
+      KStreamsError.isInstance(error) ? error.context : {},
+    )
     this.#setState('error')
     // Leave the group so it need not wait for this member; #revoke commits nothing once #failure is set.
     await this.#consumer?.close().catch(() => {})

@@ -1,8 +1,9 @@
 // A task runs one sub-topology for one partition number: fresh processor instances, its stores,
 // its input queues (one per co-partitioned source topic) and its stream time. The runtime and the
 // test driver both drive tasks, so what a test shows is what production does.
-import { ProcessingError, SerdeError, TopologyError } from '../errors.js'
+
 import { channels } from '../diagnostics.js'
+import { ProcessingError, SerdeError, TopologyError } from '../errors.js'
 import type { FetchedRecord } from '../kafka/kafka-port.js'
 import type { Logger } from '../logger.js'
 import type { Cancellable, Processor, ProcessorContext, PunctuationType, Punctuator } from '../processor.js'
@@ -99,7 +100,13 @@ export class StreamTask {
       this.#stores.set(storeName, store)
     }
     for (const definition of subtopology.nodes) {
-      const node: RuntimeNode = { definition, children: [], childByName: new Map(), processor: undefined, context: undefined }
+      const node: RuntimeNode = {
+        definition,
+        children: [],
+        childByName: new Map(),
+        processor: undefined,
+        context: undefined,
+      }
       this.#nodes.set(definition.name, node)
     }
     for (const node of this.#nodes.values()) {
@@ -225,15 +232,19 @@ export class StreamTask {
       }
     }
     if (failures.length > 0) {
-      this.#options.logger.warn(`task ${this.id}: ${failures.length} processor(s) or store(s) failed to close`, {
-        errors: failures.map(String),
-      })
+      this.#options.logger.warn(
+        `task ${this.id}: ${failures.length} processor(s) or store(s) failed to close`,
+        {
+          errors: failures.map(String),
+        },
+      )
     }
   }
 
   #queue(topic: string): InputQueue {
     const queue = this.#queues.get(topic)
-    if (!queue) throw new TopologyError(`task ${this.id} does not read topic "${topic}"`, { context: { topic } })
+    if (!queue)
+      throw new TopologyError(`task ${this.id} does not read topic "${topic}"`, { context: { topic } })
     return queue
   }
 
@@ -261,7 +272,9 @@ export class StreamTask {
     const node = this.#nodes.get(source.name)!
     try {
       for (const child of node.children) this.#deliver(child, record)
-      const punctuation = this.#hasStreamTimeSchedules() ? this.#punctuate('stream-time', this.#streamTime) : undefined
+      const punctuation = this.#hasStreamTimeSchedules()
+        ? this.#punctuate('stream-time', this.#streamTime)
+        : undefined
       if (punctuation) this.#pending.push(punctuation)
     } catch (error) {
       // Work already started for this record is abandoned; keep its late failures from going unhandled.
@@ -297,7 +310,16 @@ export class StreamTask {
     } catch (cause) {
       const error = new SerdeError(
         `cannot deserialize the ${target} of the record at ${fetched.topic}[${fetched.partition}]@${fetched.offset}: ${cause instanceof Error ? cause.message : String(cause)}`,
-        { cause, context: { topic: fetched.topic, partition: fetched.partition, offset: fetched.offset, target, taskId: this.id } },
+        {
+          cause,
+          context: {
+            topic: fetched.topic,
+            partition: fetched.partition,
+            offset: fetched.offset,
+            target,
+            taskId: this.id,
+          },
+        },
       )
       this.#applyPolicy('deserialization', this.#options.errorPolicies.deserialization, fetched, error)
       return undefined
@@ -347,9 +369,14 @@ export class StreamTask {
     let key: Uint8Array | null
     let value: Uint8Array | null
     try {
-      key = record.key === null || record.key === undefined ? null : definition.keySerde.serialize(record.key, keyContext)
+      key =
+        record.key === null || record.key === undefined
+          ? null
+          : definition.keySerde.serialize(record.key, keyContext)
       value =
-        record.value === null || record.value === undefined ? null : definition.valueSerde.serialize(record.value, valueContext)
+        record.value === null || record.value === undefined
+          ? null
+          : definition.valueSerde.serialize(record.value, valueContext)
     } catch (cause) {
       throw new SerdeError(`sink "${definition.name}" cannot serialize a record for topic "${topic}"`, {
         cause,
@@ -397,13 +424,23 @@ export class StreamTask {
       })
     }
     if (policy === 'fail') throw error
-    const fields = { topic: fetched.topic, partition: fetched.partition, offset: fetched.offset, taskId: this.id }
+    const fields = {
+      topic: fetched.topic,
+      partition: fetched.partition,
+      offset: fetched.offset,
+      taskId: this.id,
+    }
     if (policy === 'continue') {
-      this.#options.logger.warn(`${stage} error skipped (policy continue): ${(error as Error).message}`, fields)
+      this.#options.logger.warn(
+        `${stage} error skipped (policy continue): ${(error as Error).message}`,
+        fields,
+      )
       return
     }
     this.#options.logger.warn(`${stage} error sent to ${this.#options.errorPolicies.deadLetterTopic}`, fields)
-    this.#options.collector.send(deadLetterRecord(this.#options.errorPolicies.deadLetterTopic, stage, fetched, error))
+    this.#options.collector.send(
+      deadLetterRecord(this.#options.errorPolicies.deadLetterTopic, stage, fetched, error),
+    )
   }
 
   #createContext(node: RuntimeNode, definition: ProcessorNode): ProcessorContext<unknown, unknown> {
@@ -442,9 +479,12 @@ export class StreamTask {
       },
       schedule: (intervalMs, type, punctuator): Cancellable => {
         if (!(intervalMs > 0)) {
-          throw new TopologyError(`processor "${definition.name}": schedule interval must be > 0 ms, got ${intervalMs}`, {
-            context: { processor: definition.name, option: 'intervalMs' },
-          })
+          throw new TopologyError(
+            `processor "${definition.name}": schedule interval must be > 0 ms, got ${intervalMs}`,
+            {
+              context: { processor: definition.name, option: 'intervalMs' },
+            },
+          )
         }
         const schedule: Schedule = {
           node,
@@ -467,7 +507,8 @@ export class StreamTask {
   }
 
   #hasStreamTimeSchedules(): boolean {
-    for (const schedule of this.#schedules) if (schedule.type === 'stream-time' && !schedule.cancelled) return true
+    for (const schedule of this.#schedules)
+      if (schedule.type === 'stream-time' && !schedule.cancelled) return true
     return false
   }
 

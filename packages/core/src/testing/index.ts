@@ -1,7 +1,7 @@
 export {
-  TopologyTestDriver,
   type TestDriverOptions,
   type TestInputTopic,
   type TestOutputTopic,
   type TestRecord,
+  TopologyTestDriver,
 } from './topology-test-driver.js'

@@ -5,14 +5,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, TopologyError } from '../errors.js'
 import type { FetchedRecord, ProduceRecord } from '../kafka/kafka-port.js'
-import { silentLogger, type Logger } from '../logger.js'
+import { type Logger, silentLogger } from '../logger.js'
 import type { Headers } from '../record.js'
-import type { Serde, SerdeContext } from '../serde.js'
-import type { StateStore } from '../state-store.js'
-import type { Topology } from '../topology.js'
 import type { ErrorPolicies } from '../runtime/error-policy.js'
 import type { RecordCollector } from '../runtime/record-collector.js'
 import { StreamTask } from '../runtime/task.js'
+import type { Serde, SerdeContext } from '../serde.js'
+import type { StateStore } from '../state-store.js'
+import type { Topology } from '../topology.js'
 
 export interface TestDriverOptions {
   /** @default 'test-driver' */
@@ -39,7 +39,12 @@ export interface TestInputTopic<K, V> {
   /** Pipes one record. Resolves when it and everything it caused were processed. */
   pipeInput(key: K, value: V, timestamp?: number, headers?: Headers): Promise<void>
   /** Pipes raw bytes, e.g. to test what a malformed record does. */
-  pipeRawInput(key: Uint8Array | null, value: Uint8Array | null, timestamp?: number, headers?: Headers): Promise<void>
+  pipeRawInput(
+    key: Uint8Array | null,
+    value: Uint8Array | null,
+    timestamp?: number,
+    headers?: Headers,
+  ): Promise<void>
   pipeValues(values: Iterable<V>, timestamp?: number): Promise<void>
   pipeKeyValues(pairs: Iterable<readonly [K, V]>, timestamp?: number): Promise<void>
 }
@@ -162,10 +167,16 @@ export class TopologyTestDriver {
     const take = (count: number): TestRecord<K, V>[] => {
       const list = this.#outputs.get(topic) ?? []
       return list.splice(0, count).map((record) => ({
-        key: (record.key === null ? null : keySerde.deserialize(record.key, { topic, target: 'key', headers: record.headers ?? [] })) as K,
+        key: (record.key === null
+          ? null
+          : keySerde.deserialize(record.key, { topic, target: 'key', headers: record.headers ?? [] })) as K,
         value: (record.value === null
           ? null
-          : valueSerde.deserialize(record.value, { topic, target: 'value', headers: record.headers ?? [] })) as V,
+          : valueSerde.deserialize(record.value, {
+              topic,
+              target: 'value',
+              headers: record.headers ?? [],
+            })) as V,
         timestamp: record.timestamp ?? this.#wallClock,
         headers: record.headers ?? [],
         partition: record.partition,
@@ -178,7 +189,8 @@ export class TopologyTestDriver {
       readValues: () => take(size()).map((record) => record.value),
       readRecord: () => {
         const [record] = take(1)
-        if (!record) throw new ConfigError(`output topic "${topic}" has no record to read`, { context: { topic } })
+        if (!record)
+          throw new ConfigError(`output topic "${topic}" has no record to read`, { context: { topic } })
         return record
       },
       isEmpty: () => size() === 0,
@@ -223,4 +235,3 @@ export class TopologyTestDriver {
     if (this.#closed) throw new ConfigError('the test driver is closed')
   }
 }
-

@@ -1,0 +1,138 @@
+// Connections and metadata for the group consumer, on @platformatic/kafka's exported protocol
+// layer: which broker leads each partition, topic ids, and the group coordinator.
+import { type Connection, ConnectionPool, findCoordinatorV6, metadataV12 } from '@platformatic/kafka'
+import { KafkaError } from '../errors.js'
+import { describeError, partialResponse } from './platformatic-errors.js'
+
+export interface Broker {
+  host: string
+  port: number
+}
+
+export interface PartitionLeader {
+  leader: number
+  leaderEpoch: number
+}
+
+export interface TopicMetadata {
+  name: string
+  id: string
+  partitions: PartitionLeader[]
+}
+
+export interface ClusterOptions {
+  bootstrapServers: string[]
+  clientId: string
+  connectTimeoutMs: number
+  requestTimeoutMs: number
+}
+
+function parseServer(server: string): Broker {
+  const index = server.lastIndexOf(':')
+  return { host: server.slice(0, index), port: Number(server.slice(index + 1)) }
+}
+
+export class Cluster {
+  readonly #options: ClusterOptions
+  readonly #bootstrap: Broker[]
+  /** Separate pools: a long-poll fetch must never delay a heartbeat or a commit on the same socket. */
+  readonly fetchPool: ConnectionPool
+  readonly groupPool: ConnectionPool
+  readonly #brokers = new Map<number, Broker>()
+  readonly #topics = new Map<string, TopicMetadata>()
+  readonly #topicNamesById = new Map<string, string>()
+
+  constructor(options: ClusterOptions) {
+    this.#options = options
+    this.#bootstrap = options.bootstrapServers.map(parseServer)
+    const connectionOptions = {
+      connectTimeout: options.connectTimeoutMs,
+      requestTimeout: options.requestTimeoutMs,
+    }
+    this.fetchPool = new ConnectionPool(`${options.clientId}-fetch`, connectionOptions)
+    this.groupPool = new ConnectionPool(`${options.clientId}-group`, connectionOptions)
+  }
+
+  async anyConnection(pool: ConnectionPool = this.groupPool): Promise<Connection> {
+    const known = [...this.#brokers.values()]
+    try {
+      return await pool.getFirstAvailable(known.length > 0 ? known : this.#bootstrap)
+    } catch (error) {
+      throw new KafkaError(
+        `cannot reach Kafka at ${this.#options.bootstrapServers.join(', ')}: ${describeError(error)}`,
+        { cause: error, retriable: true },
+      )
+    }
+  }
+
+  async connectionTo(nodeId: number, pool: ConnectionPool): Promise<Connection> {
+    let broker = this.#brokers.get(nodeId)
+    if (!broker) {
+      await this.refresh([])
+      broker = this.#brokers.get(nodeId)
+    }
+    if (!broker) throw new KafkaError(`broker ${nodeId} is not in the cluster metadata`, { retriable: true })
+    return pool.get(broker)
+  }
+
+  /** Fetches metadata for `topics` (and the broker list). Missing topics are simply absent. */
+  async refresh(topics: string[]): Promise<Map<string, TopicMetadata>> {
+    const connection = await this.anyConnection()
+    let response: Awaited<ReturnType<typeof metadataV12.api.async>>
+    try {
+      response = await metadataV12.api.async(connection, topics, false, false)
+    } catch (error) {
+      const partial = partialResponse<typeof response>(error)
+      if (!partial)
+        throw new KafkaError(`metadata request failed: ${describeError(error)}`, {
+          cause: error,
+          retriable: true,
+        })
+      response = partial
+    }
+    for (const broker of response.brokers)
+      this.#brokers.set(broker.nodeId, { host: broker.host, port: broker.port })
+    const found = new Map<string, TopicMetadata>()
+    for (const topic of response.topics) {
+      if (topic.errorCode !== 0 || !topic.name) continue
+      const partitions: PartitionLeader[] = []
+      for (const partition of topic.partitions) {
+        partitions[partition.partitionIndex] = {
+          leader: partition.leaderId,
+          leaderEpoch: partition.leaderEpoch,
+        }
+      }
+      const metadata = { name: topic.name, id: topic.topicId, partitions }
+      this.#topics.set(topic.name, metadata)
+      this.#topicNamesById.set(topic.topicId, topic.name)
+      found.set(topic.name, metadata)
+    }
+    return found
+  }
+
+  topic(name: string): TopicMetadata | undefined {
+    return this.#topics.get(name)
+  }
+
+  topicNameById(id: string): string | undefined {
+    return this.#topicNamesById.get(id)
+  }
+
+  async coordinatorFor(groupId: string): Promise<Connection> {
+    const connection = await this.anyConnection()
+    const response = await findCoordinatorV6.api.async(connection, 0, [groupId]).catch((error: unknown) => {
+      throw new KafkaError(`cannot find the coordinator of group "${groupId}": ${describeError(error)}`, {
+        cause: error,
+        retriable: true,
+      })
+    })
+    const coordinator = response.coordinators.find((candidate) => candidate.errorCode === 0)
+    if (!coordinator) throw new KafkaError(`no coordinator for group "${groupId}" yet`, { retriable: true })
+    this.#brokers.set(coordinator.nodeId, { host: coordinator.host, port: coordinator.port })
+    return this.groupPool.get({ host: coordinator.host, port: coordinator.port })
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.fetchPool.close(), this.groupPool.close()])
+  }
+}

@@ -1,0 +1,45 @@
+// Reading @platformatic/kafka errors: a response with per-partition error codes arrives as a
+// ResponseError (an AggregateError of ProtocolErrors, each with a path into the response).
+
+export interface ProtocolFailure {
+  /** Kafka's error name, e.g. NOT_LEADER_OR_FOLLOWER. */
+  id: string
+  path: string
+}
+
+interface ProtocolErrorShape {
+  apiId?: string
+  path?: string
+}
+
+/** The protocol error names inside `error`, or an empty list when it is not a protocol error. */
+export function protocolFailures(error: unknown): ProtocolFailure[] {
+  const candidate = error as { errors?: ProtocolErrorShape[]; apiId?: string } | undefined
+  if (Array.isArray(candidate?.errors)) {
+    return candidate.errors.flatMap((inner) =>
+      typeof inner?.apiId === 'string' ? [{ id: inner.apiId, path: inner.path ?? '' }] : [],
+    )
+  }
+  return typeof candidate?.apiId === 'string' ? [{ id: candidate.apiId, path: '' }] : []
+}
+
+/** The response that came with a ResponseError, when the caller can use its good parts. */
+export function partialResponse<T>(error: unknown): T | undefined {
+  return (error as { response?: T } | undefined)?.response
+}
+
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error)
+  const names = protocolFailures(error).map((failure) => failure.id)
+  const cause = (error as { cause?: unknown }).cause
+  const causeText = cause instanceof Error ? ` (${cause.message})` : ''
+  return names.length > 0
+    ? `${error.message}: ${[...new Set(names)].join(', ')}`
+    : `${error.message}${causeText}`
+}
+
+export const coordinatorErrors = new Set([
+  'NOT_COORDINATOR',
+  'COORDINATOR_NOT_AVAILABLE',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+])

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, KStreamsError, resolveConfig, type StreamsConfig } from '../src/index.js'
+
+const valid: StreamsConfig = { applicationId: 'orders-app', bootstrapServers: ['127.0.0.1:9092'] }
+
+function configError(config: unknown): ConfigError {
+  try {
+    resolveConfig(config as StreamsConfig)
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError)
+    expect(KStreamsError.isInstance(error)).toBe(true)
+    return error as ConfigError
+  }
+  throw new Error('expected a ConfigError')
+}
+
+describe('resolveConfig', () => {
+  it('fills in documented defaults', () => {
+    const config = resolveConfig(valid)
+    expect(config).toMatchObject({
+      applicationId: 'orders-app',
+      bootstrapServers: ['127.0.0.1:9092'],
+      commitIntervalMs: 5000,
+      maxBufferedRecordsPerPartition: 10_000,
+      producerBatchSize: 10_000,
+      producerLingerMs: 5,
+      offsetReset: 'earliest',
+      handleSignals: true,
+      errorPolicies: {
+        deserialization: 'fail',
+        processing: 'fail',
+        production: 'fail',
+        deadLetterTopic: 'orders-app-dlq',
+      },
+    })
+  })
+
+  it('accepts bootstrap servers as a comma-separated string', () => {
+    expect(resolveConfig({ ...valid, bootstrapServers: 'a:9092, b:9093' }).bootstrapServers).toEqual([
+      'a:9092',
+      'b:9093',
+    ])
+  })
+
+  it('names the option and what was expected', () => {
+    const missingId = configError({ bootstrapServers: ['127.0.0.1:9092'] })
+    expect(missingId.context.option).toBe('applicationId')
+    expect(missingId.message).toContain('"applicationId"')
+
+    const badServers = configError({ applicationId: 'app', bootstrapServers: ['localhost'] })
+    expect(badServers.context.option).toBe('bootstrapServers')
+    expect(badServers.message).toContain('host:port')
+
+    const badInterval = configError({ ...valid, commitIntervalMs: -5 })
+    expect(badInterval.context.option).toBe('commitIntervalMs')
+    expect(badInterval.message).toContain('positive integer')
+    expect(badInterval.message).toContain('-5')
+
+    const badPolicy = configError({ ...valid, processingErrorPolicy: 'ignore' })
+    expect(badPolicy.context.option).toBe('processingErrorPolicy')
+    expect(badPolicy.message).toContain("'dead-letter'")
+
+    const badProductionPolicy = configError({ ...valid, productionErrorPolicy: 'dead-letter' })
+    expect(badProductionPolicy.context.option).toBe('productionErrorPolicy')
+
+    expect(configError({ ...valid, deadLetterTopic: 'bad topic' }).context.option).toBe('deadLetterTopic')
+    expect(configError({ ...valid, offsetReset: 'middle' }).context.option).toBe('offsetReset')
+    expect(configError(null).message).toContain('applicationId')
+  })
+})

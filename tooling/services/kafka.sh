@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Apache Kafka 4.x, single node in KRaft mode, from Maven Central jars (no Docker, no tarball).
+#   kafka.sh start|stop|status          the broker on 127.0.0.1:$KAFKA_PORT (default 9092)
+#   kafka.sh tool <class> [args...]     a console tool, e.g. org.apache.kafka.tools.consumer.ConsoleConsumer
+# With KAFKA_BOOTSTRAP_SERVERS set by the user, that broker is used and nothing is started.
+SERVICE=kafka
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+LIBS="$KSTREAMS_CACHE_DIR/kafka-$KAFKA_VERSION/libs"
+CLUSTER_ID="${KAFKA_CLUSTER_ID:-a3N0cmVhbXMtdGVzdC0xMQ}"
+
+require_java() {
+  require_command java "Java 17 or newer is required to run Kafka"
+  local major
+  major="$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}')"
+  [ "${major%%.*}" -ge 17 ] 2>/dev/null || die "Kafka 4.x needs Java 17 or newer; \`java\` is version ${major:-unknown}."
+}
+
+fetch_jars() {
+  [ -f "$LIBS/.complete" ] && return 0
+  require_command mvn "Maven is required to fetch the Kafka jars from Maven Central"
+  say "fetching Kafka $KAFKA_VERSION jars from Maven Central into $LIBS"
+  rm -rf "$LIBS"
+  mkdir -p "$LIBS"
+  mvn -q -B -f "$SERVICES_HOME/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+    org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+    -DoutputDirectory="$LIBS" -DincludeScope=runtime >>"$LOG_FILE" 2>&1 ||
+    { tail -n 30 "$LOG_FILE" >&2; die "could not fetch the Kafka jars with Maven (log: $LOG_FILE)"; }
+  ls "$LIBS" | grep -q '^kafka_2.13-' || die "the Kafka jars are missing from $LIBS after the Maven copy"
+  touch "$LIBS/.complete"
+}
+
+check_service() {
+  grep -q "Kafka Server started" "$LOG_FILE" 2>/dev/null && port_in_use "$KAFKA_PORT"
+}
+
+start_service() {
+  if [ -n "$KSTREAMS_EXTERNAL_KAFKA" ]; then
+    say "using the broker at KAFKA_BOOTSTRAP_SERVERS=$KSTREAMS_EXTERNAL_KAFKA; not starting one"
+    return 0
+  fi
+  require_java
+  require_free_port "$KAFKA_PORT" "the Kafka broker" KAFKA_PORT
+  require_free_port "$KAFKA_CONTROLLER_PORT" "the Kafka controller" KAFKA_CONTROLLER_PORT
+  : >"$LOG_FILE"
+  fetch_jars
+  # A fresh log directory each start: tests create their own topics and expect no leftovers.
+  rm -rf "$SERVICE_DIR/data"
+  mkdir -p "$SERVICE_DIR/data"
+  sed -e "s#@DATA_DIR@#$SERVICE_DIR/data#" -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+    "$SERVICES_HOME/kafka/server.properties" >"$SERVICE_DIR/server.properties"
+  local logging="-Dlog4j2.configurationFile=$SERVICES_HOME/kafka/log4j2.properties"
+  java "$logging" -cp "$LIBS/*" kafka.tools.StorageTool format -t "$CLUSTER_ID" \
+    -c "$SERVICE_DIR/server.properties" --ignore-formatted >>"$LOG_FILE" 2>&1 ||
+    { tail -n 30 "$LOG_FILE" >&2; die "formatting the storage failed (log: $LOG_FILE)"; }
+  launch java -Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true "$logging" \
+    -cp "$LIBS/*" kafka.Kafka "$SERVICE_DIR/server.properties"
+  wait_until 120 "ready" check_service
+  say "ready on 127.0.0.1:$KAFKA_PORT (log: $LOG_FILE)"
+}
+
+stop_service() {
+  if [ -n "$KSTREAMS_EXTERNAL_KAFKA" ]; then
+    say "external broker in use; nothing to stop"
+    return 0
+  fi
+  stop_process
+}
+
+if [ "${1:-}" = tool ]; then
+  shift
+  require_java
+  fetch_jars
+  exec java "-Dlog4j2.configurationFile=$SERVICES_HOME/kafka/log4j2.properties" -cp "$LIBS/*" "$@"
+fi
+main "$@"
