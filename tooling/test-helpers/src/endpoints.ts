@@ -5,6 +5,6 @@ export const endpoints = {
   s3Endpoint: process.env.S3_ENDPOINT ?? 'http://127.0.0.1:7070',
   s3AccessKey: process.env.S3_ACCESS_KEY ?? 'kstreams',
   s3SecretKey: process.env.S3_SECRET_KEY ?? 'kstreams-secret',
-  gcsEndpoint: process.env.STORAGE_EMULATOR_HOST ?? 'http://127.0.0.1:4443',
+  gcsEndpoint: process.env.GCS_ENDPOINT ?? 'http://127.0.0.1:4443',
   bigtableEmulatorHost: process.env.BIGTABLE_EMULATOR_HOST ?? '127.0.0.1:8086',
 } as const

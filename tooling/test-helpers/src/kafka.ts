@@ -85,7 +85,9 @@ export async function produceStrings(topic: string, messages: TestMessage[]): Pr
 
 export interface ReadMessage {
   key: string | null
+  /** The value as UTF-8 text. */
   value: string | null
+  valueBytes: Buffer | null
   partition: number
   offset: bigint
   headers: Map<string, string>
@@ -104,7 +106,7 @@ export async function readTopicUntil(
     groupId: uniqueName('test-reader'),
     clientId: uniqueName('test-reader'),
     bootstrapBrokers: endpoints.kafkaBootstrapServers,
-    deserializers: stringDeserializers,
+    deserializers: { ...stringDeserializers, value: (bytes?: Buffer) => bytes ?? null },
     maxWaitTime: 200,
   })
   const messages: ReadMessage[] = []
@@ -131,7 +133,8 @@ export async function readTopicUntil(
         for (const [name, value] of message.headers) headers.set(String(name), String(value))
         messages.push({
           key: message.key ?? null,
-          value: message.value ?? null,
+          value: message.value === null ? null : message.value.toString('utf8'),
+          valueBytes: message.value,
           partition: message.partition,
           offset: message.offset,
           headers,

@@ -1,0 +1,92 @@
+// The README demo: creates topics on the local broker, produces sample text, runs the word-count
+// topology with kstreams, reads the counts back from the output topic and checks them.
+import { randomBytes } from 'node:crypto'
+import { createApp, silentLogger } from '@kstreams/core'
+import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
+import { buildWordCountTopology, wordsOf } from './topology.js'
+
+const bootstrapServers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',')
+const run = randomBytes(3).toString('hex')
+const inputTopic = `word-count-lines-${run}`
+const outputTopic = `word-count-counts-${run}`
+const text = [
+  'the quick brown fox jumps over the lazy dog',
+  'the dog barks and the fox runs',
+  'a stream is a table in motion',
+  'the table is a snapshot of the stream',
+]
+
+const expected = new Map<string, bigint>()
+for (const line of text) for (const word of wordsOf(line)) expected.set(word, (expected.get(word) ?? 0n) + 1n)
+
+const admin = new Admin({ clientId: `demo-admin-${run}`, bootstrapBrokers: bootstrapServers })
+await admin.createTopics({ topics: [inputTopic, outputTopic], partitions: 3, replicas: 1 })
+console.log(`created topics ${inputTopic} and ${outputTopic} on ${bootstrapServers.join(',')}`)
+
+const producer = new Producer({
+  clientId: `demo-producer-${run}`,
+  bootstrapBrokers: bootstrapServers,
+  serializers: stringSerializers,
+})
+// Every line under one key: all words of the document are counted by one task.
+await producer.send({
+  messages: text.map((value) => ({ topic: inputTopic, key: 'document-1', value })),
+  acks: -1,
+})
+await producer.close()
+console.log(`produced ${text.length} lines`)
+
+const app = createApp(buildWordCountTopology({ inputTopic, outputTopic }), {
+  applicationId: `word-count-demo-${run}`,
+  bootstrapServers,
+  commitIntervalMs: 500,
+  logger: silentLogger,
+})
+await app.start()
+console.log('the word-count app is running')
+
+const consumer = new Consumer({
+  groupId: `demo-reader-${run}`,
+  clientId: `demo-reader-${run}`,
+  bootstrapBrokers: bootstrapServers,
+  deserializers: {
+    ...stringDeserializers,
+    value: (bytes?: Buffer) => (bytes ? bytes.readBigInt64BE(0) : 0n),
+  },
+})
+const latest = new Map<string, bigint>()
+const stream = await consumer.consume({ topics: [outputTopic], mode: 'earliest', autocommit: false })
+const deadline = setTimeout(
+  () => stream.destroy(new Error('timed out after 60 s waiting for the counts')),
+  60_000,
+)
+let failure: Error | undefined
+try {
+  for await (const message of stream) {
+    latest.set(message.key, message.value as bigint)
+    if ([...expected].every(([word, count]) => latest.get(word) === count)) break
+  }
+} catch (error) {
+  failure = error as Error
+} finally {
+  clearTimeout(deadline)
+}
+await consumer.close(true)
+await app.close()
+await admin.deleteTopics({ topics: [inputTopic, outputTopic] })
+await admin.close()
+
+if (failure) {
+  console.error(
+    `demo failed: ${failure.message}; counts read so far: ${JSON.stringify(Object.fromEntries([...latest].map(([word, count]) => [word, String(count)])))}`,
+  )
+  process.exit(1)
+}
+console.log(`\nword counts read back from topic ${outputTopic}:`)
+const width = Math.max(...[...latest.keys()].map((word) => word.length))
+for (const [word, count] of [...latest].sort((a, b) => Number(b[1] - a[1]) || a[0].localeCompare(b[0]))) {
+  console.log(`  ${word.padEnd(width)}  ${count}`)
+}
+console.log(
+  `\n${latest.size} distinct words, ${[...latest.values()].reduce((sum, count) => sum + count, 0n)} in total: all counts match the input`,
+)

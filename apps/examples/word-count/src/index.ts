@@ -1,0 +1,1 @@
+export { buildWordCountTopology, type WordCountTopics, wordsOf } from './topology.js'

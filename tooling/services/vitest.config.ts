@@ -1,0 +1,5 @@
+import { packageVitestConfig } from '@kstreams/test-helpers/vitest-config'
+
+export default packageVitestConfig(import.meta.dirname, {
+  services: ['kafka', 'redis', 's3', 'gcs', 'bigtable'],
+})
