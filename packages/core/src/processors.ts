@@ -1,5 +1,5 @@
 // Small ready-made processors for the common stateless steps. Each returns a fresh instance, so
-// pass them as suppliers: `addProcessor('upper', () => mapValues(toUpper), { parents: ['in'] })`.
+// pass them as suppliers: `addProcessor('upper', { parents: ['in'] }, () => mapValues(toUpper))`.
 import type { Processor, ProcessorContext } from './processor.js'
 import type { Record } from './record.js'
 

@@ -136,7 +136,7 @@ type NodeTypes = { [name: string]: readonly [unknown, unknown] }
  * @example
  * const topology = new TopologyBuilder()
  *   .addSource('lines', { topics: ['text'], keySerde: serdes.string(), valueSerde: serdes.string() })
- *   .addProcessor('upper', () => mapValues((line: string) => line.toUpperCase()), { parents: ['lines'] })
+ *   .addProcessor('upper', { parents: ['lines'] }, () => mapValues((line: string) => line.toUpperCase()))
  *   .addSink('out', { topic: 'upper-text', keySerde: serdes.string(), valueSerde: serdes.string(), parents: ['upper'] })
  *   .build()
  */
@@ -177,10 +177,15 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
     return this as never
   }
 
+  /**
+   * Adds a processor that receives what `options.parents` emit. The options come before the
+   * supplier so that TypeScript knows the parents' types when it infers the supplier's: a
+   * ready-made processor like `mapValues` then gets its key type from the parent.
+   */
   addProcessor<N extends string, P extends keyof Nodes & string, KOut, VOut>(
     name: N,
-    supplier: ProcessorSupplier<Nodes[P][0], Nodes[P][1], KOut, VOut>,
     options: ProcessorOptions<P>,
+    supplier: ProcessorSupplier<Nodes[P][0], Nodes[P][1], KOut, VOut>,
   ): TopologyBuilder<Nodes & { readonly [key in N]: readonly [KOut, VOut] }> {
     this.#checkName(name)
     if (typeof supplier !== 'function') {

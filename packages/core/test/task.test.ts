@@ -21,23 +21,19 @@ it('processes co-partitioned inputs in timestamp order and tracks committable of
   const topology = new TopologyBuilder()
     .addSource('left', { topics: ['left'], keySerde: serdes.string(), valueSerde: serdes.string() })
     .addSource('right', { topics: ['right'], keySerde: serdes.string(), valueSerde: serdes.string() })
-    .addProcessor(
-      'merge',
-      (): Processor<string, string, string, string> => {
-        let context: ProcessorContext<string, string>
-        return {
-          init: (processorContext) => {
-            context = processorContext
-          },
-          process: (record) => {
-            order.push(record.value)
-            if (record.value === 'wait') return new Promise<void>((resolve) => (release = resolve))
-            context.forward(record)
-          },
-        }
-      },
-      { parents: ['left', 'right'] },
-    )
+    .addProcessor('merge', { parents: ['left', 'right'] }, (): Processor<string, string, string, string> => {
+      let context: ProcessorContext<string, string>
+      return {
+        init: (processorContext) => {
+          context = processorContext
+        },
+        process: (record) => {
+          order.push(record.value)
+          if (record.value === 'wait') return new Promise<void>((resolve) => (release = resolve))
+          context.forward(record)
+        },
+      }
+    })
     .addSink('out', {
       topic: 'out',
       keySerde: serdes.string(),

@@ -36,7 +36,7 @@ function processorOf<KIn, VIn, KOut, VOut>(
 function pipeline(processor: () => Processor<string, string, string, string>) {
   return new TopologyBuilder()
     .addSource('in', { topics: ['input'], keySerde: serdes.string(), valueSerde: serdes.string() })
-    .addProcessor('step', processor, { parents: ['in'] })
+    .addProcessor('step', { parents: ['in'] }, processor)
     .addSink('out', {
       topic: 'output',
       keySerde: serdes.string(),
@@ -128,13 +128,10 @@ describe('TopologyTestDriver', () => {
   it('forwards to one named child, and refuses a node that is not a child', async () => {
     const topology = new TopologyBuilder()
       .addSource('in', { topics: ['input'], keySerde: serdes.string(), valueSerde: serdes.string() })
-      .addProcessor(
-        'route',
-        () =>
-          processorOf<string, string, string, string>((context, record) =>
-            context.forwardTo(record.value.startsWith('!') ? 'alerts' : 'normal', record),
-          ),
-        { parents: ['in'] },
+      .addProcessor('route', { parents: ['in'] }, () =>
+        processorOf<string, string, string, string>((context, record) =>
+          context.forwardTo(record.value.startsWith('!') ? 'alerts' : 'normal', record),
+        ),
       )
       .addSink('alerts', {
         topic: 'alerts',

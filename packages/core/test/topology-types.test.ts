@@ -17,8 +17,8 @@ it('flows record types from sources through processors to sinks', () => {
   const wired = () =>
     new TopologyBuilder()
       .addSource('lines', { topics: ['t'], keySerde: serdes.string(), valueSerde: serdes.string() })
-      .addProcessor('length', () => lengthOf, { parents: ['lines'] })
-      .addProcessor('numbers', () => numbers, { parents: ['length'] })
+      .addProcessor('length', { parents: ['lines'] }, () => lengthOf)
+      .addProcessor('numbers', { parents: ['length'] }, () => numbers)
       .addSink('out', {
         topic: 'o',
         keySerde: serdes.string(),
@@ -28,7 +28,7 @@ it('flows record types from sources through processors to sinks', () => {
 
   wired()
     // @ts-expect-error: 'lines' emits string values, but this processor wants numbers
-    .addProcessor('wrong', () => numbers, { parents: ['lines'] })
+    .addProcessor('wrong', { parents: ['lines'] }, () => numbers)
 
   wired().addSink('bad-sink', {
     topic: 'o',
@@ -42,12 +42,12 @@ it('flows record types from sources through processors to sinks', () => {
   expect(() =>
     wired()
       // @ts-expect-error: 'missing' is not a node of the builder
-      .addProcessor('orphan', () => numbers, { parents: ['missing'] }),
+      .addProcessor('orphan', { parents: ['missing'] }, () => numbers),
   ).toThrow(TopologyError)
   expect(() =>
     wired()
       // @ts-expect-error: sinks cannot be parents
-      .addProcessor('after-sink', () => numbers, { parents: ['out'] }),
+      .addProcessor('after-sink', { parents: ['out'] }, () => numbers),
   ).toThrow(TopologyError)
 
   expectTypeOf(wired().build().sourceTopics).toEqualTypeOf<string[]>()
@@ -60,7 +60,7 @@ it('infers the output types of ready-made processors', () => {
   expectTypeOf(processor).toEqualTypeOf<Processor<string, string, string, string>>()
   new TopologyBuilder()
     .addSource('lines', { topics: ['t'], keySerde: serdes.string(), valueSerde: serdes.string() })
-    .addProcessor('described', () => processor, { parents: ['lines'] })
+    .addProcessor('described', { parents: ['lines'] }, () => processor)
     .addSink('out', {
       topic: 'o',
       keySerde: serdes.string(),

@@ -26,14 +26,14 @@ const source = () =>
 
 describe('TopologyBuilder validation', () => {
   it('names an unknown parent and lists the known nodes', () => {
-    const error = topologyError(() => source().addProcessor('p', identity, { parents: ['nope' as 'in'] }))
+    const error = topologyError(() => source().addProcessor('p', { parents: ['nope' as 'in'] }, identity))
     expect(error.message).toContain('unknown parent "nope"')
     expect(error.message).toContain('known nodes: in')
     expect(error.context.processor).toBe('p')
   })
 
   it('rejects a duplicate node name', () => {
-    expect(topologyError(() => source().addProcessor('in', identity, { parents: ['in'] })).message).toContain(
+    expect(topologyError(() => source().addProcessor('in', { parents: ['in'] }, identity)).message).toContain(
       'node name "in" is used twice',
     )
   })
@@ -58,7 +58,7 @@ describe('TopologyBuilder validation', () => {
       parents: ['in'],
     })
     expect(
-      topologyError(() => withSink.addProcessor('p', identity, { parents: ['out' as 'in'] })).message,
+      topologyError(() => withSink.addProcessor('p', { parents: ['out' as 'in'] }, identity)).message,
     ).toContain('cannot have sink "out" as a parent')
     expect(
       topologyError(() =>
@@ -83,7 +83,7 @@ describe('TopologyBuilder validation', () => {
   it('rejects stores that are used but not added, added twice, and a topology without sources', () => {
     const error = topologyError(() =>
       source()
-        .addProcessor('p', identity, { parents: ['in'], stores: ['counts'] })
+        .addProcessor('p', { parents: ['in'], stores: ['counts'] }, identity)
         .build(),
     )
     expect(error.message).toContain('uses store "counts", which was never added')
@@ -100,8 +100,8 @@ describe('sub-topologies and describe()', () => {
     const two = new TopologyBuilder()
       .addSource('a', { topics: ['ta'], keySerde: serdes.string(), valueSerde: serdes.string() })
       .addSource('b', { topics: ['tb'], keySerde: serdes.string(), valueSerde: serdes.string() })
-      .addProcessor('pa', identity, { parents: ['a'] })
-      .addProcessor('pb', identity, { parents: ['b'] })
+      .addProcessor('pa', { parents: ['a'] }, identity)
+      .addProcessor('pb', { parents: ['b'] }, identity)
       .build()
     expect(two.subtopologies.map((subtopology) => subtopology.sourceTopics)).toEqual([['ta'], ['tb']])
 
@@ -109,8 +109,8 @@ describe('sub-topologies and describe()', () => {
       .addSource('a', { topics: ['ta'], keySerde: serdes.string(), valueSerde: serdes.string() })
       .addSource('b', { topics: ['tb'], keySerde: serdes.string(), valueSerde: serdes.string() })
       .addStore(store('shared'))
-      .addProcessor('pa', identity, { parents: ['a'], stores: ['shared'] })
-      .addProcessor('pb', identity, { parents: ['b'], stores: ['shared'] })
+      .addProcessor('pa', { parents: ['a'], stores: ['shared'] }, identity)
+      .addProcessor('pb', { parents: ['b'], stores: ['shared'] }, identity)
       .build()
     expect(shared.subtopologies).toHaveLength(1)
     expect(shared.subtopologies[0]!.stores).toEqual(['shared'])
@@ -118,7 +118,7 @@ describe('sub-topologies and describe()', () => {
     const joined = new TopologyBuilder()
       .addSource('left', { topics: ['l'], keySerde: serdes.string(), valueSerde: serdes.string() })
       .addSource('right', { topics: ['r'], keySerde: serdes.string(), valueSerde: serdes.string() })
-      .addProcessor('join', identity, { parents: ['left', 'right'] })
+      .addProcessor('join', { parents: ['left', 'right'] }, identity)
       .build()
     expect(joined.subtopologies).toHaveLength(1)
     expect([...joined.subtopologies[0]!.sourceTopics].sort()).toEqual(['l', 'r'])
@@ -126,7 +126,7 @@ describe('sub-topologies and describe()', () => {
 
   it('describes nodes, children and parents as text and as Mermaid', () => {
     const topology = source()
-      .addProcessor('upper', identity, { parents: ['in'] })
+      .addProcessor('upper', { parents: ['in'] }, identity)
       .addSink('out', {
         topic: 'output',
         keySerde: serdes.string(),

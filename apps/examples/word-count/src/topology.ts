@@ -19,29 +19,25 @@ export function wordsOf(line: string): string[] {
 export function buildWordCountTopology({ inputTopic, outputTopic }: WordCountTopics): Topology {
   return new TopologyBuilder()
     .addSource('lines', { topics: [inputTopic], keySerde: serdes.string(), valueSerde: serdes.string() })
-    .addProcessor(
-      'count-words',
-      () => {
-        let context: ProcessorContext<string, bigint>
-        // Kept in the processor for now; a persistent, changelogged store replaces this Map once
-        // state stores land, so counts survive restarts and rebalances.
-        const counts = new Map<string, bigint>()
-        return {
-          init: (processorContext) => {
-            context = processorContext
-          },
-          process: (record) => {
-            if (record.value === null) return
-            for (const word of wordsOf(record.value)) {
-              const count = (counts.get(word) ?? 0n) + 1n
-              counts.set(word, count)
-              context.forward({ key: word, value: count, timestamp: record.timestamp, headers: [] })
-            }
-          },
-        }
-      },
-      { parents: ['lines'] },
-    )
+    .addProcessor('count-words', { parents: ['lines'] }, () => {
+      let context: ProcessorContext<string, bigint>
+      // Kept in the processor for now; a persistent, changelogged store replaces this Map once
+      // state stores land, so counts survive restarts and rebalances.
+      const counts = new Map<string, bigint>()
+      return {
+        init: (processorContext) => {
+          context = processorContext
+        },
+        process: (record) => {
+          if (record.value === null) return
+          for (const word of wordsOf(record.value)) {
+            const count = (counts.get(word) ?? 0n) + 1n
+            counts.set(word, count)
+            context.forward({ key: word, value: count, timestamp: record.timestamp, headers: [] })
+          }
+        },
+      }
+    })
     .addSink('counts', {
       topic: outputTopic,
       keySerde: serdes.string(),

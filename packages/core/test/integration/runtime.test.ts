@@ -30,22 +30,18 @@ const fixture = fileURLToPath(new URL('./fixtures/pass-through-app.mjs', import.
 function copyTopology(input: string, output: string, onRecord?: (value: string) => void): Topology {
   return new TopologyBuilder()
     .addSource('input', { topics: [input], keySerde: serdes.string(), valueSerde: serdes.string() })
-    .addProcessor(
-      'copy',
-      () => {
-        let context: ProcessorContext<string, string>
-        return {
-          init: (processorContext) => {
-            context = processorContext
-          },
-          process: (record) => {
-            onRecord?.(record.value)
-            context.forward(record)
-          },
-        }
-      },
-      { parents: ['input'] },
-    )
+    .addProcessor('copy', { parents: ['input'] }, () => {
+      let context: ProcessorContext<string, string>
+      return {
+        init: (processorContext) => {
+          context = processorContext
+        },
+        process: (record) => {
+          onRecord?.(record.value)
+          context.forward(record)
+        },
+      }
+    })
     .addSink('output', {
       topic: output,
       keySerde: serdes.string(),
@@ -96,26 +92,22 @@ describe('the at-least-once runtime on a real broker', () => {
     )
     const topology = new TopologyBuilder()
       .addSource('lines', { topics: [input!], keySerde: serdes.string(), valueSerde: serdes.string() })
-      .addProcessor(
-        'count',
-        () => {
-          let context: ProcessorContext<string, string>
-          const counts = new Map<string, number>()
-          return {
-            init: (processorContext) => {
-              context = processorContext
-            },
-            process: (record) => {
-              for (const word of record.value.toLowerCase().split(/\W+/).filter(Boolean)) {
-                const count = (counts.get(word) ?? 0) + 1
-                counts.set(word, count)
-                context.forward({ key: word, value: String(count), timestamp: record.timestamp, headers: [] })
-              }
-            },
-          }
-        },
-        { parents: ['lines'] },
-      )
+      .addProcessor('count', { parents: ['lines'] }, () => {
+        let context: ProcessorContext<string, string>
+        const counts = new Map<string, number>()
+        return {
+          init: (processorContext) => {
+            context = processorContext
+          },
+          process: (record) => {
+            for (const word of record.value.toLowerCase().split(/\W+/).filter(Boolean)) {
+              const count = (counts.get(word) ?? 0) + 1
+              counts.set(word, count)
+              context.forward({ key: word, value: String(count), timestamp: record.timestamp, headers: [] })
+            }
+          },
+        }
+      })
       .addSink('counts', {
         topic: output!,
         keySerde: serdes.string(),
@@ -237,19 +229,15 @@ describe('the at-least-once runtime on a real broker', () => {
         keySerde: serdes.string(),
         valueSerde: serdes.json<{ amount: number }>(),
       })
-      .addProcessor(
-        'double',
-        () => {
-          let context: ProcessorContext<string, string>
-          return {
-            init: (processorContext) => {
-              context = processorContext
-            },
-            process: (record) => context.forward({ ...record, value: String(record.value.amount * 2) }),
-          }
-        },
-        { parents: ['input'] },
-      )
+      .addProcessor('double', { parents: ['input'] }, () => {
+        let context: ProcessorContext<string, string>
+        return {
+          init: (processorContext) => {
+            context = processorContext
+          },
+          process: (record) => context.forward({ ...record, value: String(record.value.amount * 2) }),
+        }
+      })
       .addSink('output', {
         topic: output!,
         keySerde: serdes.string(),
