@@ -1,0 +1,194 @@
+// Shared steps of the scenarios: topics, preloading, running one side in a child process while
+// watching its output topic, and an end-to-end latency phase at a fixed rate.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { Admin, Consumer, Producer } from '@platformatic/kafka'
+import { percentile, type RunnerReport } from './measure.js'
+
+export const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',')
+
+export interface RunResult {
+  side: string
+  records: number
+  seconds: number
+  recordsPerSecond: number
+  megabytesPerSecond: number
+  cpuSecondsPer100k: number
+  latencyP50Ms: number
+  latencyP99Ms: number
+  peakRssMegabytes: number
+}
+
+export function runId(): string {
+  return randomBytes(3).toString('hex')
+}
+
+export async function createTopics(names: string[], partitions: number): Promise<void> {
+  const admin = new Admin({ clientId: 'bench-admin', bootstrapBrokers: brokers })
+  try {
+    await admin.createTopics({ topics: names, partitions, replicas: 1 })
+  } finally {
+    await admin.close()
+  }
+}
+
+export async function deleteTopics(names: string[]): Promise<void> {
+  const admin = new Admin({ clientId: 'bench-admin', bootstrapBrokers: brokers })
+  try {
+    await admin.deleteTopics({ topics: names })
+  } finally {
+    await admin.close()
+  }
+}
+
+/** Writes `count` records with `valueBytes`-byte values and distinct keys, round-robin over partitions. */
+export async function preload(topic: string, count: number, valueBytes: number, keys = count): Promise<void> {
+  const producer = new Producer({ clientId: 'bench-preload', bootstrapBrokers: brokers, acks: 1 })
+  const value = randomBytes(valueBytes)
+  const batch = 10_000
+  try {
+    for (let start = 0; start < count; start += batch) {
+      const messages = []
+      for (let index = start; index < Math.min(count, start + batch); index += 1) {
+        messages.push({ topic, key: Buffer.from(`key-${index % keys}`), value })
+      }
+      await producer.send({ messages })
+    }
+  } finally {
+    await producer.close()
+  }
+}
+
+async function endOffsets(consumer: Consumer, topic: string): Promise<bigint[]> {
+  const offsets = await consumer.listOffsets({ topics: [topic] })
+  return offsets.get(topic) ?? []
+}
+
+function sum(values: bigint[]): number {
+  return Number(values.reduce((total, value) => total + value, 0n))
+}
+
+export interface RunOptions {
+  side: string
+  runner: string
+  input: string
+  output: string
+  records: number
+  valueBytes: number
+  latencyRecords: number
+  latencyRate: number
+  env?: Record<string, string>
+}
+
+/**
+ * Starts the runner, times how long it takes to write `records` records to its output topic
+ * (from the first output record to the last, so group joins are not counted), then measures
+ * end-to-end latency on `latencyRecords` fresh records produced at `latencyRate` per second,
+ * and stops the runner for its CPU and memory report.
+ */
+export async function runSide(options: RunOptions): Promise<RunResult> {
+  const watcher = new Consumer({
+    groupId: `bench-watch-${runId()}`,
+    clientId: 'bench-watch',
+    bootstrapBrokers: brokers,
+  })
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [fileURLToPath(new URL(options.runner, import.meta.url))],
+    {
+      env: {
+        ...process.env,
+        BENCH_INPUT: options.input,
+        BENCH_OUTPUT: options.output,
+        BENCH_GROUP: `bench-${options.side}-${runId()}`,
+        ...options.env,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
+  let stdout = ''
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString()
+  })
+  try {
+    let firstSeenAt: number | undefined
+    let written = 0
+    const deadline = Date.now() + 15 * 60_000
+    while (written < options.records) {
+      if (child.exitCode !== null) throw new Error(`${options.side} runner exited early (${child.exitCode})`)
+      if (Date.now() > deadline)
+        throw new Error(`${options.side} runner wrote ${written} of ${options.records} records`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      written = sum(await endOffsets(watcher, options.output))
+      if (written > 0 && firstSeenAt === undefined) firstSeenAt = Date.now()
+    }
+    const seconds = (Date.now() - firstSeenAt!) / 1000
+    const latencies = await measureLatency(options)
+    child.kill('SIGTERM')
+    await once(child, 'exit')
+    const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as RunnerReport
+    const total = options.records + options.latencyRecords
+    latencies.sort((left, right) => left - right)
+    return {
+      side: options.side,
+      records: options.records,
+      seconds,
+      recordsPerSecond: options.records / seconds,
+      megabytesPerSecond: (options.records * options.valueBytes) / seconds / 1e6,
+      cpuSecondsPer100k: (report.cpuSeconds / total) * 100_000,
+      latencyP50Ms: percentile(latencies, 0.5),
+      latencyP99Ms: percentile(latencies, 0.99),
+      peakRssMegabytes: report.peakRssBytes / 1e6,
+    }
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL')
+    await watcher.close()
+  }
+}
+
+async function measureLatency(options: RunOptions): Promise<number[]> {
+  const reader = new Consumer({
+    groupId: `bench-latency-${runId()}`,
+    clientId: 'bench-latency',
+    bootstrapBrokers: brokers,
+    maxWaitTime: 10,
+  })
+  const starts = await endOffsets(reader, options.output)
+  const stream = await reader.consume({
+    topics: [options.output],
+    mode: 'manual',
+    offsets: starts.map((offset, partition) => ({ topic: options.output, partition, offset })),
+    autocommit: false,
+  })
+  const latencies: number[] = []
+  const done = new Promise<void>((resolve) => {
+    stream.on('data', (message) => {
+      latencies.push(Date.now() - Number(message.timestamp))
+      if (latencies.length >= options.latencyRecords) resolve()
+    })
+  })
+  const producer = new Producer({ clientId: 'bench-latency-producer', bootstrapBrokers: brokers, acks: 1 })
+  const value = randomBytes(options.valueBytes)
+  const tick = 10
+  const perTick = Math.max(1, Math.round((options.latencyRate * tick) / 1000))
+  for (let sent = 0; sent < options.latencyRecords; sent += perTick) {
+    const count = Math.min(perTick, options.latencyRecords - sent)
+    const now = BigInt(Date.now())
+    await producer.send({
+      messages: Array.from({ length: count }, (_, index) => ({
+        topic: options.input,
+        key: Buffer.from(`latency-${sent + index}`),
+        value,
+        timestamp: now,
+      })),
+    })
+    await new Promise((resolve) => setTimeout(resolve, tick))
+  }
+  await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 60_000))])
+  await producer.close()
+  await stream.close()
+  await reader.close(true)
+  return latencies
+}
