@@ -162,9 +162,13 @@ async function measureLatency(options: RunOptions): Promise<number[]> {
     offsets: starts.map((offset, partition) => ({ topic: options.output, partition, offset })),
     autocommit: false,
   })
+  // Both sides read the same input topic, so the second side also processes the first side's
+  // latency records; only records keyed with this phase's prefix are measured.
+  const prefix = `latency-${options.side}-${runId()}-`
   const latencies: number[] = []
   const done = new Promise<void>((resolve) => {
     stream.on('data', (message) => {
+      if (!message.key?.toString().startsWith(prefix)) return
       latencies.push(Date.now() - Number(message.timestamp))
       if (latencies.length >= options.latencyRecords) resolve()
     })
@@ -179,7 +183,7 @@ async function measureLatency(options: RunOptions): Promise<number[]> {
     await producer.send({
       messages: Array.from({ length: count }, (_, index) => ({
         topic: options.input,
-        key: Buffer.from(`latency-${sent + index}`),
+        key: Buffer.from(`${prefix}${sent + index}`),
         value,
         timestamp: now,
       })),
