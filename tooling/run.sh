@@ -23,8 +23,14 @@ install_dependencies() {
 
 # Services started by this script are stopped when it exits; ones that were already up stay up.
 SERVICES_STARTED=()
+SERVICES_PID=""
 stop_started_services() {
   local name
+  # A background start still running (the script failed early) is stopped first, with its children.
+  if [ -n "$SERVICES_PID" ] && kill -0 "$SERVICES_PID" 2>/dev/null; then
+    kill -- -"$SERVICES_PID" 2>/dev/null || kill "$SERVICES_PID" 2>/dev/null || true
+    wait "$SERVICES_PID" 2>/dev/null || true
+  fi
   for name in "${SERVICES_STARTED[@]+"${SERVICES_STARTED[@]}"}"; do
     bash tooling/services/"$name".sh stop >/dev/null 2>&1 || true
   done
@@ -66,10 +72,10 @@ run_tests() {
       SERVICES_STARTED+=("$service")
     fi
   done
-  local services_pid=""
   if [ ${#pending[@]} -gt 0 ]; then
-    bash tooling/services/services.sh up "${pending[@]}" >"$services_log" 2>&1 &
-    services_pid=$!
+    # Its own process group (setsid), so that the exit trap can stop it with its children.
+    setsid bash tooling/services/services.sh up "${pending[@]}" >"$services_log" 2>&1 &
+    SERVICES_PID=$!
   fi
 
   log "checking the package skeleton"
@@ -79,9 +85,9 @@ run_tests() {
   log "build, typecheck and unit tests"
   npx turbo run build typecheck test --output-logs=errors-only --continue=never
 
-  if [ -n "$services_pid" ]; then
+  if [ -n "$SERVICES_PID" ]; then
     log "waiting for the services"
-    if ! wait "$services_pid"; then
+    if ! wait "$SERVICES_PID"; then
       cat "$services_log" >&2
       echo "kstreams: starting the services failed (log above: $services_log)" >&2
       exit 1
