@@ -18,4 +18,11 @@ export const channels = {
   recordError: channel('kstreams:record:error'),
   /** { topic, partition, lag } consumer lag after a fetch. */
   lag: channel('kstreams:lag'),
+  /**
+   * Restore of a store from its changelog:
+   * `{ phase: 'start', taskId, store, topic, partition, startOffset, endOffset }`,
+   * `{ phase: 'batch', taskId, store, records, skipped, offset }`,
+   * `{ phase: 'end', taskId, store, records, skipped, durationMs }`.
+   */
+  restore: channel('kstreams:restore'),
 } as const

@@ -51,7 +51,36 @@ export {
 export { type AppState, createApp, KStreamsApp, type KStreamsAppEvents } from './runtime/kstreams-app.js'
 export type { Serde, SerdeContext, SerdeType } from './serde.js'
 export { bytes, float64, int32, int64, json, serdes, string, voidSerde } from './serdes.js'
-export type { StateStore, StateStoreContext, StoreBuilder } from './state-store.js'
+export {
+  type KeyValue,
+  type KeyValueStore,
+  type KeyValueStoreOptions,
+  keyValueStore,
+  type ScanOptions,
+  type StoreChange,
+} from './state/key-value-store.js'
+export { createMemoryBackend, MemoryBackend } from './state/memory-backend.js'
+export type { CacheEntry, InputPosition, RecordCache } from './state/record-cache.js'
+export {
+  type Awaitable,
+  type BackendCapabilities,
+  type BackendContext,
+  type BackendEntry,
+  type BackendRangeOptions,
+  type BackendWrite,
+  compareBytes,
+  prefixUpperBound,
+  type StoreBackend,
+  type StoreBackendFactory,
+} from './state/store-backend.js'
+export { stores } from './state/stores.js'
+export type {
+  ChangelogWriter,
+  StateStore,
+  StateStoreContext,
+  StoreBuilder,
+  StoreLogging,
+} from './state-store.js'
 export {
   type ProcessorOptions,
   type SinkOptions,

@@ -1,11 +1,41 @@
+import type { Logger } from './logger.js'
+import type { InputPosition, RecordCache } from './state/record-cache.js'
+import type { Awaitable, BackendWrite } from './state/store-backend.js'
+
+/** Sends a store's changes to its changelog topic, in the task's partition. */
+export interface ChangelogWriter {
+  readonly topic: string
+  readonly partition: number
+  send(key: Uint8Array, value: Uint8Array | null, timestamp: number, input: InputPosition | undefined): void
+}
+
 /** What a store is told when its task opens it. */
 export interface StateStoreContext {
   applicationId: string
   taskId: string
   /** Partition of the task, which is the changelog partition. */
   partition: number
-  /** Root directory for persistent stores. */
+  /** Root directory of persistent state. */
   stateDir: string
+  /**
+   * This store's own directory, `<stateDir>/<applicationId>/<taskId>/<store>`. It exists and is
+   * locked for this instance when the store is persistent.
+   */
+  directory: string
+  /** The task's record cache, shared by its stores. */
+  cache: RecordCache
+  /** Where changes are logged; undefined when logging is off for this store. */
+  changelog: ChangelogWriter | undefined
+  /** Topic and offset of the input record being processed; undefined in punctuations. */
+  currentInput(): InputPosition | undefined
+  /** Timestamp of the record being processed (stream time in punctuations). */
+  currentTimestamp(): number
+  /**
+   * Persistent stores call this before they write to their backend, so that the task's checkpoint
+   * stops vouching for the local state until the next commit writes it again.
+   */
+  beforeWrite(): void
+  logger: Logger
 }
 
 /**
@@ -13,17 +43,29 @@ export interface StateStoreContext {
  */
 export interface StateStore {
   readonly name: string
-  /** True when the store keeps its data on disk or in a durable service. */
+  /** True when the store keeps its data on local disk between runs (restored from a checkpoint). */
   readonly persistent: boolean
-  /** Opens the store for a task. Called once, before the first record. */
-  init(context: StateStoreContext): void | Promise<void>
-  /** Makes every write so far durable in the backend. Called at every commit. */
-  flush(): void | Promise<void>
-  close(): void | Promise<void>
+  /** Opens the store for a task. Called once, before restore and before the first record. */
+  init(context: StateStoreContext): Awaitable<void>
+  /** Applies changelog records during restore, as one batch (`value: null` deletes). */
+  restore?(batch: readonly BackendWrite[]): Awaitable<void>
+  /** Makes every write so far durable in the backend and the changelog. Called at every commit. */
+  flush(): Awaitable<void>
+  close(): Awaitable<void>
+}
+
+/** Changelog settings of a store. */
+export interface StoreLogging {
+  /** Extra configs of the changelog topic (it is always `cleanup.policy=compact`). @default {} */
+  topicConfigs?: { [name: string]: string }
 }
 
 /** Makes a fresh store for each task that uses it. */
 export interface StoreBuilder<S extends StateStore = StateStore> {
   readonly name: string
+  /** Whether the stores it builds are persistent (see StateStore.persistent). */
+  readonly persistent: boolean
+  /** Changelog settings, or false when the store is not backed by a changelog. */
+  readonly logging: StoreLogging | false
   build(): S
 }

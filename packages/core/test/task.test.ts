@@ -56,6 +56,7 @@ it('processes co-partitioned inputs in timestamp order and tracks committable of
     },
     logger: silentLogger,
     stateDir: '/tmp',
+    cacheMaxBytes: 0,
     now: () => 0,
   })
   await task.init()

@@ -4,6 +4,8 @@ import { type Processor, type Serde, serdes, TopologyBuilder, TopologyError } fr
 const identity = (): Processor<string, string, string, string> => ({ process: () => {} })
 const store = (name: string) => ({
   name,
+  persistent: false,
+  logging: false as const,
   build: () => ({ name, persistent: false, init() {}, flush() {}, close() {} }),
 })
 

@@ -103,28 +103,59 @@ export interface ProduceRecord {
   headers?: ReadonlyArray<readonly [string, Uint8Array | null]>
 }
 
+/** Where a send put the records of one partition: the offset of the first of them. */
+export interface ProducedOffset extends TopicPartition {
+  baseOffset: bigint
+}
+
 export interface ProducerPort {
-  /** Sends a batch; resolves when every record is acknowledged (acks=all), rejects otherwise. */
-  send(records: ProduceRecord[]): Promise<void>
+  /**
+   * Sends a batch; resolves when every record is acknowledged (acks=all), with the base offset
+   * written in each partition; rejects otherwise.
+   */
+  send(records: ProduceRecord[]): Promise<ProducedOffset[]>
   close(): Promise<void>
 }
 
 export interface TopicDescription {
   name: string
   partitions: number
+  /** Topic configs; `describeTopics` fills the ones set on the topic (e.g. `cleanup.policy`). */
   configs?: Record<string, string>
 }
 
 export interface AdminPort {
-  /** Partition counts of existing topics; topics that do not exist are absent from the map. */
-  describeTopics(topics: string[]): Promise<Map<string, TopicDescription>>
+  /**
+   * Partition counts of existing topics (and the values of `configKeys` set on them, in `configs`);
+   * topics that do not exist are absent from the map.
+   */
+  describeTopics(topics: string[], configKeys?: string[]): Promise<Map<string, TopicDescription>>
   /** Creates topics; topics that already exist are left as they are. */
   createTopics(topics: Array<TopicDescription & { replicationFactor?: number }>): Promise<void>
   close(): Promise<void>
 }
 
+/**
+ * Reads chosen partitions from chosen offsets, outside any group: the runtime restores state stores
+ * from their changelogs with it.
+ */
+export interface PartitionReader {
+  /** Starts reading `partition` at `offset`, or at its earliest offset when `offset` is undefined. */
+  assign(partitions: Array<TopicPartition & { offset: bigint | undefined }>): Promise<void>
+  /** Stops reading these partitions. */
+  unassign(partitions: TopicPartition[]): void
+  /** The next offset to be read from `partition`, once known. */
+  position(partition: TopicPartition): bigint | undefined
+  /** Fetched batches of the assigned partitions; waits at most `maxWaitMs` when there are none. */
+  poll(maxWaitMs: number): Promise<FetchedBatch[]>
+  /** The offset after the last record of each partition (its end), keyed by `topicPartitionKey`. */
+  endOffsets(partitions: TopicPartition[]): Promise<Map<string, bigint>>
+  close(): Promise<void>
+}
+
 export interface KafkaPort {
   createConsumer(options: GroupConsumerOptions): GroupConsumer
+  createReader(options: { clientId: string; fetchMaxBytes?: number }): PartitionReader
   createProducer(options: { clientId: string; lingerMs?: number; batchMaxBytes?: number }): ProducerPort
   createAdmin(options: { clientId: string }): AdminPort
 }

@@ -2,11 +2,23 @@
 // a group consumer of our own on its exported protocol layer (see platformatic-group-consumer.ts)
 // for what the high-level Consumer lacks: awaited revocation, exact per-partition pause and seek,
 // and commits with metadata.
-import { Admin, Producer } from '@platformatic/kafka'
+import { Admin, ConfigResourceTypes, Producer } from '@platformatic/kafka'
 import { ConfigError, KafkaError } from '../errors.js'
-import type { AdminPort, KafkaPort, ProduceRecord, ProducerPort, TopicDescription } from './kafka-port.js'
+import {
+  type AdminPort,
+  type FetchedBatch,
+  type KafkaPort,
+  type PartitionReader,
+  type ProducedOffset,
+  type ProduceRecord,
+  type ProducerPort,
+  type TopicDescription,
+  type TopicPartition,
+  topicPartitionKey,
+} from './kafka-port.js'
 import { Cluster } from './platformatic-cluster.js'
 import { describeError, protocolFailures } from './platformatic-errors.js'
+import { LATEST, PartitionFetcher } from './platformatic-fetcher.js'
 import { PlatformaticGroupConsumer } from './platformatic-group-consumer.js'
 
 export interface PlatformaticKafkaPortOptions {
@@ -46,6 +58,8 @@ export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOption
         new Cluster({ ...base, clientId: consumerOptions.clientId }),
         consumerOptions,
       ),
+    createReader: ({ clientId, fetchMaxBytes }) =>
+      new PlatformaticPartitionReader(new Cluster({ ...base, clientId }), fetchMaxBytes ?? 50 * 1024 * 1024),
     createProducer: ({ clientId }) =>
       new PlatformaticProducer(
         new Producer({ ...clientOptions(clientId), acks: -1, compression: options.compression ?? 'none' }),
@@ -68,8 +82,8 @@ class PlatformaticProducer implements ProducerPort {
     this.#producer = producer
   }
 
-  async send(records: ProduceRecord[]): Promise<void> {
-    if (records.length === 0) return
+  async send(records: ProduceRecord[]): Promise<ProducedOffset[]> {
+    if (records.length === 0) return []
     const messages = new Array(records.length)
     for (let index = 0; index < records.length; index += 1) {
       const record = records[index]!
@@ -90,7 +104,12 @@ class PlatformaticProducer implements ProducerPort {
       }
     }
     try {
-      await this.#producer.send({ messages, acks: -1 })
+      const result = await this.#producer.send({ messages, acks: -1 })
+      return (result.offsets ?? []).map(({ topic, partition, offset }) => ({
+        topic,
+        partition,
+        baseOffset: offset,
+      }))
     } catch (error) {
       const topics = [...new Set(records.map((record) => record.topic))].join(', ')
       throw new KafkaError(
@@ -118,7 +137,7 @@ class PlatformaticAdmin implements AdminPort {
     this.#servers = servers
   }
 
-  async describeTopics(topics: string[]): Promise<Map<string, TopicDescription>> {
+  async describeTopics(topics: string[], configKeys?: string[]): Promise<Map<string, TopicDescription>> {
     const result = new Map<string, TopicDescription>()
     // One topic at a time: a missing topic fails the whole metadata request.
     for (const topic of topics) {
@@ -129,6 +148,25 @@ class PlatformaticAdmin implements AdminPort {
       } catch (error) {
         if (protocolFailures(error).some((failure) => failure.id === 'UNKNOWN_TOPIC_OR_PARTITION')) continue
         throw this.#wrap(`describe topic "${topic}"`, error)
+      }
+    }
+    if (configKeys && configKeys.length > 0 && result.size > 0) {
+      try {
+        const described = await this.#admin.describeConfigs({
+          resources: [...result.keys()].map((name) => ({
+            resourceType: ConfigResourceTypes.TOPIC,
+            resourceName: name,
+            configurationKeys: configKeys,
+          })),
+        })
+        for (const resource of described) {
+          const configs: Record<string, string> = {}
+          for (const config of resource.configs)
+            if (typeof config.value === 'string') configs[config.name] = config.value
+          result.get(resource.resourceName)!.configs = configs
+        }
+      } catch (error) {
+        throw this.#wrap(`describe the configs of topic(s) ${[...result.keys()].join(', ')}`, error)
       }
     }
     return result
@@ -162,5 +200,49 @@ class PlatformaticAdmin implements AdminPort {
         : `cannot ${action}: ${describeError(error)}`,
       { cause: error, retriable: unreachable },
     )
+  }
+}
+
+class PlatformaticPartitionReader implements PartitionReader {
+  readonly #cluster: Cluster
+  readonly #fetcher: PartitionFetcher
+
+  constructor(cluster: Cluster, fetchMaxBytes: number) {
+    this.#cluster = cluster
+    this.#fetcher = new PartitionFetcher(cluster, {
+      topics: () => [...new Set([...this.#fetcher.partitions.values()].map((state) => state.topic))],
+      offsetReset: 'earliest',
+      fetchMinBytes: 1,
+      fetchMaxBytes,
+      fetchMaxBytesPerPartition: fetchMaxBytes,
+    })
+  }
+
+  async assign(partitions: Array<TopicPartition & { offset: bigint | undefined }>): Promise<void> {
+    await this.#cluster.refresh([...new Set(partitions.map((partition) => partition.topic))])
+    for (const { topic, partition, offset } of partitions) this.#fetcher.add(topic, partition, offset)
+    await this.#fetcher.resetPositions()
+  }
+
+  unassign(partitions: TopicPartition[]): void {
+    for (const { topic, partition } of partitions)
+      this.#fetcher.partitions.delete(topicPartitionKey(topic, partition))
+  }
+
+  position({ topic, partition }: TopicPartition): bigint | undefined {
+    return this.#fetcher.partitions.get(topicPartitionKey(topic, partition))?.position
+  }
+
+  poll(maxWaitMs: number): Promise<FetchedBatch[]> {
+    return this.#fetcher.fetch(maxWaitMs)
+  }
+
+  async endOffsets(partitions: TopicPartition[]): Promise<Map<string, bigint>> {
+    await this.#cluster.refresh([...new Set(partitions.map((partition) => partition.topic))])
+    return this.#fetcher.listOffsets(partitions, LATEST)
+  }
+
+  async close(): Promise<void> {
+    await this.#cluster.close()
   }
 }

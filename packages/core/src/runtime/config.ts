@@ -43,6 +43,15 @@ export interface StreamsConfig {
   deadLetterTopic?: string
   /** Root directory of persistent state stores. @default './.state' */
   stateDir?: string
+  /**
+   * Bytes of each task's record cache, shared by the task's stores; repeated updates of a key merge
+   * there until the next commit. 0 writes every update through. @default 4 MiB
+   */
+  cacheMaxBytesPerTask?: number
+  /** How long the local state of a task that moved elsewhere is kept before it is deleted. @default 600000 */
+  stateCleanupDelayMs?: number
+  /** Changelog records read per restore batch at most (bounded by fetch size too). @default 10000 */
+  restoreBatchSize?: number
   /** Close gracefully on SIGTERM and SIGINT. @default true */
   handleSignals?: boolean
   /** @default writes info and above to stderr */
@@ -67,6 +76,9 @@ export interface ResolvedConfig {
   rebalanceTimeoutMs: number
   errorPolicies: ErrorPolicies
   stateDir: string
+  cacheMaxBytesPerTask: number
+  stateCleanupDelayMs: number
+  restoreBatchSize: number
   handleSignals: boolean
   logger: Logger
   kafka: KafkaPort | undefined
@@ -84,6 +96,12 @@ function positiveInteger(config: object, option: string, fallback: number): numb
     })
   }
   return value
+}
+
+function nonNegativeInteger(config: object, option: string, fallback: number): number {
+  const value = (config as { [key: string]: unknown })[option]
+  if (value === 0) return 0
+  return positiveInteger(config, option, fallback)
 }
 
 function oneOf<T extends string>(config: object, option: string, allowed: readonly string[], fallback: T): T {
@@ -161,6 +179,9 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
       deadLetterTopic,
     },
     stateDir: config.stateDir ?? './.state',
+    cacheMaxBytesPerTask: nonNegativeInteger(config, 'cacheMaxBytesPerTask', 4 * 1024 * 1024),
+    stateCleanupDelayMs: nonNegativeInteger(config, 'stateCleanupDelayMs', 600_000),
+    restoreBatchSize: positiveInteger(config, 'restoreBatchSize', 10_000),
     handleSignals: config.handleSignals ?? true,
     logger: config.logger ?? consoleLogger,
     kafka: config.kafka,

@@ -3,7 +3,13 @@
 // before committing input offsets.
 import { channels } from '../diagnostics.js'
 import { ProductionError } from '../errors.js'
-import type { AdminPort, ProduceRecord, ProducerPort } from '../kafka/kafka-port.js'
+import {
+  type AdminPort,
+  type ProducedOffset,
+  type ProduceRecord,
+  type ProducerPort,
+  topicPartitionKey,
+} from '../kafka/kafka-port.js'
 import type { Logger } from '../logger.js'
 import type { Record } from '../record.js'
 import type { ProductionErrorPolicy } from './error-policy.js'
@@ -30,6 +36,9 @@ export class KafkaRecordCollector implements RecordCollector {
   readonly #options: KafkaRecordCollectorOptions
   readonly #partitionCounts = new Map<string, number>()
   readonly #inFlight = new Set<Promise<void>>()
+  /** Topics whose end offsets are tracked (changelogs), and the offset after their last acked record. */
+  readonly #tracked = new Set<string>()
+  readonly #endOffsets = new Map<string, bigint>()
   #batch: ProduceRecord[] = []
   #pendingPartitions: PendingPartition[] = []
   #timer: NodeJS.Timeout | undefined
@@ -44,6 +53,16 @@ export class KafkaRecordCollector implements RecordCollector {
   /** Partition counts known in advance (sink topics), so partitioners run without a lookup. */
   setPartitionCount(topic: string, partitions: number): void {
     this.#partitionCounts.set(topic, partitions)
+  }
+
+  /** Tracks, for `endOffset`, the offset after the last acknowledged record of each partition of `topic`. */
+  trackEndOffsets(topic: string): void {
+    this.#tracked.add(topic)
+  }
+
+  /** The offset after the last acknowledged record sent to a tracked topic's partition. */
+  endOffset(topic: string, partition: number): bigint | undefined {
+    return this.#endOffsets.get(topicPartitionKey(topic, partition))
   }
 
   /** The first production failure under the `fail` policy; the runtime stops on it. */
@@ -93,7 +112,10 @@ export class KafkaRecordCollector implements RecordCollector {
     const sent = this.#resolvePartitions(batch, pending)
       .then(() => this.#options.producer.send(batch))
       .then(
-        () => this.#published(batch),
+        (offsets) => {
+          if (this.#tracked.size > 0) this.#recordEndOffsets(batch, offsets)
+          this.#published(batch)
+        },
         (error: unknown) => this.#failed(batch, error),
       )
       .finally(() => this.#inFlight.delete(sent))
@@ -121,6 +143,22 @@ export class KafkaRecordCollector implements RecordCollector {
         )
       }
       record.partition = partitioner(source, count)
+    }
+  }
+
+  #recordEndOffsets(batch: ProduceRecord[], offsets: ProducedOffset[]): void {
+    const counts = new Map<string, number>()
+    for (const record of batch) {
+      if (record.partition === undefined || !this.#tracked.has(record.topic)) continue
+      const key = topicPartitionKey(record.topic, record.partition)
+      counts.set(key, (counts.get(key) ?? 0) + 1)
+    }
+    for (const { topic, partition, baseOffset } of offsets) {
+      const count = counts.get(topicPartitionKey(topic, partition))
+      if (count === undefined) continue
+      const end = baseOffset + BigInt(count)
+      const key = topicPartitionKey(topic, partition)
+      if (end > (this.#endOffsets.get(key) ?? -1n)) this.#endOffsets.set(key, end)
     }
   }
 

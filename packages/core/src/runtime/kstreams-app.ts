@@ -14,11 +14,13 @@ import {
   topicPartitionKey,
 } from '../kafka/kafka-port.js'
 import { createPlatformaticKafkaPort } from '../kafka/platformatic-kafka-port.js'
+import { cleanTaskDirectories } from '../state/task-directory.js'
 import type { StateStore } from '../state-store.js'
 import type { Topology } from '../topology.js'
 import { type ResolvedConfig, resolveConfig, type StreamsConfig } from './config.js'
 import { KafkaRecordCollector } from './kafka-record-collector.js'
-import { StreamTask } from './task.js'
+import { StateRestorer } from './state-restorer.js'
+import { changelogTopic, StreamTask } from './task.js'
 
 /**
  * - `created`: not started yet.
@@ -47,6 +49,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
   #producer: ProducerPort | undefined
   #consumer: GroupConsumer | undefined
   #collector: KafkaRecordCollector | undefined
+  #restorer: StateRestorer | undefined
   readonly #tasks = new Map<string, StreamTask>()
   /** Task of each assigned input partition. */
   readonly #taskByPartition = new Map<string, StreamTask>()
@@ -127,6 +130,14 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         fetchMaxBytes: config.fetchMaxBytes,
         fetchMaxBytesPerPartition: config.fetchMaxBytesPerPartition,
         fetchMaxWaitMs: config.fetchMaxWaitMs,
+      })
+      this.#restorer = new StateRestorer({
+        kafka,
+        clientId: config.clientId,
+        consumer: this.#consumer,
+        logger: config.logger,
+        batchSize: config.restoreBatchSize,
+        fetchMaxBytes: config.fetchMaxBytes,
       })
       await this.#consumer.subscribe()
     } catch (error) {
@@ -222,9 +233,57 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
       const description = described.get(topic)
       if (description) this.#collector!.setPartitionCount(topic, description.partitions)
     }
+    await this.#ensureChangelogs((topic) => described.get(topic)!.partitions)
     const { errorPolicies } = this.config
     if (errorPolicies.deserialization === 'dead-letter' || errorPolicies.processing === 'dead-letter') {
       await admin.createTopics([{ name: errorPolicies.deadLetterTopic, partitions: 1 }])
+    }
+  }
+
+  /**
+   * Creates each store's compacted changelog with as many partitions as its sub-topology's sources,
+   * or checks the one that exists.
+   */
+  async #ensureChangelogs(sourcePartitions: (topic: string) => number): Promise<void> {
+    const admin = this.#admin!
+    const wanted = new Map<
+      string,
+      { store: string; partitions: number; configs: { [name: string]: string } }
+    >()
+    for (const subtopology of this.topology.subtopologies) {
+      for (const store of subtopology.stores) {
+        const logging = this.topology.stores.get(store)!.logging
+        if (logging === false) continue
+        wanted.set(changelogTopic(this.config.applicationId, store), {
+          store,
+          partitions: sourcePartitions(subtopology.sourceTopics[0]!),
+          configs: { ...logging.topicConfigs, 'cleanup.policy': 'compact' },
+        })
+      }
+    }
+    if (wanted.size === 0) return
+    const existing = await admin.describeTopics([...wanted.keys()], ['cleanup.policy'])
+    const missing = [...wanted].filter(([topic]) => !existing.has(topic))
+    await admin.createTopics(
+      missing.map(([name, { partitions, configs }]) => ({ name, partitions, configs })),
+    )
+    for (const [topic, { store, partitions }] of wanted) {
+      const found = existing.get(topic)
+      if (found && found.partitions !== partitions) {
+        throw new TopologyError(
+          `the changelog topic "${topic}" of store "${store}" has ${found.partitions} partition(s), but the store's source topics have ${partitions}; they must match (delete the changelog to rebuild it, or fix the sources)`,
+          { context: { topic, store } },
+        )
+      }
+      const policy = found?.configs?.['cleanup.policy']
+      if (found && policy !== undefined && !policy.split(',').includes('compact')) {
+        throw new TopologyError(
+          `the changelog topic "${topic}" of store "${store}" has cleanup.policy=${policy}; it must include "compact" or old state is deleted`,
+          { context: { topic, store } },
+        )
+      }
+      this.#collector!.setPartitionCount(topic, partitions)
+      this.#collector!.trackEndOffsets(topic)
     }
   }
 
@@ -271,13 +330,15 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
   }
 
   #hasBufferedRecords(): boolean {
-    for (const task of this.#tasks.values()) if (task.buffered() > 0) return true
+    for (const task of this.#tasks.values())
+      if (task.buffered() > 0 && !this.#restorer!.isRestoring(task)) return true
     return false
   }
 
   async #processBuffered(): Promise<void> {
     const collector = this.#collector!
     for (const task of this.#tasks.values()) {
+      if (this.#restorer!.isRestoring(task)) continue
       let processed = 0
       while (processed < RECORDS_PER_TASK_PASS) {
         const outcome = task.processNext()
@@ -322,6 +383,11 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
       for (const task of selected)
         for (const offset of task.committableOffsets()) task.markCommitted(offset.topic, offset.offset)
     }
+    const collector = this.#collector!
+    for (const task of selected) {
+      if (!this.#restorer!.isRestoring(task))
+        task.checkpoint((topic, partition) => collector.endOffset(topic, partition))
+    }
     this.#lastCommit = Date.now()
     if (channels.commit.hasSubscribers) {
       channels.commit.publish({ durationMs: this.#lastCommit - started, partitions: offsets.length })
@@ -346,10 +412,16 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
           errorPolicies: this.config.errorPolicies,
           logger: this.config.logger,
           stateDir: this.config.stateDir,
+          cacheMaxBytes: this.config.cacheMaxBytesPerTask,
           now: Date.now,
         })
         await task.init()
         this.#tasks.set(taskId, task)
+        if (task.loggedStores.length > 0) {
+          this.#restorer!.start(task, (error) => {
+            if (error) void this.#fail(error)
+          })
+        }
       }
       this.#taskByPartition.set(topicPartitionKey(topic, partition), task)
     }
@@ -360,6 +432,14 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
       },
     )
     if (this.#state === 'rebalancing') this.#setState('running')
+    const owned = new Set(this.#tasks.keys())
+    cleanTaskDirectories(
+      this.config.stateDir,
+      this.config.applicationId,
+      owned,
+      this.config.stateCleanupDelayMs,
+      this.config.logger,
+    ).catch(() => {})
   }
 
   async #revoke(partitions: TopicPartition[], commit: boolean): Promise<void> {
@@ -387,13 +467,18 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
 
   async #closeTasks(tasks: StreamTask[]): Promise<void> {
     for (const task of tasks) {
+      await this.#restorer?.cancel(task)
       await task.close()
       this.#tasks.delete(task.id)
     }
   }
 
   async #closeClients(): Promise<void> {
-    const results = await Promise.allSettled([this.#producer?.close(), this.#admin?.close()])
+    const results = await Promise.allSettled([
+      this.#restorer?.close(),
+      this.#producer?.close(),
+      this.#admin?.close(),
+    ])
     for (const result of results) {
       if (result.status === 'rejected')
         this.config.logger.warn(`closing a Kafka client failed: ${String(result.reason)}`)

@@ -2,6 +2,8 @@
 // its input queues (one per co-partitioned source topic) and its stream time. The runtime and the
 // test driver both drive tasks, so what a test shows is what production does.
 
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import { channels } from '../diagnostics.js'
 import { ProcessingError, SerdeError, TopologyError } from '../errors.js'
 import type { FetchedRecord } from '../kafka/kafka-port.js'
@@ -9,7 +11,9 @@ import type { Logger } from '../logger.js'
 import type { Cancellable, Processor, ProcessorContext, PunctuationType, Punctuator } from '../processor.js'
 import type { Record, RecordMetadata } from '../record.js'
 import type { SerdeContext } from '../serde.js'
-import type { StateStore } from '../state-store.js'
+import { RecordCache } from '../state/record-cache.js'
+import { TaskDirectory } from '../state/task-directory.js'
+import type { ChangelogWriter, StateStore, StateStoreContext } from '../state-store.js'
 import type { ProcessorNode, SinkNode, SourceNode, Subtopology, Topology, TopologyNode } from '../topology.js'
 import { deadLetterRecord, type ErrorPolicies } from './error-policy.js'
 import { OffsetTracker } from './offset-tracker.js'
@@ -24,8 +28,31 @@ export interface TaskOptions {
   errorPolicies: ErrorPolicies
   logger: Logger
   stateDir: string
+  /** Bytes of the task's record cache, shared by its stores. */
+  cacheMaxBytes: number
   /** The wall clock. */
   now: () => number
+}
+
+/** A store with a changelog, as the restorer sees it. */
+export interface LoggedStore {
+  store: StateStore
+  topic: string
+  /** The changelog offset the local state matches (from the checkpoint); undefined: from the start. */
+  checkpoint: bigint | undefined
+}
+
+const encoder = new TextEncoder()
+
+/** Changelog header names: the input record whose processing caused the change. */
+export const ChangelogHeaders = {
+  inputTopic: 'kstreams.input.topic',
+  inputOffset: 'kstreams.input.offset',
+} as const
+
+/** The changelog topic of a store: `<applicationId>-<store>-changelog`. */
+export function changelogTopic(applicationId: string, store: string): string {
+  return `${applicationId}-${store}-changelog`
 }
 
 interface InputQueue {
@@ -63,12 +90,16 @@ export class StreamTask {
   readonly #queues = new Map<string, InputQueue>()
   readonly #nodes = new Map<string, RuntimeNode>()
   readonly #stores = new Map<string, StateStore>()
+  readonly #logged: LoggedStore[] = []
+  #directory: TaskDirectory | undefined
+  #cache: RecordCache
   readonly #schedules: Schedule[] = []
   readonly #keyContext: SerdeContext = { topic: '', target: 'key', headers: [] }
   readonly #valueContext: SerdeContext = { topic: '', target: 'value', headers: [] }
   /** Promises started while processing the current record (async processors). */
   #pending: Promise<unknown>[] = []
   #current: RecordMetadata | undefined
+  #currentTimestamp = -1
   #streamTime = -1
   #closed = false
 
@@ -77,6 +108,7 @@ export class StreamTask {
     this.subtopology = options.subtopology
     this.partition = options.partition
     this.id = `${options.subtopology.id}_${options.partition}`
+    this.#cache = new RecordCache(options.cacheMaxBytes)
     for (const topic of options.subtopology.sourceTopics) {
       this.#queues.set(topic, { topic, batches: [], index: 0, size: 0, offsets: new OffsetTracker() })
     }
@@ -86,18 +118,46 @@ export class StreamTask {
     return this.#streamTime
   }
 
-  /** Opens stores and initializes processors, parents first. */
+  /** Stores with a changelog, with the offset each one's local state matches. */
+  get loggedStores(): readonly LoggedStore[] {
+    return this.#logged
+  }
+
+  /**
+   * Opens stores and initializes processors, parents first. Persistent stores whose checkpoint
+   * does not vouch for them are wiped, to be rebuilt from their changelog.
+   */
   async init(): Promise<void> {
-    const { topology, subtopology } = this.#options
-    for (const storeName of subtopology.stores) {
-      const store = topology.stores.get(storeName)!.build()
-      await store.init({
-        applicationId: this.#options.applicationId,
-        taskId: this.id,
-        partition: this.partition,
-        stateDir: this.#options.stateDir,
-      })
-      this.#stores.set(storeName, store)
+    const { topology, subtopology, applicationId, stateDir } = this.#options
+    const checkpoint = new Map<string, bigint>()
+    try {
+      for (const storeName of subtopology.stores) {
+        const builder = topology.stores.get(storeName)!
+        const topic = builder.logging === false ? undefined : changelogTopic(applicationId, storeName)
+        let directory = join(stateDir, applicationId, this.id, storeName)
+        if (builder.persistent) {
+          if (!this.#directory) {
+            this.#directory = await TaskDirectory.lock(stateDir, applicationId, this.id, storeName)
+            for (const [store, offset] of this.#directory.readCheckpoint()) checkpoint.set(store, offset)
+          }
+          if (topic && !checkpoint.has(storeName)) this.#directory.wipeStore(storeName)
+          directory = this.#directory.storeDirectory(storeName)
+          await mkdir(directory, { recursive: true })
+        }
+        const store = builder.build()
+        await store.init(this.#storeContext(directory, topic))
+        this.#stores.set(storeName, store)
+        if (topic) {
+          this.#logged.push({
+            store,
+            topic,
+            checkpoint: builder.persistent ? checkpoint.get(storeName) : undefined,
+          })
+        }
+      }
+    } catch (error) {
+      await this.#closeStores()
+      throw error
     }
     for (const definition of subtopology.nodes) {
       const node: RuntimeNode = {
@@ -203,9 +263,35 @@ export class StreamTask {
     queue.size = 0
   }
 
-  /** Makes store writes durable (runs before every commit). */
+  /**
+   * Writes cached store changes down (to the changelog, flush listeners and backends) and makes
+   * them durable. Runs before every commit, before the producer is flushed.
+   */
   async flush(): Promise<void> {
     for (const store of this.#stores.values()) await store.flush()
+    // Flush listeners may have forwarded to asynchronous processors.
+    if (this.#pending.length > 0) {
+      const pending = this.#pending
+      this.#pending = []
+      await Promise.all(pending)
+    }
+  }
+
+  /**
+   * Records, after a commit, the changelog offsets the persistent stores now match.
+   * `endOffset(topic, partition)` is the offset after the last acknowledged changelog record.
+   */
+  checkpoint(endOffset: (topic: string, partition: number) => bigint | undefined): void {
+    if (!this.#directory) return
+    const offsets = new Map<string, bigint>()
+    for (const logged of this.#logged) {
+      if (!logged.store.persistent) continue
+      const offset = endOffset(logged.topic, this.partition) ?? logged.checkpoint
+      if (offset === undefined) return
+      logged.checkpoint = offset
+      offsets.set(logged.store.name, offset)
+    }
+    if (offsets.size > 0) this.#directory.writeCheckpoint(offsets)
   }
 
   getStore<S extends StateStore>(name: string): S | undefined {
@@ -224,13 +310,7 @@ export class StreamTask {
         failures.push(error)
       }
     }
-    for (const store of this.#stores.values()) {
-      try {
-        await store.close()
-      } catch (error) {
-        failures.push(error)
-      }
-    }
+    failures.push(...(await this.#closeStores()))
     if (failures.length > 0) {
       this.#options.logger.warn(
         `task ${this.id}: ${failures.length} processor(s) or store(s) failed to close`,
@@ -238,6 +318,60 @@ export class StreamTask {
           errors: failures.map(String),
         },
       )
+    }
+  }
+
+  async #closeStores(): Promise<unknown[]> {
+    const failures: unknown[] = []
+    for (const store of this.#stores.values()) {
+      try {
+        await store.close()
+      } catch (error) {
+        failures.push(error)
+      }
+    }
+    this.#stores.clear()
+    this.#directory?.release()
+    return failures
+  }
+
+  #storeContext(directory: string, topic: string | undefined): StateStoreContext {
+    const { collector } = this.#options
+    const partition = this.partition
+    const changelog: ChangelogWriter | undefined = topic
+      ? {
+          topic,
+          partition,
+          send: (key, value, timestamp, input) => {
+            collector.send({
+              topic,
+              partition,
+              key,
+              value,
+              timestamp: timestamp < 0 ? undefined : timestamp,
+              headers: input
+                ? [
+                    [ChangelogHeaders.inputTopic, encoder.encode(input.topic)],
+                    [ChangelogHeaders.inputOffset, encoder.encode(String(input.offset))],
+                  ]
+                : [],
+            })
+          },
+        }
+      : undefined
+    return {
+      applicationId: this.#options.applicationId,
+      taskId: this.id,
+      partition,
+      stateDir: this.#options.stateDir,
+      directory,
+      cache: this.#cache,
+      changelog,
+      currentInput: () =>
+        this.#current ? { topic: this.#current.topic, offset: this.#current.offset } : undefined,
+      currentTimestamp: () => (this.#current ? this.#currentTimestamp : this.#streamTime),
+      beforeWrite: () => this.#directory?.invalidateCheckpoint(),
+      logger: this.#options.logger,
     }
   }
 
@@ -269,6 +403,7 @@ export class StreamTask {
     if (record === undefined) return this.#drainPending(fetched)
     if (record.timestamp > this.#streamTime) this.#streamTime = record.timestamp
     this.#current = { topic: fetched.topic, partition: fetched.partition, offset: fetched.offset }
+    this.#currentTimestamp = record.timestamp
     const node = this.#nodes.get(source.name)!
     try {
       for (const child of node.children) this.#deliver(child, record)

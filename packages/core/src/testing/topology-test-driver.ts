@@ -23,6 +23,12 @@ export interface TestDriverOptions {
   errorPolicies?: Partial<ErrorPolicies>
   /** Directory for persistent stores. @default a folder under the OS temp dir */
   stateDir?: string
+  /**
+   * Bytes of each task's record cache. The driver commits after every input record (as Kafka
+   * Streams' driver does), so cached updates reach stores, changelogs and flush listeners then.
+   * @default 4 MiB
+   */
+  cacheMaxBytesPerTask?: number
   logger?: Logger
 }
 
@@ -77,6 +83,7 @@ export class TopologyTestDriver {
       applicationId,
       initialWallClockMs: options.initialWallClockMs ?? 0,
       stateDir: options.stateDir ?? join(tmpdir(), 'kstreams-test-driver', `${process.pid}-${Date.now()}`),
+      cacheMaxBytesPerTask: options.cacheMaxBytesPerTask ?? 4 * 1024 * 1024,
       logger: options.logger ?? silentLogger,
       errorPolicies: {
         deserialization: 'fail',
@@ -107,6 +114,7 @@ export class TopologyTestDriver {
           errorPolicies: this.#options.errorPolicies,
           logger: this.#options.logger,
           stateDir: this.#options.stateDir,
+          cacheMaxBytes: this.#options.cacheMaxBytesPerTask,
           now: () => this.#wallClock,
         }),
       )
@@ -143,6 +151,7 @@ export class TopologyTestDriver {
       const task = this.#tasks.get(subtopology.id)!
       task.enqueue(topic, [fetched])
       while (task.buffered() > 0) await task.processNext()
+      await task.flush()
     }
     const pipeInput = (key: K, value: V, timestamp?: number, headers: Headers = []) =>
       pipeRawInput(
@@ -203,7 +212,10 @@ export class TopologyTestDriver {
     this.#assertOpen()
     await this.#ready
     this.#wallClock += milliseconds
-    for (const task of this.#tasks.values()) await task.punctuateWallClock(this.#wallClock)
+    for (const task of this.#tasks.values()) {
+      await task.punctuateWallClock(this.#wallClock)
+      await task.flush()
+    }
   }
 
   /** A store of the topology, for assertions. Throws when no sub-topology has it. */

@@ -1,0 +1,167 @@
+// The per-task record cache, as in Kafka Streams: write-back and bounded in bytes, shared by the
+// task's stores. Repeated updates of a key merge in the cache, so only the latest value reaches the
+// backend, the changelog and flush listeners. Every store has its own sorted namespace (scans merge
+// it with the backend); one LRU order across namespaces picks what to evict when over budget.
+import { SortedKeyMap } from './sorted-key-map.js'
+
+/** Where the latest update of a cached key came from, for the changelog header. */
+export interface InputPosition {
+  topic: string
+  offset: bigint
+}
+
+export interface CacheEntry {
+  /** Serialized value; null when the key was deleted. */
+  value: Uint8Array | null
+  /** Not yet written to the layers below. */
+  dirty: boolean
+  timestamp: number
+  input: InputPosition | undefined
+}
+
+/** Bytes a cache entry is counted for, besides its key and value. */
+const ENTRY_OVERHEAD = 64
+
+/**
+ * One store's part of the cache. `writeDown` receives the dirty entries, in key order, when the
+ * store is flushed or when eviction needs room.
+ */
+export class CacheNamespace {
+  readonly entries = new SortedKeyMap<CacheEntry>()
+  readonly #cache: RecordCache
+  readonly #id: number
+  readonly #writeDown: (dirty: Array<[string, CacheEntry]>) => Promise<void>
+  #dirty = 0
+
+  constructor(
+    cache: RecordCache,
+    id: number,
+    writeDown: (dirty: Array<[string, CacheEntry]>) => Promise<void>,
+  ) {
+    this.#cache = cache
+    this.#id = id
+    this.#writeDown = writeDown
+  }
+
+  get dirtyCount(): number {
+    return this.#dirty
+  }
+
+  get(key: string): CacheEntry | undefined {
+    const entry = this.entries.get(key)
+    if (entry) this.#cache.touch(this.#id, key)
+    return entry
+  }
+
+  /** Caches a value read from the backend (clean); skipped when the cache size is 0. */
+  putClean(key: string, value: Uint8Array | null): void {
+    if (this.#cache.maxBytes === 0) return
+    this.#set(key, { value, dirty: false, timestamp: -1, input: undefined })
+  }
+
+  /** Records an update; the caller makes room (`RecordCache.makeRoom`) when the cache is over budget. */
+  putDirty(key: string, value: Uint8Array | null, timestamp: number, input: InputPosition | undefined): void {
+    this.#set(key, { value, dirty: true, timestamp, input })
+  }
+
+  /** Writes every dirty entry down (in key order) and marks them clean. */
+  async flush(): Promise<void> {
+    if (this.#dirty === 0) return
+    const dirty: Array<[string, CacheEntry]> = []
+    for (const entry of this.entries.entries()) if (entry[1].dirty) dirty.push(entry)
+    await this.#writeDown(dirty)
+    for (const [, entry] of dirty) entry.dirty = false
+    this.#dirty = 0
+  }
+
+  /** Drops clean entries (after a flush, to make room) or everything (on close). */
+  evict(key: string): void {
+    const entry = this.entries.get(key)
+    if (!entry) return
+    if (entry.dirty) this.#dirty -= 1
+    this.entries.delete(key)
+    this.#cache.forget(this.#id, key, entry)
+  }
+
+  clear(): void {
+    for (const [key] of this.entries.entries()) this.evict(key)
+  }
+
+  #set(key: string, entry: CacheEntry): void {
+    const previous = this.entries.get(key)
+    if (previous?.dirty) this.#dirty -= 1
+    if (entry.dirty) this.#dirty += 1
+    this.entries.set(key, entry)
+    this.#cache.account(this.#id, key, previous, entry)
+  }
+}
+
+/**
+ * Bounded to `maxBytes` (keys, values and a fixed overhead per entry). When a write goes over,
+ * `makeRoom` writes down the namespaces that own the least recently used entries and drops clean
+ * entries until the cache fits again.
+ */
+export class RecordCache {
+  readonly maxBytes: number
+  readonly #namespaces: CacheNamespace[] = []
+  /** LRU order: namespace id and key, oldest first. */
+  readonly #order = new Map<string, [number, string]>()
+  #bytes = 0
+
+  constructor(maxBytes: number) {
+    this.maxBytes = maxBytes
+  }
+
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  get overBudget(): boolean {
+    return this.#bytes > this.maxBytes
+  }
+
+  namespace(writeDown: (dirty: Array<[string, CacheEntry]>) => Promise<void>): CacheNamespace {
+    const namespace = new CacheNamespace(this, this.#namespaces.length, writeDown)
+    this.#namespaces.push(namespace)
+    return namespace
+  }
+
+  /** Evicts least recently used entries until the cache fits, writing dirty ones down first. */
+  async makeRoom(): Promise<void> {
+    while (this.#bytes > this.maxBytes && this.#order.size > 0) {
+      const [id, key] = this.#order.values().next().value!
+      const namespace = this.#namespaces[id]!
+      const entry = namespace.entries.get(key)
+      // Writing down the whole namespace keeps its changelog and backend in one consistent batch.
+      if (entry?.dirty) await namespace.flush()
+      namespace.evict(key)
+    }
+  }
+
+  touch(id: number, key: string): void {
+    const token = `${id}:${key}`
+    const position = this.#order.get(token)
+    if (!position) return
+    this.#order.delete(token)
+    this.#order.set(token, position)
+  }
+
+  account(id: number, key: string, previous: CacheEntry | undefined, entry: CacheEntry): void {
+    const token = `${id}:${key}`
+    if (previous) {
+      this.#bytes -= entrySize(key, previous)
+      this.#order.delete(token)
+    }
+    this.#bytes += entrySize(key, entry)
+    this.#order.set(token, [id, key])
+  }
+
+  forget(id: number, key: string, entry: CacheEntry): void {
+    this.#bytes -= entrySize(key, entry)
+    this.#order.delete(`${id}:${key}`)
+  }
+}
+
+function entrySize(key: string, entry: CacheEntry): number {
+  return key.length + (entry.value?.byteLength ?? 0) + ENTRY_OVERHEAD
+}

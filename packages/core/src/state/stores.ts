@@ -1,0 +1,13 @@
+// The `stores` namespace: store builders and the backends that ship with core.
+import { keyValueStore } from './key-value-store.js'
+import { createMemoryBackend } from './memory-backend.js'
+
+/**
+ * @example
+ * builder.addStore(stores.keyValue('counts', { keySerde: serdes.string(), valueSerde: serdes.int64() }))
+ */
+export const stores = {
+  keyValue: keyValueStore,
+  /** The in-memory backend (the default). */
+  memory: createMemoryBackend,
+} as const
