@@ -23,6 +23,20 @@ export function protocolFailures(error: unknown): ProtocolFailure[] {
   return typeof candidate?.apiId === 'string' ? [{ id: candidate.apiId, path: '' }] : []
 }
 
+/**
+ * True when a metadata request failed because the topic does not exist: a protocol error, or the
+ * client's own "Unknown topic" error, which it raises in place of the protocol error.
+ */
+export function isUnknownTopic(error: unknown): boolean {
+  if (protocolFailures(error).some((failure) => failure.id === 'UNKNOWN_TOPIC_OR_PARTITION')) return true
+  const candidate = error as { code?: unknown; message?: unknown } | undefined
+  return (
+    candidate?.code === 'PLT_KFK_USER' &&
+    typeof candidate.message === 'string' &&
+    candidate.message.startsWith('Unknown topic ')
+  )
+}
+
 /** The response that came with a ResponseError, when the caller can use its good parts. */
 export function partialResponse<T>(error: unknown): T | undefined {
   return (error as { response?: T } | undefined)?.response

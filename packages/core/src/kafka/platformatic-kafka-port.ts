@@ -17,7 +17,7 @@ import {
   topicPartitionKey,
 } from './kafka-port.js'
 import { Cluster } from './platformatic-cluster.js'
-import { describeError, protocolFailures } from './platformatic-errors.js'
+import { describeError, isUnknownTopic, protocolFailures } from './platformatic-errors.js'
 import { LATEST, PartitionFetcher } from './platformatic-fetcher.js'
 import { PlatformaticGroupConsumer } from './platformatic-group-consumer.js'
 
@@ -146,7 +146,7 @@ class PlatformaticAdmin implements AdminPort {
         const found = metadata.topics.get(topic)
         if (found) result.set(topic, { name: topic, partitions: found.partitionsCount })
       } catch (error) {
-        if (protocolFailures(error).some((failure) => failure.id === 'UNKNOWN_TOPIC_OR_PARTITION')) continue
+        if (isUnknownTopic(error)) continue
         throw this.#wrap(`describe topic "${topic}"`, error)
       }
     }

@@ -1,5 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import {
   createTestTopics,
@@ -8,6 +6,7 @@ import {
   produceStrings,
   type ReadMessage,
   readTopicUntil,
+  spawnNodeScript,
   uniqueName,
 } from '@kstreams/test-helpers'
 import { describe, expect, it, onTestFinished } from 'vitest'
@@ -176,40 +175,21 @@ describe('the at-least-once runtime on a real broker', () => {
       { prefix: 'crash-out', partitions: 3 },
     )
     const applicationId = uniqueName('crash')
-    const children: ChildProcess[] = []
-    onTestFinished(() => {
-      for (const child of children) child.kill('SIGKILL')
-    })
     const spawnApp = async () => {
-      const child = spawn(process.execPath, [fixture], {
-        env: {
-          ...process.env,
-          APP_ID: applicationId,
-          INPUT_TOPIC: input,
-          OUTPUT_TOPIC: output,
-          KAFKA_BOOTSTRAP_SERVERS: endpoints.kafkaBootstrapServers.join(','),
-        },
-        stdio: ['ignore', 'pipe', 'inherit'],
+      const app = spawnNodeScript(fixture, {
+        APP_ID: applicationId,
+        INPUT_TOPIC: input,
+        OUTPUT_TOPIC: output,
+        KAFKA_BOOTSTRAP_SERVERS: endpoints.kafkaBootstrapServers.join(','),
       })
-      children.push(child)
-      let text = ''
-      child.stdout!.on('data', (chunk: Buffer) => {
-        text += chunk.toString()
-      })
-      const deadline = Date.now() + 60_000
-      while (!text.includes('state running')) {
-        if (Date.now() > deadline) throw new Error(`the app did not reach running: ${text}`)
-        if (child.exitCode !== null) throw new Error(`the app exited with ${child.exitCode}: ${text}`)
-        await new Promise((resolve) => setTimeout(resolve, 100))
-      }
-      return child
+      await app.waitFor('state running')
+      return app
     }
     const records = values(20_000, 'crash')
     await produceStrings(input!, records)
     const victim = await spawnApp()
     await readTopicUntil(output!, (read) => read.length >= 4000, 60_000)
-    victim.kill('SIGKILL')
-    await once(victim, 'exit')
+    await victim.kill()
     await spawnApp()
     const expected = records.map((record) => record.value)
     const messages = await readTopicUntil(output!, containsAll(expected), 120_000)
