@@ -125,7 +125,7 @@ export async function runSide(options: RunOptions): Promise<RunResult> {
       if (written > 0 && firstSeenAt === undefined) firstSeenAt = Date.now()
     }
     const seconds = (Date.now() - firstSeenAt!) / 1000
-    const latencies = await measureLatency(options)
+    const latencies = options.latencyRecords > 0 ? await measureLatency(options) : []
     child.kill('SIGTERM')
     await once(child, 'exit')
     const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as RunnerReport
@@ -195,4 +195,51 @@ async function measureLatency(options: RunOptions): Promise<number[]> {
   await stream.close()
   await reader.close(true)
   return latencies
+}
+
+/** What a one-shot runner prints as its last line. */
+export interface OneShotResult {
+  records: number
+  seconds: number
+}
+
+/**
+ * Starts a runner that prints one JSON line `{ records, seconds }` when done (a restore, a raw
+ * read), waits for it, then stops the runner.
+ */
+export async function runOneShot(
+  runner: string,
+  env: Record<string, string>,
+  timeoutMs = 15 * 60_000,
+): Promise<OneShotResult> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL(runner, import.meta.url))], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let stdout = ''
+  try {
+    return await new Promise<OneShotResult>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${runner} gave no result within ${timeoutMs} ms`)),
+        timeoutMs,
+      )
+      child.stdout!.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString()
+        const line = stdout.split('\n').find((candidate) => candidate.startsWith('{"records"'))
+        if (line) {
+          clearTimeout(timer)
+          resolve(JSON.parse(line) as OneShotResult)
+        }
+      })
+      child.once('exit', (code) => {
+        clearTimeout(timer)
+        reject(new Error(`${runner} exited (${code}) before its result; output: ${stdout}`))
+      })
+    })
+  } finally {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM')
+      await once(child, 'exit')
+    }
+  }
 }

@@ -1,33 +1,110 @@
-// kstreams: source → mapValues (the same mapping as the raw loop) → sink, with default settings.
-import { createApp, mapValues, serdes, silentLogger, TopologyBuilder } from '@kstreams/core'
+// kstreams with default settings, in one of the benchmark modes (BENCH_MODE):
+// - `passthrough`: source → mapValues (the same mapping as the raw loop) → sink;
+// - `count`: source → count per key in a key-value store → sink (each new count), with the store's
+//   backend chosen by BENCH_BACKEND (`memory` or `lmdb`);
+// - `restore`: the `count` app started on an existing changelog; it reports how fast its tasks
+//   restored (BENCH_TASKS of them) and exits.
+import { subscribe } from 'node:diagnostics_channel'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  createApp,
+  type KeyValueStore,
+  mapValues,
+  type ProcessorContext,
+  serdes,
+  silentLogger,
+  stores,
+  type Topology,
+  TopologyBuilder,
+} from '@kstreams/core'
+import { createLmdbBackend } from '@kstreams/store-lmdb'
 import { reportOnTerminate } from './measure.js'
 
-const { BENCH_INPUT, BENCH_OUTPUT, BENCH_GROUP, KAFKA_BOOTSTRAP_SERVERS } = process.env
+const {
+  BENCH_INPUT,
+  BENCH_OUTPUT,
+  BENCH_GROUP,
+  BENCH_MODE,
+  BENCH_BACKEND,
+  BENCH_TASKS,
+  KAFKA_BOOTSTRAP_SERVERS,
+} = process.env
 const suffix = new Uint8Array([0x21])
 
-const topology = new TopologyBuilder()
-  .addSource('input', { topics: [BENCH_INPUT!], keySerde: serdes.bytes(), valueSerde: serdes.bytes() })
-  .addProcessor('map', { parents: ['input'] }, () =>
-    mapValues((value: Uint8Array): Uint8Array => {
-      const out = new Uint8Array(value.byteLength + 1)
-      out.set(value)
-      out.set(suffix, value.byteLength)
-      return out
-    }),
-  )
-  .addSink('output', {
-    topic: BENCH_OUTPUT!,
-    keySerde: serdes.bytes(),
-    valueSerde: serdes.bytes(),
-    parents: ['map'],
-  })
-  .build()
+function passthroughTopology(): Topology {
+  return new TopologyBuilder()
+    .addSource('input', { topics: [BENCH_INPUT!], keySerde: serdes.bytes(), valueSerde: serdes.bytes() })
+    .addProcessor('map', { parents: ['input'] }, () =>
+      mapValues((value: Uint8Array): Uint8Array => {
+        const out = new Uint8Array(value.byteLength + 1)
+        out.set(value)
+        out.set(suffix, value.byteLength)
+        return out
+      }),
+    )
+    .addSink('output', {
+      topic: BENCH_OUTPUT!,
+      keySerde: serdes.bytes(),
+      valueSerde: serdes.bytes(),
+      parents: ['map'],
+    })
+    .build()
+}
 
-const app = createApp(topology, {
+function countTopology(): Topology {
+  const backend = BENCH_BACKEND === 'lmdb' ? createLmdbBackend() : stores.memory()
+  return new TopologyBuilder()
+    .addSource('input', { topics: [BENCH_INPUT!], keySerde: serdes.string(), valueSerde: serdes.bytes() })
+    .addStore(stores.keyValue('counts', { keySerde: serdes.string(), valueSerde: serdes.int64(), backend }))
+    .addProcessor('count', { parents: ['input'], stores: ['counts'] }, () => {
+      let context: ProcessorContext<string, bigint>
+      let counts: KeyValueStore<string, bigint>
+      return {
+        init: (processorContext: ProcessorContext<string, bigint>) => {
+          context = processorContext
+          counts = context.getStore<KeyValueStore<string, bigint>>('counts')
+        },
+        process: async (record: { key: string; timestamp: number }) => {
+          const count = ((await counts.get(record.key)) ?? 0n) + 1n
+          await counts.put(record.key, count)
+          context.forward({ key: record.key, value: count, timestamp: record.timestamp, headers: [] })
+        },
+      }
+    })
+    .addSink('output', {
+      topic: BENCH_OUTPUT!,
+      keySerde: serdes.string(),
+      valueSerde: serdes.int64(),
+      parents: ['count'],
+    })
+    .build()
+}
+
+if (BENCH_MODE === 'restore') {
+  let ended = 0
+  let records = 0
+  let firstStart: number | undefined
+  subscribe('kstreams:restore', (message) => {
+    const event = message as { phase: string; records: number }
+    if (event.phase === 'start') firstStart ??= Date.now()
+    if (event.phase !== 'end') return
+    ended += 1
+    records += event.records
+    if (ended === Number(BENCH_TASKS)) {
+      const seconds = (Date.now() - firstStart!) / 1000
+      process.stdout.write(`${JSON.stringify({ records, seconds })}\n`)
+    }
+  })
+}
+
+const app = createApp(BENCH_MODE === 'passthrough' ? passthroughTopology() : countTopology(), {
   applicationId: BENCH_GROUP!,
   bootstrapServers: KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092',
   handleSignals: false,
   logger: silentLogger,
+  stateDir: await mkdtemp(join(tmpdir(), 'kstreams-bench-')),
 })
 await app.start()
 process.stdout.write('ready\n')

@@ -1,9 +1,13 @@
-// The peer: a competent raw @platformatic/kafka consume → map → produce loop with at-least-once
-// commits (offsets committed only after the produced batches were acknowledged), batching sends.
+// The peer: a competent raw @platformatic/kafka consume → transform → produce loop with
+// at-least-once commits (offsets committed only after the produced batches were acknowledged),
+// batching sends. BENCH_MODE `passthrough` appends a byte to each value; `count` counts records
+// per key in a Map and sends each new count (int64), with no durability for the counts.
 import { Consumer, type Message, Producer } from '@platformatic/kafka'
 import { reportOnTerminate } from './measure.js'
 
-const { BENCH_INPUT, BENCH_OUTPUT, BENCH_GROUP, KAFKA_BOOTSTRAP_SERVERS } = process.env
+const { BENCH_INPUT, BENCH_OUTPUT, BENCH_GROUP, BENCH_MODE, KAFKA_BOOTSTRAP_SERVERS } = process.env
+const counts = new Map<string, bigint>()
+const suffix = Buffer.from('!')
 const brokers = (KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',')
 const BATCH = 5000
 const MAX_IN_FLIGHT = 8
@@ -33,7 +37,7 @@ function flushBatch(): void {
       messages: messages.map((message) => ({
         topic: BENCH_OUTPUT!,
         key: message.key,
-        value: Buffer.concat([message.value, Buffer.from('!')]),
+        value: BENCH_MODE === 'count' ? countOf(message.key) : Buffer.concat([message.value, suffix]),
         timestamp: message.timestamp,
       })),
     })
@@ -46,6 +50,15 @@ function flushBatch(): void {
     if (inFlight.size < MAX_IN_FLIGHT && stream.isPaused()) stream.resume()
   })
   if (inFlight.size >= MAX_IN_FLIGHT) stream.pause()
+}
+
+function countOf(key: Buffer): Buffer {
+  const name = key.toString('latin1')
+  const count = (counts.get(name) ?? 0n) + 1n
+  counts.set(name, count)
+  const value = Buffer.allocUnsafe(8)
+  value.writeBigInt64BE(count)
+  return value
 }
 
 stream.on('data', (message: Message) => {

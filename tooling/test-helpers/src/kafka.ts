@@ -1,115 +1,102 @@
-import {
-	Admin,
-	Consumer,
-	Producer,
-	stringDeserializers,
-	stringSerializers,
-} from "@platformatic/kafka";
-import { onTestFinished } from "vitest";
-import { endpoints } from "./endpoints.js";
-import { uniqueName } from "./unique-name.js";
+import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
+import { onTestFinished } from 'vitest'
+import { endpoints } from './endpoints.js'
+import { uniqueName } from './unique-name.js'
 
 export interface TestTopicSpec {
-	/** Readable prefix; a unique suffix is appended. */
-	prefix: string;
-	/** @default 1 */
-	partitions?: number;
-	/** Extra topic configs, e.g. `cleanup.policy`. */
-	configs?: Record<string, string>;
+  /** Readable prefix; a unique suffix is appended. */
+  prefix: string
+  /** @default 1 */
+  partitions?: number
+  /** Extra topic configs, e.g. `cleanup.policy`. */
+  configs?: Record<string, string>
 }
 
 function createAdmin(): Admin {
-	return new Admin({
-		clientId: uniqueName("test-admin"),
-		bootstrapBrokers: endpoints.kafkaBootstrapServers,
-	});
+  return new Admin({
+    clientId: uniqueName('test-admin'),
+    bootstrapBrokers: endpoints.kafkaBootstrapServers,
+  })
 }
 
 /**
  * Creates uniquely named topics on the test broker and deletes them when the current test ends.
  * Returns the topic names in the order of `specs`.
  */
-export async function createTestTopics(
-	...specs: TestTopicSpec[]
-): Promise<string[]> {
-	const admin = createAdmin();
-	const names = specs.map((spec) => uniqueName(spec.prefix));
-	try {
-		for (const [index, spec] of specs.entries()) {
-			await admin.createTopics({
-				topics: [names[index]!],
-				partitions: spec.partitions ?? 1,
-				replicas: 1,
-				configs: Object.entries(spec.configs ?? {}).map(([name, value]) => ({
-					name,
-					value,
-				})),
-			});
-		}
-	} finally {
-		await admin.close();
-	}
-	deleteTopicsWhenTestEnds(...names);
-	return names;
+export async function createTestTopics(...specs: TestTopicSpec[]): Promise<string[]> {
+  const admin = createAdmin()
+  const names = specs.map((spec) => uniqueName(spec.prefix))
+  try {
+    for (const [index, spec] of specs.entries()) {
+      await admin.createTopics({
+        topics: [names[index]!],
+        partitions: spec.partitions ?? 1,
+        replicas: 1,
+        configs: Object.entries(spec.configs ?? {}).map(([name, value]) => ({
+          name,
+          value,
+        })),
+      })
+    }
+  } finally {
+    await admin.close()
+  }
+  deleteTopicsWhenTestEnds(...names)
+  return names
 }
 
 /** Deletes topics (e.g. ones the code under test created) when the current test ends. */
 export function deleteTopicsWhenTestEnds(...names: string[]): void {
-	onTestFinished(async () => {
-		const cleanup = createAdmin();
-		try {
-			await cleanup.deleteTopics({ topics: names }).catch(() => {});
-		} finally {
-			await cleanup.close();
-		}
-	});
+  onTestFinished(async () => {
+    const cleanup = createAdmin()
+    try {
+      await cleanup.deleteTopics({ topics: names }).catch(() => {})
+    } finally {
+      await cleanup.close()
+    }
+  })
 }
 
 export interface TestMessage {
-	key: string | null;
-	value: string | null;
-	partition?: number;
-	headers?: Record<string, string>;
+  key: string | null
+  value: string | null
+  partition?: number
+  headers?: Record<string, string>
 }
 
 /** Produces string records with acks from all replicas. */
-export async function produceStrings(
-	topic: string,
-	messages: TestMessage[],
-): Promise<void> {
-	const producer = new Producer({
-		clientId: uniqueName("test-producer"),
-		bootstrapBrokers: endpoints.kafkaBootstrapServers,
-		serializers: stringSerializers,
-	});
-	try {
-		for (let start = 0; start < messages.length; start += 5000) {
-			await producer.send({
-				messages: messages.slice(start, start + 5000).map((message) => ({
-					topic,
-					key: message.key ?? undefined,
-					value: message.value ?? undefined,
-					partition: message.partition,
-					headers: message.headers
-						? new Map(Object.entries(message.headers))
-						: undefined,
-				})),
-				acks: -1,
-			});
-		}
-	} finally {
-		await producer.close();
-	}
+export async function produceStrings(topic: string, messages: TestMessage[]): Promise<void> {
+  const producer = new Producer({
+    clientId: uniqueName('test-producer'),
+    bootstrapBrokers: endpoints.kafkaBootstrapServers,
+    serializers: stringSerializers,
+  })
+  try {
+    for (let start = 0; start < messages.length; start += 5000) {
+      await producer.send({
+        messages: messages.slice(start, start + 5000).map((message) => ({
+          topic,
+          key: message.key ?? undefined,
+          value: message.value ?? undefined,
+          partition: message.partition,
+          headers: message.headers ? new Map(Object.entries(message.headers)) : undefined,
+        })),
+        acks: -1,
+      })
+    }
+  } finally {
+    await producer.close()
+  }
 }
 
 export interface ReadMessage {
-	key: string | null;
-	/** The value as UTF-8 text. */
-	value: string | null;
-	valueBytes: Buffer | null;
-	partition: number;
-	offset: bigint;
-	headers: Map<string, string>;
+  key: string | null
+  /** The value as UTF-8 text. */
+  value: string | null
+  valueBytes: Buffer | null
+  partition: number
+  offset: bigint
+  headers: Map<string, string>
 }
 
 /**
@@ -117,63 +104,60 @@ export interface ReadMessage {
  * what was read. Throws with what it has when `timeoutMs` passes first.
  */
 export async function readTopicUntil(
-	topic: string,
-	done: (messages: ReadMessage[]) => boolean,
-	timeoutMs = 60_000,
+  topic: string,
+  done: (messages: ReadMessage[]) => boolean,
+  timeoutMs = 60_000,
 ): Promise<ReadMessage[]> {
-	const consumer = new Consumer({
-		groupId: uniqueName("test-reader"),
-		clientId: uniqueName("test-reader"),
-		bootstrapBrokers: endpoints.kafkaBootstrapServers,
-		deserializers: {
-			...stringDeserializers,
-			value: (bytes?: Buffer) => bytes ?? null,
-		},
-		maxWaitTime: 200,
-	});
-	const messages: ReadMessage[] = [];
-	try {
-		const stream = await consumer.consume({
-			topics: [topic],
-			mode: "earliest",
-			autocommit: false,
-		});
-		const deadline = Date.now() + timeoutMs;
-		await new Promise<void>((resolve, reject) => {
-			const timer = setInterval(() => {
-				if (done(messages)) finish();
-				else if (Date.now() > deadline) {
-					finish(
-						new Error(
-							`reading ${topic}: condition not met after ${timeoutMs} ms (${messages.length} read)`,
-						),
-					);
-				}
-			}, 100);
-			const finish = (error?: Error) => {
-				clearInterval(timer);
-				stream.removeAllListeners("data");
-				if (error) reject(error);
-				else resolve();
-			};
-			stream.on("data", (message) => {
-				const headers = new Map<string, string>();
-				for (const [name, value] of message.headers)
-					headers.set(String(name), String(value));
-				messages.push({
-					key: message.key ?? null,
-					value: message.value === null ? null : message.value.toString("utf8"),
-					valueBytes: message.value,
-					partition: message.partition,
-					offset: message.offset,
-					headers,
-				});
-			});
-			stream.on("error", (error) => finish(error));
-		});
-		await stream.close();
-	} finally {
-		await consumer.close(true);
-	}
-	return messages;
+  const consumer = new Consumer({
+    groupId: uniqueName('test-reader'),
+    clientId: uniqueName('test-reader'),
+    bootstrapBrokers: endpoints.kafkaBootstrapServers,
+    deserializers: {
+      ...stringDeserializers,
+      value: (bytes?: Buffer) => bytes ?? null,
+    },
+    maxWaitTime: 200,
+  })
+  const messages: ReadMessage[] = []
+  try {
+    const stream = await consumer.consume({
+      topics: [topic],
+      mode: 'earliest',
+      autocommit: false,
+    })
+    const deadline = Date.now() + timeoutMs
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (done(messages)) finish()
+        else if (Date.now() > deadline) {
+          finish(
+            new Error(`reading ${topic}: condition not met after ${timeoutMs} ms (${messages.length} read)`),
+          )
+        }
+      }, 100)
+      const finish = (error?: Error) => {
+        clearInterval(timer)
+        stream.removeAllListeners('data')
+        if (error) reject(error)
+        else resolve()
+      }
+      stream.on('data', (message) => {
+        const headers = new Map<string, string>()
+        for (const [name, value] of message.headers) headers.set(String(name), String(value))
+        messages.push({
+          key: message.key ?? null,
+          value: message.value === null ? null : message.value.toString('utf8'),
+          valueBytes: message.value,
+          partition: message.partition,
+          offset: message.offset,
+          headers,
+        })
+      })
+      stream.on('error', (error) => finish(error))
+    })
+    await stream.close()
+  } finally {
+    await consumer.close(true)
+  }
+  return messages
 }

@@ -25,6 +25,7 @@ export const passthrough: Scenario = {
             valueBytes: options.valueBytes,
             latencyRecords: options.latencyRecords,
             latencyRate: options.latencyRate,
+            env: { BENCH_MODE: 'passthrough' },
           }),
         )
       }

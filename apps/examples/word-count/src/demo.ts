@@ -1,14 +1,20 @@
 // The README demo: creates topics on the local broker, produces sample text, runs the word-count
 // topology with kstreams, reads the counts back from the output topic and checks them.
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createApp, silentLogger } from '@kstreams/core'
+import { createLmdbBackend } from '@kstreams/store-lmdb'
 import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
 import { buildWordCountTopology, wordsOf } from './topology.js'
 
 const bootstrapServers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',')
 const run = randomBytes(3).toString('hex')
 const inputTopic = `word-count-lines-${run}`
+const wordsTopic = `word-count-words-${run}`
 const outputTopic = `word-count-counts-${run}`
+const applicationId = `word-count-demo-${run}`
 const text = [
   'the quick brown fox jumps over the lazy dog',
   'the dog barks and the fox runs',
@@ -20,28 +26,33 @@ const expected = new Map<string, bigint>()
 for (const line of text) for (const word of wordsOf(line)) expected.set(word, (expected.get(word) ?? 0n) + 1n)
 
 const admin = new Admin({ clientId: `demo-admin-${run}`, bootstrapBrokers: bootstrapServers })
-await admin.createTopics({ topics: [inputTopic, outputTopic], partitions: 3, replicas: 1 })
-console.log(`created topics ${inputTopic} and ${outputTopic} on ${bootstrapServers.join(',')}`)
+await admin.createTopics({ topics: [inputTopic, wordsTopic, outputTopic], partitions: 3, replicas: 1 })
+console.log(`created topics ${inputTopic}, ${wordsTopic} and ${outputTopic} on ${bootstrapServers.join(',')}`)
 
 const producer = new Producer({
   clientId: `demo-producer-${run}`,
   bootstrapBrokers: bootstrapServers,
   serializers: stringSerializers,
 })
-// Every line under one key: all words of the document are counted by one task.
 await producer.send({
-  messages: text.map((value) => ({ topic: inputTopic, key: 'document-1', value })),
+  messages: text.map((value, line) => ({ topic: inputTopic, key: `line-${line}`, value })),
   acks: -1,
 })
 await producer.close()
 console.log(`produced ${text.length} lines`)
 
-const app = createApp(buildWordCountTopology({ inputTopic, outputTopic }), {
-  applicationId: `word-count-demo-${run}`,
-  bootstrapServers,
-  commitIntervalMs: 500,
-  logger: silentLogger,
-})
+// Counts live in LMDB under a temporary state directory, backed by a compacted changelog topic.
+const stateDir = await mkdtemp(join(tmpdir(), 'kstreams-word-count-'))
+const app = createApp(
+  buildWordCountTopology({ inputTopic, wordsTopic, outputTopic, backend: createLmdbBackend() }),
+  {
+    applicationId,
+    bootstrapServers,
+    stateDir,
+    commitIntervalMs: 500,
+    logger: silentLogger,
+  },
+)
 await app.start()
 console.log('the word-count app is running')
 
@@ -73,7 +84,10 @@ try {
 }
 await consumer.close(true)
 await app.close()
-await admin.deleteTopics({ topics: [inputTopic, outputTopic] })
+await admin.deleteTopics({
+  topics: [inputTopic, wordsTopic, outputTopic, `${applicationId}-word-counts-changelog`],
+})
+await rm(stateDir, { recursive: true, force: true })
 await admin.close()
 
 if (failure) {

@@ -1,8 +1,22 @@
-import { type ProcessorContext, serdes, type Topology, TopologyBuilder } from '@kstreams/core'
+import {
+  type KeyValueStore,
+  type ProcessorContext,
+  type StoreBackendFactory,
+  serdes,
+  stores,
+  type Topology,
+  TopologyBuilder,
+} from '@kstreams/core'
 
 export interface WordCountTopics {
+  /** Lines of text (any key). */
   inputTopic: string
+  /** Words keyed by word, so that every occurrence of a word reaches the same task. */
+  wordsTopic: string
+  /** Running count per word (key: word, value: int64). */
   outputTopic: string
+  /** Backend of the `word-counts` store. @default in memory */
+  backend?: StoreBackendFactory
 }
 
 /** Splits a line into lowercase words. */
@@ -11,19 +25,25 @@ export function wordsOf(line: string): string[] {
 }
 
 /**
- * lines (any key, text value) → words re-keyed by word → running count per word → output topic
- * (key: word, value: count as int64). Counting needs every occurrence of a word in one task, so
- * the words are written to the output keyed by word and counted where the key lands; here the
- * input is keyed by document, and each task counts the words of its own partitions.
+ * Two sub-topologies joined by the words topic, as Kafka Streams' word count with its repartition:
+ *
+ * 1. lines → split into words, keyed by word → words topic;
+ * 2. words topic → count in the `word-counts` store (changelogged; persistent with a persistent
+ *    backend) → output topic.
+ *
+ * The counter forwards from the store's flush listener, so repeated updates of a word between two
+ * commits leave as one output record with the latest count.
  */
-export function buildWordCountTopology({ inputTopic, outputTopic }: WordCountTopics): Topology {
+export function buildWordCountTopology({
+  inputTopic,
+  wordsTopic,
+  outputTopic,
+  backend,
+}: WordCountTopics): Topology {
   return new TopologyBuilder()
     .addSource('lines', { topics: [inputTopic], keySerde: serdes.string(), valueSerde: serdes.string() })
-    .addProcessor('count-words', { parents: ['lines'] }, () => {
-      let context: ProcessorContext<string, bigint>
-      // Kept in the processor for now; a persistent, changelogged store replaces this Map once
-      // state stores land, so counts survive restarts and rebalances.
-      const counts = new Map<string, bigint>()
+    .addProcessor('split', { parents: ['lines'] }, () => {
+      let context: ProcessorContext<string, string>
       return {
         init: (processorContext) => {
           context = processorContext
@@ -31,10 +51,32 @@ export function buildWordCountTopology({ inputTopic, outputTopic }: WordCountTop
         process: (record) => {
           if (record.value === null) return
           for (const word of wordsOf(record.value)) {
-            const count = (counts.get(word) ?? 0n) + 1n
-            counts.set(word, count)
-            context.forward({ key: word, value: count, timestamp: record.timestamp, headers: [] })
+            context.forward({ key: word, value: word, timestamp: record.timestamp, headers: [] })
           }
+        },
+      }
+    })
+    .addSink('words-by-word', {
+      topic: wordsTopic,
+      keySerde: serdes.string(),
+      valueSerde: serdes.string(),
+      parents: ['split'],
+    })
+    .addSource('words', { topics: [wordsTopic], keySerde: serdes.string(), valueSerde: serdes.string() })
+    .addStore(
+      stores.keyValue('word-counts', { keySerde: serdes.string(), valueSerde: serdes.int64(), backend }),
+    )
+    .addProcessor('count', { parents: ['words'], stores: ['word-counts'] }, () => {
+      let counts: KeyValueStore<string, bigint>
+      return {
+        init: (context: ProcessorContext<string, bigint>) => {
+          counts = context.getStore<KeyValueStore<string, bigint>>('word-counts')
+          counts.setFlushListener(({ key, value, timestamp }) => {
+            if (value !== undefined) context.forward({ key, value, timestamp, headers: [] })
+          })
+        },
+        process: async (record) => {
+          await counts.put(record.key, ((await counts.get(record.key)) ?? 0n) + 1n)
         },
       }
     })
@@ -42,7 +84,7 @@ export function buildWordCountTopology({ inputTopic, outputTopic }: WordCountTop
       topic: outputTopic,
       keySerde: serdes.string(),
       valueSerde: serdes.int64(),
-      parents: ['count-words'],
+      parents: ['count'],
     })
     .build()
 }

@@ -5,7 +5,7 @@ import { buildWordCountTopology } from '../src/index.js'
 
 it('counts words across lines', async () => {
   const driver = new TopologyTestDriver(
-    buildWordCountTopology({ inputTopic: 'lines', outputTopic: 'counts' }),
+    buildWordCountTopology({ inputTopic: 'lines', wordsTopic: 'words', outputTopic: 'counts' }),
   )
   const lines = driver.createInputTopic('lines', serdes.string(), serdes.string())
   const counts = driver.createOutputTopic('counts', serdes.string(), serdes.int64())

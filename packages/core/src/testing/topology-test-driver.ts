@@ -71,6 +71,8 @@ export class TopologyTestDriver {
   readonly #tasks = new Map<number, StreamTask>()
   readonly #outputs = new Map<string, ProduceRecord[]>()
   readonly #offsets = new Map<string, bigint>()
+  /** Records written to topics the topology reads too, waiting to be read back. */
+  readonly #internal: ProduceRecord[] = []
   readonly #options: Required<Omit<TestDriverOptions, 'errorPolicies'>> & { errorPolicies: ErrorPolicies }
   #wallClock: number
   #ready: Promise<void>
@@ -100,6 +102,7 @@ export class TopologyTestDriver {
         const list = this.#outputs.get(record.topic) ?? []
         list.push(partition === undefined ? record : { ...record, partition })
         this.#outputs.set(record.topic, list)
+        if (topology.subtopologyByTopic.has(record.topic)) this.#internal.push(record)
       },
     }
     for (const subtopology of topology.subtopologies) {
@@ -145,13 +148,8 @@ export class TopologyTestDriver {
     ): Promise<void> => {
       this.#assertOpen()
       await this.#ready
-      const offset = this.#offsets.get(topic) ?? 0n
-      this.#offsets.set(topic, offset + 1n)
-      const fetched: FetchedRecord = { topic, partition: 0, offset, timestamp, key, value, headers }
-      const task = this.#tasks.get(subtopology.id)!
-      task.enqueue(topic, [fetched])
-      while (task.buffered() > 0) await task.processNext()
-      await task.flush()
+      await this.#process(topic, { key, value, timestamp, headers })
+      await this.#pipeInternal()
     }
     const pipeInput = (key: K, value: V, timestamp?: number, headers: Headers = []) =>
       pipeRawInput(
@@ -207,6 +205,35 @@ export class TopologyTestDriver {
     }
   }
 
+  /** Runs one record through the task that reads `topic`, then commits (flushes) that task. */
+  async #process(
+    topic: string,
+    record: Pick<FetchedRecord, 'key' | 'value' | 'timestamp' | 'headers'>,
+  ): Promise<void> {
+    const subtopology = this.#topology.subtopologyByTopic.get(topic)!
+    const offset = this.#offsets.get(topic) ?? 0n
+    this.#offsets.set(topic, offset + 1n)
+    const task = this.#tasks.get(subtopology.id)!
+    task.enqueue(topic, [{ topic, partition: 0, offset, ...record }])
+    while (task.buffered() > 0) await task.processNext()
+    await task.flush()
+  }
+
+  /**
+   * Records written to a topic that the topology also reads (e.g. a repartition topic between
+   * sub-topologies) are read back, as a broker would deliver them, until none are left.
+   */
+  async #pipeInternal(): Promise<void> {
+    for (let record = this.#internal.shift(); record; record = this.#internal.shift()) {
+      await this.#process(record.topic, {
+        key: record.key,
+        value: record.value,
+        timestamp: record.timestamp ?? this.#wallClock,
+        headers: record.headers ?? [],
+      })
+    }
+  }
+
   /** Moves the wall clock forward and fires due wall-clock punctuations. */
   async advanceWallClockTime(milliseconds: number): Promise<void> {
     this.#assertOpen()
@@ -216,6 +243,7 @@ export class TopologyTestDriver {
       await task.punctuateWallClock(this.#wallClock)
       await task.flush()
     }
+    await this.#pipeInternal()
   }
 
   /** A store of the topology, for assertions. Throws when no sub-topology has it. */

@@ -1,0 +1,59 @@
+// Stateful count: records per key counted in a key-value store (in memory, then LMDB), each new
+// count written to the output, next to a raw loop counting in a Map (no durability) and to the
+// stateless kstreams pass-through, all on the same input.
+import { createTopics, deleteTopics, preload, type RunResult, runId, runSide } from '../harness.js'
+import type { Scenario, ScenarioOptions } from './scenario.js'
+
+export const count: Scenario = {
+  name: 'count',
+  description:
+    'count per key (100k keys) in a changelogged store, memory and LMDB, vs a raw loop counting in a Map, with the stateless pass-through',
+  async run(options: ScenarioOptions): Promise<RunResult[]> {
+    const id = runId()
+    const input = `bench-count-in-${id}`
+    const sides: Array<{ side: string; runner: string; env: Record<string, string> }> = [
+      { side: 'raw count (Map)', runner: './run-raw.js', env: { BENCH_MODE: 'count' } },
+      {
+        side: 'kstreams count, memory',
+        runner: './run-kstreams.js',
+        env: { BENCH_MODE: 'count', BENCH_BACKEND: 'memory' },
+      },
+      {
+        side: 'kstreams count, LMDB',
+        runner: './run-kstreams.js',
+        env: { BENCH_MODE: 'count', BENCH_BACKEND: 'lmdb' },
+      },
+      { side: 'kstreams pass-through', runner: './run-kstreams.js', env: { BENCH_MODE: 'passthrough' } },
+    ]
+    const runs = sides.map((side, index) => ({
+      ...side,
+      output: `bench-count-out-${index}-${id}`,
+      group: `bench-count-${index}-${id}`,
+    }))
+    const changelogs = runs.map(({ group }) => `${group}-counts-changelog`)
+    await createTopics([input, ...runs.map(({ output }) => output)], options.partitions)
+    try {
+      await preload(input, options.records, options.valueBytes, 100_000)
+      const results: RunResult[] = []
+      for (const { side, runner, env, output, group } of runs) {
+        results.push(
+          await runSide({
+            side,
+            runner,
+            input,
+            output,
+            records: options.records,
+            valueBytes: options.valueBytes,
+            latencyRecords: options.latencyRecords,
+            latencyRate: options.latencyRate,
+            env: { ...env, BENCH_GROUP: group },
+          }),
+        )
+      }
+      return results
+    } finally {
+      await deleteTopics([input, ...runs.map(({ output }) => output)]).catch(() => {})
+      await deleteTopics(changelogs).catch(() => {})
+    }
+  },
+}

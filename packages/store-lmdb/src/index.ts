@@ -1,0 +1,1 @@
+export { createLmdbBackend, LmdbBackend, type LmdbBackendOptions, lmdbMaxKeyBytes } from './lmdb-backend.js'
