@@ -45,7 +45,12 @@ export async function deleteTopics(names: string[]): Promise<void> {
 
 /** Writes `count` records with `valueBytes`-byte values and distinct keys, round-robin over partitions. */
 export async function preload(topic: string, count: number, valueBytes: number, keys = count): Promise<void> {
-  const producer = new Producer({ clientId: 'bench-preload', bootstrapBrokers: brokers, acks: 1 })
+  const producer = new Producer({
+    clientId: 'bench-preload',
+    bootstrapBrokers: brokers,
+    acks: -1,
+    idempotent: true,
+  })
   const value = randomBytes(valueBytes)
   const batch = 10_000
   try {
@@ -173,7 +178,12 @@ async function measureLatency(options: RunOptions): Promise<number[]> {
       if (latencies.length >= options.latencyRecords) resolve()
     })
   })
-  const producer = new Producer({ clientId: 'bench-latency-producer', bootstrapBrokers: brokers, acks: 1 })
+  const producer = new Producer({
+    clientId: 'bench-latency-producer',
+    bootstrapBrokers: brokers,
+    acks: -1,
+    idempotent: true,
+  })
   const value = randomBytes(options.valueBytes)
   const tick = 10
   const perTick = Math.max(1, Math.round((options.latencyRate * tick) / 1000))

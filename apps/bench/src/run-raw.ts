@@ -18,7 +18,12 @@ const consumer = new Consumer({
   bootstrapBrokers: brokers,
   maxWaitTime: 100,
 })
-const producer = new Producer({ clientId: `${BENCH_GROUP}-producer`, bootstrapBrokers: brokers, acks: -1 })
+const producer = new Producer({
+  clientId: `${BENCH_GROUP}-producer`,
+  bootstrapBrokers: brokers,
+  acks: -1,
+  idempotent: true,
+})
 const stream = await consumer.consume({ topics: [BENCH_INPUT!], mode: 'earliest', autocommit: false })
 
 let batch: Message[] = []

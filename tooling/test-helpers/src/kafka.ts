@@ -70,6 +70,8 @@ export async function produceStrings(topic: string, messages: TestMessage[]): Pr
     clientId: uniqueName('test-producer'),
     bootstrapBrokers: endpoints.kafkaBootstrapServers,
     serializers: stringSerializers,
+    // Retries of a non-idempotent producer can write records twice, which tests would count.
+    idempotent: true,
   })
   try {
     for (let start = 0; start < messages.length; start += 5000) {

@@ -33,6 +33,8 @@ const producer = new Producer({
   clientId: `demo-producer-${run}`,
   bootstrapBrokers: bootstrapServers,
   serializers: stringSerializers,
+  // Without idempotence, the client's retries on the new topic can write a line twice.
+  idempotent: true,
 })
 await producer.send({
   messages: text.map((value, line) => ({ topic: inputTopic, key: `line-${line}`, value })),

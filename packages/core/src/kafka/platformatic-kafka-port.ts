@@ -62,7 +62,13 @@ export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOption
       new PlatformaticPartitionReader(new Cluster({ ...base, clientId }), fetchMaxBytes ?? 50 * 1024 * 1024),
     createProducer: ({ clientId }) =>
       new PlatformaticProducer(
-        new Producer({ ...clientOptions(clientId), acks: -1, compression: options.compression ?? 'none' }),
+        new Producer({
+          ...clientOptions(clientId),
+          acks: -1,
+          // Without idempotence the client's retries can write a batch twice (seen on new topics).
+          idempotent: true,
+          compression: options.compression ?? 'none',
+        }),
       ),
     createAdmin: ({ clientId }) =>
       new PlatformaticAdmin(new Admin(clientOptions(clientId)), base.bootstrapServers),

@@ -70,8 +70,11 @@ export class CacheNamespace {
     const dirty: Array<[string, CacheEntry]> = []
     for (const entry of this.entries.entries()) if (entry[1].dirty) dirty.push(entry)
     await this.#writeDown(dirty)
-    for (const [, entry] of dirty) entry.dirty = false
-    this.#dirty = 0
+    for (const [key, entry] of dirty) {
+      // An entry replaced while the write was under way stays dirty: its newer value is not written.
+      if (entry.dirty && this.entries.get(key) === entry) this.#dirty -= 1
+      entry.dirty = false
+    }
   }
 
   /** Drops clean entries (after a flush, to make room) or everything (on close). */

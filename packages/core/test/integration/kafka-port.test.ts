@@ -1,0 +1,152 @@
+import { createTestTopics, endpoints, produceStrings, uniqueName } from '@kstreams/test-helpers'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import {
+  createPlatformaticKafkaPort,
+  type FetchedBatch,
+  type GroupConsumer,
+  type TopicPartition,
+} from '../../src/index.js'
+import { topicPartitionKey } from '../../src/kafka/kafka-port.js'
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+function port() {
+  return createPlatformaticKafkaPort({ bootstrapServers: endpoints.kafkaBootstrapServers })
+}
+
+/** Joins a group alone on `topic` and waits until it owns `partitions` partitions. */
+async function joinAlone(topic: string, partitions: number): Promise<GroupConsumer> {
+  let assigned = 0
+  const consumer = port().createConsumer({
+    groupId: uniqueName('port-group'),
+    clientId: uniqueName('port-consumer'),
+    topics: [topic],
+    listener: {
+      onAssigned: async (list) => {
+        assigned += list.length
+      },
+      onRevoked: async () => {},
+      onLost: async () => {},
+    },
+  })
+  onTestFinished(() => consumer.close())
+  await consumer.subscribe()
+  const deadline = Date.now() + 30_000
+  while (assigned < partitions) {
+    if (Date.now() > deadline) throw new Error(`only ${assigned} of ${partitions} partitions assigned`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return consumer
+}
+
+/** Polls until `done` holds for what was read. */
+async function pollUntil(
+  poll: (maxWaitMs: number) => Promise<FetchedBatch[]>,
+  done: (values: string[]) => boolean,
+): Promise<string[]> {
+  const values: string[] = []
+  const deadline = Date.now() + 30_000
+  while (!done(values)) {
+    if (Date.now() > deadline) throw new Error(`read only ${JSON.stringify(values)}`)
+    for (const batch of await poll(100)) {
+      for (const record of batch.records) values.push(decoder.decode(record.value!))
+    }
+  }
+  return values
+}
+
+describe('the @platformatic/kafka port on a real broker', () => {
+  it('writes every record exactly once, even to a topic created a moment before', async () => {
+    const producer = port().createProducer({ clientId: uniqueName('port-producer') })
+    onTestFinished(() => producer.close())
+    // Without idempotence, the client's retries on brand-new topics wrote some batches twice.
+    for (let round = 0; round < 8; round += 1) {
+      const [topic] = await createTestTopics({ prefix: 'port-fresh', partitions: 3 })
+      const offsets = await producer.send(
+        [0, 1, 2, 3, 4, 5].map((index) => ({
+          topic: topic!,
+          key: encoder.encode(`key-${index}`),
+          value: encoder.encode(`value-${index}`),
+        })),
+      )
+      const reader = port().createReader({ clientId: uniqueName('port-reader') })
+      onTestFinished(() => reader.close())
+      const partitions: TopicPartition[] = [0, 1, 2].map((partition) => ({ topic: topic!, partition }))
+      const ends = await reader.endOffsets(partitions)
+      const total = [...ends.values()].reduce((sum, end) => sum + end, 0n)
+      expect(total, `round ${round}`).toBe(6n)
+      expect(offsets.every((offset) => offset.baseOffset === 0n)).toBe(true)
+    }
+  })
+
+  it('pauses, resumes and seeks single partitions exactly', async () => {
+    const [topic] = await createTestTopics({ prefix: 'port-pause', partitions: 2 })
+    await produceStrings(topic!, [
+      { key: 'a', value: 'p0-0', partition: 0 },
+      { key: 'a', value: 'p0-1', partition: 0 },
+      { key: 'b', value: 'p1-0', partition: 1 },
+    ])
+    const consumer = await joinAlone(topic!, 2)
+    consumer.pause([{ topic: topic!, partition: 1 }])
+    const first = await pollUntil(
+      (wait) => consumer.poll(wait),
+      (values) => values.length >= 2,
+    )
+    expect(first.sort()).toEqual(['p0-0', 'p0-1'])
+    // Paused: nothing of partition 1 arrives.
+    for (let attempt = 0; attempt < 3; attempt += 1) expect((await consumer.poll(100)).length).toBe(0)
+    consumer.resume([{ topic: topic!, partition: 1 }])
+    expect(
+      await pollUntil(
+        (wait) => consumer.poll(wait),
+        (values) => values.length >= 1,
+      ),
+    ).toEqual(['p1-0'])
+    consumer.seek({ topic: topic!, partition: 0 }, 1n)
+    expect(
+      await pollUntil(
+        (wait) => consumer.poll(wait),
+        (values) => values.length >= 1,
+      ),
+    ).toEqual(['p0-1'])
+  })
+
+  it('commits offsets with metadata and reads them back', async () => {
+    const [topic] = await createTestTopics({ prefix: 'port-commit', partitions: 1 })
+    await produceStrings(topic!, [{ key: 'a', value: 'x' }])
+    const consumer = await joinAlone(topic!, 1)
+    await consumer.commit([{ topic: topic!, partition: 0, offset: 1n, metadata: 'kstreams:test' }])
+    const committed = await consumer.committed([{ topic: topic!, partition: 0 }])
+    expect(committed.get(topicPartitionKey(topic!, 0))).toEqual({ offset: 1n, metadata: 'kstreams:test' })
+  })
+
+  it('describes topics with their configs and reports missing ones as absent', async () => {
+    const [topic] = await createTestTopics({
+      prefix: 'port-describe',
+      partitions: 4,
+      configs: { 'cleanup.policy': 'compact' },
+    })
+    const admin = port().createAdmin({ clientId: uniqueName('port-admin') })
+    onTestFinished(() => admin.close())
+    const described = await admin.describeTopics([topic!, uniqueName('missing')], ['cleanup.policy'])
+    expect([...described.keys()]).toEqual([topic])
+    expect(described.get(topic!)).toEqual({
+      name: topic,
+      partitions: 4,
+      configs: { 'cleanup.policy': 'compact' },
+    })
+  })
+
+  it('fails with a KafkaError naming the servers when no broker answers', async () => {
+    const admin = createPlatformaticKafkaPort({
+      bootstrapServers: ['127.0.0.1:1'],
+      connectTimeoutMs: 500,
+    }).createAdmin({ clientId: 'unreachable' })
+    onTestFinished(() => admin.close())
+    await expect(admin.describeTopics(['any'])).rejects.toMatchObject({
+      code: 'KSTREAMS_KAFKA',
+      message: expect.stringContaining('127.0.0.1:1 did not answer'),
+    })
+  })
+})
