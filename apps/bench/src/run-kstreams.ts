@@ -9,6 +9,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
+  consoleLogger,
   createApp,
   type KeyValueStore,
   mapValues,
@@ -103,9 +104,11 @@ const app = createApp(BENCH_MODE === 'passthrough' ? passthroughTopology() : cou
   applicationId: BENCH_GROUP!,
   bootstrapServers: KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092',
   handleSignals: false,
-  logger: silentLogger,
+  // Quiet, except for what stops the run.
+  logger: { ...silentLogger, error: consoleLogger.error },
   stateDir: await mkdtemp(join(tmpdir(), 'kstreams-bench-')),
 })
 await app.start()
+app.done().catch(() => process.exit(1))
 process.stdout.write('ready\n')
 reportOnTerminate(() => app.close())

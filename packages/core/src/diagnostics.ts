@@ -3,6 +3,9 @@
 // nobody subscribes, which the hot path checks with `hasSubscribers` before building a message.
 import { channel } from 'node:diagnostics_channel'
 
+/**
+ * Message shapes, one per channel. Fields are stable: plugins build metrics from them.
+ */
 export const channels = {
   /** { taskId, topic, partition, count } after a batch of records of one partition was processed. */
   recordsProcessed: channel('kstreams:records:processed'),
@@ -25,4 +28,20 @@ export const channels = {
    * `{ phase: 'end', taskId, store, records, skipped, durationMs }`.
    */
   restore: channel('kstreams:restore'),
+  /**
+   * `{ taskId, processor, durationMs }` after a processor handled one record (for an asynchronous
+   * processor, when its Promise settled).
+   */
+  processed: channel('kstreams:processor:processed'),
+  /** `{ taskId, processor, delta }`: +1 when an asynchronous process() starts, -1 when it settles. */
+  inFlight: channel('kstreams:processor:in-flight'),
+  /** `{ taskId, sink, topic, latencyMs }` for each record a sink sends: now minus the record timestamp. */
+  sinkRecord: channel('kstreams:sink:record'),
+  /**
+   * `{ taskId, store, gets, puts, deletes, scans }`: operations of one store since its previous
+   * flush, published at each flush.
+   */
+  storeOperations: channel('kstreams:store:operations'),
+  /** `{ taskId, processor, topic, partition, offset, action }` for a record too late for its window. */
+  lateRecord: channel('kstreams:window:late'),
 } as const

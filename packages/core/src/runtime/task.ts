@@ -480,6 +480,8 @@ export class StreamTask {
       this.#sink(definition, record)
       return
     }
+    const observed = channels.processed.hasSubscribers
+    const started = observed ? performance.now() : 0
     let result: void | Promise<void>
     try {
       result = node.processor!.process(record)
@@ -487,12 +489,29 @@ export class StreamTask {
       throw this.#wrapProcessingError(definition.name, error)
     }
     if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+      const inFlight = channels.inFlight.hasSubscribers
+      if (inFlight) channels.inFlight.publish({ taskId: this.id, processor: definition.name, delta: 1 })
       this.#pending.push(
-        (result as Promise<void>).catch((error: unknown) => {
-          throw this.#wrapProcessingError(definition.name, error)
-        }),
+        (result as Promise<void>).then(
+          () => {
+            if (inFlight)
+              channels.inFlight.publish({ taskId: this.id, processor: definition.name, delta: -1 })
+            if (observed) this.#publishProcessed(definition.name, started)
+          },
+          (error: unknown) => {
+            if (inFlight)
+              channels.inFlight.publish({ taskId: this.id, processor: definition.name, delta: -1 })
+            throw this.#wrapProcessingError(definition.name, error)
+          },
+        ),
       )
+    } else if (observed) {
+      this.#publishProcessed(definition.name, started)
     }
+  }
+
+  #publishProcessed(processor: string, started: number): void {
+    channels.processed.publish({ taskId: this.id, processor, durationMs: performance.now() - started })
   }
 
   #sink(definition: SinkNode, record: Record<unknown, unknown>): void {
@@ -516,6 +535,14 @@ export class StreamTask {
       throw new SerdeError(`sink "${definition.name}" cannot serialize a record for topic "${topic}"`, {
         cause,
         context: { topic, processor: definition.name, taskId: this.id },
+      })
+    }
+    if (channels.sinkRecord.hasSubscribers) {
+      channels.sinkRecord.publish({
+        taskId: this.id,
+        sink: definition.name,
+        topic,
+        latencyMs: this.#options.now() - record.timestamp,
       })
     }
     this.#options.collector.send(

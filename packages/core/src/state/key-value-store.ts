@@ -1,5 +1,6 @@
 // Typed key-value stores. Layers, top to bottom: serdes; the task's record cache (write-back,
 // bounded); the changelog (written when the cache writes down); the byte-level backend.
+import { channels } from '../diagnostics.js'
 import { StoreError } from '../errors.js'
 import type { Serde, SerdeContext } from '../serde.js'
 import type { StateStore, StateStoreContext, StoreBuilder, StoreLogging } from '../state-store.js'
@@ -118,6 +119,8 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
   #listener: ((change: StoreChange<K, V>) => void) | undefined
   readonly #keyContext: SerdeContext = { topic: '', target: 'key', headers: [] }
   readonly #valueContext: SerdeContext = { topic: '', target: 'value', headers: [] }
+  /** Operations since the previous flush, for the `kstreams:store:operations` channel. */
+  readonly #operations = { gets: 0, puts: 0, deletes: 0, scans: 0 }
 
   constructor(name: string, options: KeyValueStoreOptions<K, V>, factory: StoreBackendFactory) {
     this.name = name
@@ -154,11 +157,13 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
   }
 
   async get(key: K): Promise<V | undefined> {
+    this.#operations.gets += 1
     const bytes = await this.#getBytes(this.#serializeKey(key))
     return bytes === null ? undefined : this.#deserializeValue(bytes)
   }
 
   async getMany(keys: readonly K[]): Promise<Array<V | undefined>> {
+    this.#operations.gets += keys.length
     const serialized = keys.map((key) => this.#serializeKey(key))
     const results: Array<V | undefined> = new Array(keys.length)
     const missing: number[] = []
@@ -186,6 +191,7 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
         context: { store: this.name, taskId: this.#context.taskId },
       })
     }
+    this.#operations.puts += 1
     await this.#write(this.#serializeKey(key), this.#serializeValue(value))
   }
 
@@ -200,6 +206,7 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
   }
 
   async delete(key: K): Promise<V | undefined> {
+    this.#operations.deletes += 1
     const serialized = this.#serializeKey(key)
     const existing = await this.#getBytes(serialized)
     await this.#write(serialized, null)
@@ -240,6 +247,11 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
   async flush(): Promise<void> {
     await this.#namespace?.flush()
     await this.#call('flush', () => this.#backend.flush())
+    const operations = this.#operations
+    if (channels.storeOperations.hasSubscribers) {
+      channels.storeOperations.publish({ taskId: this.#context.taskId, store: this.name, ...operations })
+    }
+    operations.gets = operations.puts = operations.deletes = operations.scans = 0
   }
 
   async close(): Promise<void> {
@@ -292,6 +304,7 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
   }
 
   async *#scan(options: BackendRangeOptions): AsyncGenerator<KeyValue<K, V>> {
+    this.#operations.scans += 1
     const reverse = options.reverse ?? false
     if (reverse && !this.#backend.capabilities.reverseRange) {
       throw this.#error(
