@@ -42,6 +42,9 @@ export const channels = {
    * flush, published at each flush.
    */
   storeOperations: channel('kstreams:store:operations'),
-  /** `{ taskId, processor, topic, partition, offset, action }` for a record too late for its window. */
+  /**
+   * `{ taskId, store, topic, partition, offset, action }` for a record too late for all its windows
+   * (`action`: `dropped` or `forwarded`); `store` is the aggregation's window store.
+   */
   lateRecord: channel('kstreams:window:late'),
 } as const

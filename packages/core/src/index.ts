@@ -91,3 +91,30 @@ export {
   TopologyBuilder,
 } from './topology.js'
 export type { TopologyDescription } from './topology-description.js'
+export {
+  type CalendarUnit,
+  type CalendarWindowOptions,
+  calendarWindows,
+  type Weekday,
+} from './windows/calendar-windows.js'
+export {
+  type WindowedEntry,
+  type WindowStore,
+  type WindowStoreOptions,
+  windowStore,
+} from './windows/window-store.js'
+export {
+  type EmitMode,
+  type SessionAggregateOptions,
+  type SessionWindows,
+  sessionAggregate,
+  sessionCount,
+  sessionWindows,
+  type WindowedAggregateOptions,
+  type WindowedKey,
+  windowedAggregate,
+  windowedCount,
+  windowedKeySerde,
+  windowedReduce,
+} from './windows/windowed-aggregate.js'
+export { hoppingWindows, type TimeWindows, tumblingWindows, type Window } from './windows/windows.js'

@@ -24,6 +24,8 @@ export interface ProcessorContext<KOut = never, VOut = never> {
   readonly streamTime: number
   /** Where the record being processed came from; undefined inside a punctuation. */
   readonly recordMetadata: RecordMetadata | undefined
+  /** Names of this processor's children, in the order they were added. */
+  readonly children: readonly string[]
   /** Sends a record to every child of this processor. */
   forward(record: Record<KOut, VOut>): void
   /** Sends a record to one named child. Throws a TopologyError when `child` is not a child. */

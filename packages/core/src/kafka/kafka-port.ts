@@ -32,7 +32,7 @@ export interface FetchedBatch {
 export interface OffsetAndMetadata {
   /** The next offset to read (last processed + 1), as Kafka defines a committed offset. */
   offset: bigint
-  /** Free-form text stored with the commit. kstreams encodes completed-but-uncommitted offsets here. */
+  /** Free-form text stored with the commit. kstreams stores the task's stream time here (JSON). */
   metadata: string | null
 }
 

@@ -20,7 +20,7 @@ import type { Topology } from '../topology.js'
 import { type ResolvedConfig, resolveConfig, type StreamsConfig } from './config.js'
 import { KafkaRecordCollector } from './kafka-record-collector.js'
 import { StateRestorer } from './state-restorer.js'
-import { changelogTopic, StreamTask } from './task.js'
+import { changelogTopic, encodeCommitMetadata, StreamTask } from './task.js'
 
 /**
  * - `created`: not started yet.
@@ -377,9 +377,14 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     const selected = [...tasks]
     for (const task of selected) await task.flush()
     await this.#collector!.flush()
-    const offsets = selected.flatMap((task) => task.committableOffsets())
+    // The metadata carries the task's stream time, so window closing resumes where it was.
+    const offsets = selected.flatMap((task) =>
+      task
+        .committableOffsets()
+        .map((offset) => ({ ...offset, metadata: encodeCommitMetadata(task.streamTime) })),
+    )
     if (offsets.length > 0) {
-      await this.#consumer!.commit(offsets.map((offset) => ({ ...offset, metadata: null })))
+      await this.#consumer!.commit(offsets)
       for (const task of selected)
         for (const offset of task.committableOffsets()) task.markCommitted(offset.topic, offset.offset)
     }

@@ -13,7 +13,7 @@ import {
 import type { Logger } from '../logger.js'
 import { headerValue } from '../record.js'
 import type { BackendWrite } from '../state/store-backend.js'
-import { ChangelogHeaders, type LoggedStore, type StreamTask } from './task.js'
+import { ChangelogHeaders, decodeCommitMetadata, type LoggedStore, type StreamTask } from './task.js'
 
 export interface StateRestorerOptions {
   kafka: KafkaPort
@@ -84,8 +84,10 @@ export class StateRestorer {
     const committed = await consumer.committed(inputs)
     const committedByTopic = new Map<string, bigint>()
     for (const { topic, partition } of inputs) {
-      const offset = committed.get(topicPartitionKey(topic, partition))?.offset
-      if (offset !== undefined) committedByTopic.set(topic, offset)
+      const entry = committed.get(topicPartitionKey(topic, partition))
+      if (entry?.offset !== undefined) committedByTopic.set(topic, entry.offset)
+      const streamTime = decodeCommitMetadata(entry?.metadata)
+      if (streamTime !== undefined) task.resumeStreamTime(streamTime)
     }
     const ends = new Map<string, bigint>()
     for (const logged of task.loggedStores) {

@@ -50,6 +50,22 @@ export const ChangelogHeaders = {
   inputOffset: 'kstreams.input.offset',
 } as const
 
+/** Commit metadata of a task's input offsets: its stream time. */
+export function encodeCommitMetadata(streamTime: number): string {
+  return JSON.stringify({ streamTime })
+}
+
+/** The stream time in commit metadata written by `encodeCommitMetadata`, if any. */
+export function decodeCommitMetadata(metadata: string | null | undefined): number | undefined {
+  if (!metadata) return undefined
+  try {
+    const parsed = JSON.parse(metadata) as { streamTime?: unknown }
+    return typeof parsed.streamTime === 'number' ? parsed.streamTime : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** The changelog topic of a store: `<applicationId>-<store>-changelog`. */
 export function changelogTopic(applicationId: string, store: string): string {
   return `${applicationId}-${store}-changelog`
@@ -116,6 +132,11 @@ export class StreamTask {
 
   get streamTime(): number {
     return this.#streamTime
+  }
+
+  /** Resumes stream time from the last commit (it never moves backwards). */
+  resumeStreamTime(streamTime: number): void {
+    if (streamTime > this.#streamTime) this.#streamTime = streamTime
   }
 
   /** Stores with a changelog, with the offset each one's local state matches. */
@@ -619,6 +640,7 @@ export class StreamTask {
       get recordMetadata() {
         return task.#current
       },
+      children: node.children.map((child) => child.definition.name),
       forward,
       forwardTo: (childName, record) => {
         const child = node.childByName.get(childName)

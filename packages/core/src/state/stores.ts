@@ -1,4 +1,6 @@
 // The `stores` namespace: store builders and the backends that ship with core.
+
+import { windowStore } from '../windows/window-store.js'
 import { keyValueStore } from './key-value-store.js'
 import { createMemoryBackend } from './memory-backend.js'
 
@@ -8,6 +10,7 @@ import { createMemoryBackend } from './memory-backend.js'
  */
 export const stores = {
   keyValue: keyValueStore,
+  window: windowStore,
   /** The in-memory backend (the default). */
   memory: createMemoryBackend,
 } as const

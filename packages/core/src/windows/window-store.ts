@@ -1,0 +1,333 @@
+// Window stores: a key schema over a byte-level key-value store (so the record cache, changelog,
+// restore and every conformant backend come with it). Both ends of a window are stored, so windows
+// of any length (calendar days and months) round trip exactly.
+//
+//   data:  0x00 | key length (u32) | key | start | end   → value
+//   index: 0x01 | end | start | key length (u32) | key   → empty, to find windows by their end
+//
+// Times are 8-byte big-endian with the sign bit flipped, so byte order is time order.
+import { ConfigError, StoreError } from '../errors.js'
+import type { Serde, SerdeContext } from '../serde.js'
+import { bytes } from '../serdes.js'
+import { type KeyValueStore, keyValueStore } from '../state/key-value-store.js'
+import type { BackendWrite, StoreBackendFactory } from '../state/store-backend.js'
+import type { StateStore, StateStoreContext, StoreBuilder, StoreLogging } from '../state-store.js'
+import type { Window } from './windows.js'
+
+export interface WindowedEntry<K, V> {
+  key: K
+  window: Window
+  value: V
+}
+
+/**
+ * A store of values per key and window. Reads return windows in start order (or reverse).
+ *
+ * @example
+ * const counts = context.getStore<WindowStore<string, number>>('counts-per-day')
+ * await counts.put('shop-1', { start, end }, 42)
+ * for await (const { window, value } of counts.fetch('shop-1', from, to)) console.log(window, value)
+ */
+export interface WindowStore<K, V> extends StateStore {
+  /** How long windows are kept after their end (see `expire`). */
+  readonly retentionMs: number
+  get(key: K, window: Window): Promise<V | undefined>
+  put(key: K, window: Window, value: V): Promise<void>
+  delete(key: K, window: Window): Promise<void>
+  /** Windows of `key` whose start is in `[timeFrom, timeTo]`. */
+  fetch(
+    key: K,
+    timeFrom: number,
+    timeTo: number,
+    options?: { reverse?: boolean },
+  ): AsyncIterableIterator<WindowedEntry<K, V>>
+  /** Windows of every key whose start is in `[timeFrom, timeTo]` (a full scan). */
+  fetchAll(
+    timeFrom: number,
+    timeTo: number,
+    options?: { reverse?: boolean },
+  ): AsyncIterableIterator<WindowedEntry<K, V>>
+  /** Every window, by key bytes then start. */
+  all(options?: { reverse?: boolean }): AsyncIterableIterator<WindowedEntry<K, V>>
+  /** Windows whose end is at most `time`, in end order. */
+  endingBy(time: number): AsyncIterableIterator<WindowedEntry<K, V>>
+  /** Deletes windows that ended at or before `streamTime - retentionMs`. Returns how many. */
+  expire(streamTime: number): Promise<number>
+}
+
+export interface WindowStoreOptions<K, V> {
+  keySerde: Serde<K>
+  valueSerde: Serde<V>
+  /** How long windows are kept after their end, at least the grace period. @default 86400000 (1 day) */
+  retentionMs?: number
+  backend?: StoreBackendFactory
+  /** @default true */
+  cache?: boolean
+  /** @default true */
+  logging?: boolean | StoreLogging
+}
+
+const DATA = 0x00
+const INDEX = 0x01
+const SIGN = 1n << 63n
+
+function writeTime(target: Uint8Array, offset: number, time: number): void {
+  new DataView(target.buffer, target.byteOffset, target.byteLength).setBigUint64(offset, BigInt(time) ^ SIGN)
+}
+
+function readTime(source: Uint8Array, offset: number): number {
+  const raw = new DataView(source.buffer, source.byteOffset, source.byteLength).getBigUint64(offset)
+  return Number(BigInt.asIntN(64, raw ^ SIGN))
+}
+
+function dataKey(key: Uint8Array, start: number, end: number): Uint8Array {
+  const out = new Uint8Array(1 + 4 + key.byteLength + 16)
+  out[0] = DATA
+  new DataView(out.buffer).setUint32(1, key.byteLength)
+  out.set(key, 5)
+  writeTime(out, 5 + key.byteLength, start)
+  writeTime(out, 13 + key.byteLength, end)
+  return out
+}
+
+/** The data-key prefix of `key` with a start time: the bound of a fetch. */
+function dataBound(key: Uint8Array, start: number): Uint8Array {
+  const out = new Uint8Array(1 + 4 + key.byteLength + 8)
+  out[0] = DATA
+  new DataView(out.buffer).setUint32(1, key.byteLength)
+  out.set(key, 5)
+  writeTime(out, 5 + key.byteLength, start)
+  return out
+}
+
+function indexKey(key: Uint8Array, start: number, end: number): Uint8Array {
+  const out = new Uint8Array(1 + 16 + 4 + key.byteLength)
+  out[0] = INDEX
+  writeTime(out, 1, end)
+  writeTime(out, 9, start)
+  new DataView(out.buffer).setUint32(17, key.byteLength)
+  out.set(key, 21)
+  return out
+}
+
+function parseData(bytes: Uint8Array): { key: Uint8Array; start: number; end: number } {
+  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(1)
+  return {
+    key: bytes.subarray(5, 5 + length),
+    start: readTime(bytes, 5 + length),
+    end: readTime(bytes, 13 + length),
+  }
+}
+
+function parseIndex(bytes: Uint8Array): { key: Uint8Array; start: number; end: number } {
+  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(17)
+  return { key: bytes.subarray(21, 21 + length), end: readTime(bytes, 1), start: readTime(bytes, 9) }
+}
+
+const EMPTY = new Uint8Array(0)
+
+/**
+ * A window store for `TopologyBuilder.addStore`; windowed aggregations keep their state in one.
+ *
+ * @example builder.addStore(stores.window('revenue-per-day', { keySerde: serdes.string(), valueSerde: serdes.float64() }))
+ */
+export function windowStore<K, V>(
+  name: string,
+  options: WindowStoreOptions<K, V>,
+): StoreBuilder<WindowStore<K, V>> {
+  if (!options?.keySerde || !options.valueSerde) {
+    throw new StoreError(`window store "${name}" needs a keySerde and a valueSerde`, {
+      context: { store: name },
+    })
+  }
+  const retentionMs = options.retentionMs ?? 86_400_000
+  if (!Number.isInteger(retentionMs) || retentionMs < 0) {
+    throw new ConfigError(
+      `window store "${name}": "retentionMs" must be an integer >= 0, got ${JSON.stringify(retentionMs)}`,
+      {
+        context: { option: 'retentionMs', store: name },
+      },
+    )
+  }
+  const inner = keyValueStore<Uint8Array, Uint8Array>(name, {
+    keySerde: bytes(),
+    valueSerde: bytes(),
+    backend: options.backend,
+    cache: options.cache,
+    logging: options.logging,
+  })
+  return {
+    name,
+    persistent: inner.persistent,
+    logging: inner.logging,
+    build: () => new ByteWindowStore(inner.build(), options, retentionMs),
+  }
+}
+
+class ByteWindowStore<K, V> implements WindowStore<K, V> {
+  readonly name: string
+  readonly persistent: boolean
+  readonly retentionMs: number
+  readonly #inner: KeyValueStore<Uint8Array, Uint8Array>
+  readonly #options: WindowStoreOptions<K, V>
+  readonly #keyContext: SerdeContext = { topic: '', target: 'key', headers: [] }
+  readonly #valueContext: SerdeContext = { topic: '', target: 'value', headers: [] }
+
+  constructor(
+    inner: KeyValueStore<Uint8Array, Uint8Array>,
+    options: WindowStoreOptions<K, V>,
+    retentionMs: number,
+  ) {
+    this.#inner = inner
+    this.#options = options
+    this.name = inner.name
+    this.persistent = inner.persistent
+    this.retentionMs = retentionMs
+  }
+
+  async init(context: StateStoreContext): Promise<void> {
+    this.#keyContext.topic = this.#valueContext.topic = context.changelog?.topic ?? this.name
+    await this.#inner.init(context)
+  }
+
+  restore(batch: readonly BackendWrite[]): Promise<void> | void {
+    return this.#inner.restore?.(batch)
+  }
+
+  flush(): Promise<void> | void {
+    return this.#inner.flush()
+  }
+
+  close(): Promise<void> | void {
+    return this.#inner.close()
+  }
+
+  async get(key: K, window: Window): Promise<V | undefined> {
+    const value = await this.#inner.get(dataKey(this.#key(key), window.start, window.end))
+    return value === undefined ? undefined : this.#value(value)
+  }
+
+  async put(key: K, window: Window, value: V): Promise<void> {
+    if (!(window.end > window.start)) {
+      throw new StoreError(
+        `window store "${this.name}": a window needs end > start, got [${window.start}, ${window.end})`,
+        {
+          context: { store: this.name },
+        },
+      )
+    }
+    const serialized = this.#options.valueSerde.serialize(value, this.#valueContext)
+    if (serialized === null)
+      throw new StoreError(`window store "${this.name}": a value serialized to null`, {
+        context: { store: this.name },
+      })
+    const keyBytes = this.#key(key)
+    await this.#inner.put(dataKey(keyBytes, window.start, window.end), serialized)
+    await this.#inner.put(indexKey(keyBytes, window.start, window.end), EMPTY)
+  }
+
+  async delete(key: K, window: Window): Promise<void> {
+    await this.#deleteBytes(this.#key(key), window.start, window.end)
+  }
+
+  fetch(
+    key: K,
+    timeFrom: number,
+    timeTo: number,
+    options: { reverse?: boolean } = {},
+  ): AsyncIterableIterator<WindowedEntry<K, V>> {
+    const keyBytes = this.#key(key)
+    return this.#entries(
+      this.#inner.range(dataBound(keyBytes, timeFrom), dataBound(keyBytes, timeTo + 1), options),
+      (parsed) => parsed.start <= timeTo,
+    )
+  }
+
+  fetchAll(
+    timeFrom: number,
+    timeTo: number,
+    options: { reverse?: boolean } = {},
+  ): AsyncIterableIterator<WindowedEntry<K, V>> {
+    return this.#entries(
+      this.#inner.prefixScan(Uint8Array.of(DATA), bytes(), options),
+      (parsed) => parsed.start >= timeFrom && parsed.start <= timeTo,
+    )
+  }
+
+  all(options: { reverse?: boolean } = {}): AsyncIterableIterator<WindowedEntry<K, V>> {
+    return this.#entries(this.#inner.prefixScan(Uint8Array.of(DATA), bytes(), options), () => true)
+  }
+
+  async *endingBy(time: number): AsyncIterableIterator<WindowedEntry<K, V>> {
+    // range() includes its upper bound; index keys of windows ending at `time` sort after [INDEX, time].
+    const upper = new Uint8Array(9)
+    upper[0] = INDEX
+    writeTime(upper, 1, time + 1)
+    const lower = Uint8Array.of(INDEX)
+    for await (const { key } of this.#inner.range(lower, upper)) {
+      const parsed = parseIndex(key)
+      if (parsed.end > time) break
+      const value = await this.#inner.get(dataKey(parsed.key, parsed.start, parsed.end))
+      if (value === undefined) continue
+      yield {
+        key: this.#deserializeKey(parsed.key),
+        window: { start: parsed.start, end: parsed.end },
+        value: this.#value(value),
+      }
+    }
+  }
+
+  async expire(streamTime: number): Promise<number> {
+    const cutoff = streamTime - this.retentionMs
+    const expired: Array<{ key: Uint8Array; start: number; end: number }> = []
+    const upper = new Uint8Array(9)
+    upper[0] = INDEX
+    writeTime(upper, 1, cutoff + 1)
+    for await (const { key } of this.#inner.range(Uint8Array.of(INDEX), upper)) {
+      const parsed = parseIndex(key)
+      if (parsed.end > cutoff) break
+      expired.push({ key: parsed.key.slice(), start: parsed.start, end: parsed.end })
+    }
+    for (const { key, start, end } of expired) await this.#deleteBytes(key, start, end)
+    return expired.length
+  }
+
+  async #deleteBytes(key: Uint8Array, start: number, end: number): Promise<void> {
+    await this.#inner.delete(dataKey(key, start, end))
+    await this.#inner.delete(indexKey(key, start, end))
+  }
+
+  async *#entries(
+    source: AsyncIterableIterator<{ key: Uint8Array; value: Uint8Array }>,
+    keep: (parsed: { start: number; end: number }) => boolean,
+  ): AsyncIterableIterator<WindowedEntry<K, V>> {
+    for await (const { key, value } of source) {
+      if (key[0] !== DATA) continue
+      const parsed = parseData(key)
+      if (!keep(parsed)) continue
+      yield {
+        key: this.#deserializeKey(parsed.key),
+        window: { start: parsed.start, end: parsed.end },
+        value: this.#value(value),
+      }
+    }
+  }
+
+  #key(key: K): Uint8Array {
+    const serialized = this.#options.keySerde.serialize(key, this.#keyContext)
+    if (serialized === null) {
+      throw new StoreError(`window store "${this.name}": a key serialized to null; keys need bytes`, {
+        context: { store: this.name },
+      })
+    }
+    return serialized
+  }
+
+  #deserializeKey(bytes: Uint8Array): K {
+    return this.#options.keySerde.deserialize(bytes, this.#keyContext)
+  }
+
+  #value(bytes: Uint8Array): V {
+    return this.#options.valueSerde.deserialize(bytes, this.#valueContext)
+  }
+}
