@@ -7,7 +7,7 @@ import { channel } from 'node:diagnostics_channel'
  * Message shapes, one per channel. Fields are stable: plugins build metrics from them.
  */
 export const channels = {
-  /** { taskId, topic, partition, count } after a batch of records of one partition was processed. */
+  /** { taskId, count } after a task processed a batch of records (one pass of the processing loop). */
   recordsProcessed: channel('kstreams:records:processed'),
   /** { topic, count } after records were acknowledged by the broker. */
   recordsProduced: channel('kstreams:records:produced'),
@@ -17,7 +17,7 @@ export const channels = {
   rebalance: channel('kstreams:rebalance'),
   /** { from, to } when the application changes state. */
   stateChange: channel('kstreams:state'),
-  /** { stage, policy, error, topic, partition, offset } when a record error was handled. */
+  /** { stage, policy, error, taskId, topic, partition, offset } when a record error was handled. */
   recordError: channel('kstreams:record:error'),
   /** { topic, partition, lag } consumer lag after a fetch. */
   lag: channel('kstreams:lag'),
@@ -25,7 +25,8 @@ export const channels = {
    * Restore of a store from its changelog:
    * `{ phase: 'start', taskId, store, topic, partition, startOffset, endOffset }`,
    * `{ phase: 'batch', taskId, store, records, skipped, offset }`,
-   * `{ phase: 'end', taskId, store, records, skipped, durationMs }`.
+   * `{ phase: 'end', taskId, store, records, skipped, durationMs, error? }` (`error` when it failed).
+   * `records` and `skipped` are running totals of the store's restore.
    */
   restore: channel('kstreams:restore'),
   /**

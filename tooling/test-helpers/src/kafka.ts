@@ -62,6 +62,8 @@ export interface TestMessage {
   value: string | null
   partition?: number
   headers?: Record<string, string>
+  /** Record timestamp, ms since the epoch. @default now */
+  timestamp?: number
 }
 
 /** Produces string records with acks from all replicas. */
@@ -81,6 +83,7 @@ export async function produceStrings(topic: string, messages: TestMessage[]): Pr
           key: message.key ?? undefined,
           value: message.value ?? undefined,
           partition: message.partition,
+          timestamp: message.timestamp === undefined ? undefined : BigInt(message.timestamp),
           headers: message.headers ? new Map(Object.entries(message.headers)) : undefined,
         })),
         acks: -1,
@@ -92,7 +95,9 @@ export async function produceStrings(topic: string, messages: TestMessage[]): Pr
 }
 
 export interface ReadMessage {
+  /** The key as UTF-8 text. */
   key: string | null
+  keyBytes: Buffer | null
   /** The value as UTF-8 text. */
   value: string | null
   valueBytes: Buffer | null
@@ -116,6 +121,7 @@ export async function readTopicUntil(
     bootstrapBrokers: endpoints.kafkaBootstrapServers,
     deserializers: {
       ...stringDeserializers,
+      key: (bytes?: Buffer) => bytes ?? null,
       value: (bytes?: Buffer) => bytes ?? null,
     },
     maxWaitTime: 200,
@@ -146,8 +152,10 @@ export async function readTopicUntil(
       stream.on('data', (message) => {
         const headers = new Map<string, string>()
         for (const [name, value] of message.headers) headers.set(String(name), String(value))
+        const key = message.key as unknown as Buffer | null
         messages.push({
-          key: message.key ?? null,
+          key: key === null ? null : key.toString('utf8'),
+          keyBytes: key,
           value: message.value === null ? null : message.value.toString('utf8'),
           valueBytes: message.value,
           partition: message.partition,

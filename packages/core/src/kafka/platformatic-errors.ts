@@ -7,20 +7,17 @@ export interface ProtocolFailure {
   path: string
 }
 
-interface ProtocolErrorShape {
-  apiId?: string
-  path?: string
-}
-
-/** The protocol error names inside `error`, or an empty list when it is not a protocol error. */
-export function protocolFailures(error: unknown): ProtocolFailure[] {
-  const candidate = error as { errors?: ProtocolErrorShape[]; apiId?: string } | undefined
-  if (Array.isArray(candidate?.errors)) {
-    return candidate.errors.flatMap((inner) =>
-      typeof inner?.apiId === 'string' ? [{ id: inner.apiId, path: inner.path ?? '' }] : [],
-    )
-  }
-  return typeof candidate?.apiId === 'string' ? [{ id: candidate.apiId, path: '' }] : []
+/**
+ * The protocol error names inside `error`, however deeply the client nested them (a
+ * MultipleErrors holding a ResponseError holding ProtocolErrors), or an empty list when there are none.
+ */
+export function protocolFailures(error: unknown, depth = 0): ProtocolFailure[] {
+  const candidate = error as { errors?: unknown[]; apiId?: string; path?: string } | undefined
+  if (typeof candidate !== 'object' || candidate === null || depth > 5) return []
+  const own: ProtocolFailure[] =
+    typeof candidate.apiId === 'string' ? [{ id: candidate.apiId, path: candidate.path ?? '' }] : []
+  if (!Array.isArray(candidate.errors)) return own
+  return [...own, ...candidate.errors.flatMap((inner) => protocolFailures(inner, depth + 1))]
 }
 
 /**

@@ -176,6 +176,19 @@ export class StateRestorer {
         `task ${task.id}: restored store "${logged.store.name}" from ${logged.topic}: ${records} record(s) applied, ${skipped} skipped (beyond the committed input) in ${Date.now() - started} ms`,
       )
       return end
+    } catch (error) {
+      if (channels.restore.hasSubscribers) {
+        channels.restore.publish({
+          phase: 'end',
+          taskId: task.id,
+          store: logged.store.name,
+          records,
+          skipped,
+          durationMs: Date.now() - started,
+          error,
+        })
+      }
+      throw error
     } finally {
       reader.unassign([partition])
     }

@@ -138,6 +138,15 @@ describe('the @platformatic/kafka port on a real broker', () => {
     })
   })
 
+  it('creates topics idempotently: an existing topic is left as it is', async () => {
+    const admin = port().createAdmin({ clientId: uniqueName('port-admin') })
+    onTestFinished(() => admin.close())
+    const [topic] = await createTestTopics({ prefix: 'port-exists', partitions: 2 })
+    // The client reports TOPIC_ALREADY_EXISTS two levels deep; it must still count as "exists".
+    await admin.createTopics([{ name: topic!, partitions: 5 }])
+    expect((await admin.describeTopics([topic!])).get(topic!)?.partitions).toBe(2)
+  })
+
   it('fails with a KafkaError naming the servers when no broker answers', async () => {
     const admin = createPlatformaticKafkaPort({
       bootstrapServers: ['127.0.0.1:1'],

@@ -1,0 +1,1 @@
+export { buildRevenueTopology, type Order, type RevenueTopics, revenueKeySerde } from './topology.js'
