@@ -2,6 +2,7 @@
 // - `passthrough`: source → mapValues (the same mapping as the raw loop) → sink;
 // - `count`: source → count per key in a key-value store → sink (each new count), with the store's
 //   backend chosen by BENCH_BACKEND (`memory` or `lmdb`);
+// - `windowed-count`: count per key and 1-minute tumbling window in a window store (memory);
 // - `restore`: the `count` app started on an existing changelog; it reports how fast its tasks
 //   restored (BENCH_TASKS of them) and exits.
 import { subscribe } from 'node:diagnostics_channel'
@@ -19,6 +20,9 @@ import {
   stores,
   type Topology,
   TopologyBuilder,
+  tumblingWindows,
+  windowedCount,
+  windowedKeySerde,
 } from '@kstreams/core'
 import { createLmdbBackend } from '@kstreams/store-lmdb'
 import { reportOnTerminate } from './measure.js'
@@ -83,6 +87,30 @@ function countTopology(): Topology {
     .build()
 }
 
+function windowedCountTopology(): Topology {
+  return new TopologyBuilder()
+    .addSource('input', { topics: [BENCH_INPUT!], keySerde: serdes.string(), valueSerde: serdes.bytes() })
+    .addStore(
+      stores.window('counts', {
+        keySerde: serdes.string(),
+        valueSerde: serdes.int32(),
+        retentionMs: 600_000,
+      }),
+    )
+    .addProcessor(
+      'count',
+      { parents: ['input'], stores: ['counts'] },
+      windowedCount<string, Uint8Array>({ windows: tumblingWindows({ sizeMs: 60_000 }), store: 'counts' }),
+    )
+    .addSink('output', {
+      topic: BENCH_OUTPUT!,
+      keySerde: windowedKeySerde(serdes.string()),
+      valueSerde: serdes.int32(),
+      parents: ['count'],
+    })
+    .build()
+}
+
 if (BENCH_MODE === 'restore') {
   let ended = 0
   let records = 0
@@ -100,7 +128,11 @@ if (BENCH_MODE === 'restore') {
   })
 }
 
-const app = createApp(BENCH_MODE === 'passthrough' ? passthroughTopology() : countTopology(), {
+const topologies: { [mode: string]: () => Topology } = {
+  passthrough: passthroughTopology,
+  'windowed-count': windowedCountTopology,
+}
+const app = createApp((topologies[BENCH_MODE!] ?? countTopology)(), {
   applicationId: BENCH_GROUP!,
   bootstrapServers: KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092',
   handleSignals: false,

@@ -7,7 +7,7 @@ import type { Scenario, ScenarioOptions } from './scenario.js'
 export const count: Scenario = {
   name: 'count',
   description:
-    'count per key (100k keys) in a changelogged store, memory and LMDB, vs a raw loop counting in a Map, with the stateless pass-through',
+    'count per key (100k keys) in a changelogged store (memory, LMDB) and per key and 1-minute window, vs a raw loop counting in a Map, with the stateless pass-through',
   async run(options: ScenarioOptions): Promise<RunResult[]> {
     const id = runId()
     const input = `bench-count-in-${id}`
@@ -22,6 +22,11 @@ export const count: Scenario = {
         side: 'kstreams count, LMDB',
         runner: './run-kstreams.js',
         env: { BENCH_MODE: 'count', BENCH_BACKEND: 'lmdb' },
+      },
+      {
+        side: 'kstreams windowed count (1-min tumbling), memory',
+        runner: './run-kstreams.js',
+        env: { BENCH_MODE: 'windowed-count' },
       },
       { side: 'kstreams pass-through', runner: './run-kstreams.js', env: { BENCH_MODE: 'passthrough' } },
     ]
