@@ -80,9 +80,15 @@ export function int32(): Serde<number> {
 /** A 64-bit signed integer as bigint, 8 bytes big-endian (Kafka's LongSerializer). */
 export function int64(): Serde<bigint> {
   return {
-    serialize: (value) => {
+    serialize: (value, context) => {
+      if (typeof value !== 'bigint' || BigInt.asIntN(64, value) !== value) {
+        throw new SerdeError(
+          `cannot write ${String(value)} as int64 for topic "${context.topic}": not a 64-bit bigint`,
+          { context: { topic: context.topic, target: context.target } },
+        )
+      }
       const out = new Uint8Array(8)
-      view(out).setBigInt64(0, BigInt.asIntN(64, value))
+      view(out).setBigInt64(0, value)
       return out
     },
     deserialize: (bytes, context) =>

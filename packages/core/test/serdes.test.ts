@@ -48,5 +48,8 @@ describe('built-in serdes', () => {
   it('refuse to write a number that is not a 32-bit integer as int32', () => {
     expect(() => serdes.int32().serialize(2 ** 31, context)).toThrow(SerdeError)
     expect(() => serdes.int32().serialize(1.5, context)).toThrow('not a 32-bit integer')
+    // int64 refuses what would wrap around instead of writing another number.
+    expect(() => serdes.int64().serialize(2n ** 63n, context)).toThrow('not a 64-bit bigint')
+    expect(() => serdes.int64().serialize(5 as unknown as bigint, context)).toThrow(SerdeError)
   })
 })

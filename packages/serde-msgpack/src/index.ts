@@ -1,0 +1,1 @@
+export { type MsgpackSerdeOptions, msgpackSerde } from './msgpack-serde.js'
