@@ -98,6 +98,12 @@ export {
   type Weekday,
 } from './windows/calendar-windows.js'
 export {
+  type SlidingAggregateOptions,
+  type SlidingWindows,
+  slidingAggregate,
+  slidingWindows,
+} from './windows/sliding-windows.js'
+export {
   type WindowedEntry,
   type WindowStore,
   type WindowStoreOptions,

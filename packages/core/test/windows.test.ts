@@ -7,6 +7,8 @@ import {
   serdes,
   sessionCount,
   sessionWindows,
+  slidingAggregate,
+  slidingWindows,
   stores,
   type TimeWindows,
   TopologyBuilder,
@@ -367,5 +369,89 @@ describe('windowed aggregations', () => {
     await input.pipeInput('k', 'x', -100)
     expect(output.readKeyValues()).toEqual([])
     await driver.close()
+  })
+})
+
+describe('sliding windows', () => {
+  function slidingTopology(timeDifferenceMs: number, graceMs: number) {
+    return new TopologyBuilder()
+      .addSource('in', { topics: ['in'], keySerde: serdes.string(), valueSerde: serdes.int32() })
+      .addStore(stores.window('sums', { keySerde: serdes.string(), valueSerde: serdes.int32() }))
+      .addStore(stores.window('sum-records', { keySerde: serdes.string(), valueSerde: serdes.int32() }))
+      .addProcessor(
+        'sum',
+        { parents: ['in'], stores: ['sums', 'sum-records'] },
+        slidingAggregate<string, number, number>({
+          windows: slidingWindows({ timeDifferenceMs, graceMs }),
+          store: 'sums',
+          recordStore: 'sum-records',
+          initializer: () => 0,
+          aggregator: (_key, value, sum) => sum + value,
+        }),
+      )
+      .addSink('out', {
+        topic: 'out',
+        keySerde: windowedKeySerde(serdes.string()),
+        valueSerde: serdes.int32(),
+        parents: ['sum'],
+      })
+      .build()
+  }
+
+  async function windowsOf(driver: TopologyTestDriver): Promise<Array<[number, number, number]>> {
+    const store = await driver.getStore<WindowStore<string, number>>('sums')
+    const found: Array<[number, number, number]> = []
+    for await (const entry of store.all()) found.push([entry.window.start, entry.window.end, entry.value])
+    return found
+  }
+
+  it('creates a window ending at each record and one starting after it, as Kafka Streams does', async () => {
+    const driver = new TopologyTestDriver(slidingTopology(10, 100))
+    const input = driver.createInputTopic('in', serdes.string(), serdes.int32())
+    await input.pipeInput('a', 1, 5)
+    await input.pipeInput('a', 1, 12)
+    await input.pipeInput('a', 1, 16)
+    // [start, end) with end = last included ms + 1: [-5, 5], [2, 12], [6, 16], [13, 23] inclusive.
+    expect(await windowsOf(driver)).toEqual([
+      [-5, 6, 1],
+      [2, 13, 2],
+      [6, 17, 2],
+      [13, 24, 1],
+    ])
+    await driver.close()
+  })
+
+  it('holds exactly the windows the records define, each with the sum of its records (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 15 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 1, max: 9 })), {
+          minLength: 1,
+          maxLength: 25,
+        }),
+        async (difference, unsorted) => {
+          const records = [...unsorted].sort(([left], [right]) => left - right)
+          const driver = new TopologyTestDriver(slidingTopology(difference, 1000))
+          const input = driver.createInputTopic('in', serdes.string(), serdes.int32())
+          for (const [timestamp, value] of records) await input.pipeInput('k', value, timestamp)
+          const times = [...new Set(records.map(([timestamp]) => timestamp))]
+          const expected = new Map<string, [number, number, number]>()
+          const sumIn = (start: number, end: number) =>
+            records
+              .filter(([timestamp]) => timestamp >= start && timestamp < end)
+              .reduce((sum, [, value]) => sum + value, 0)
+          for (const t of times) {
+            expected.set(`${t - difference}`, [t - difference, t + 1, sumIn(t - difference, t + 1)])
+            if (times.some((s) => s > t && s <= t + 1 + difference)) {
+              expected.set(`${t + 1}`, [t + 1, t + 2 + difference, sumIn(t + 1, t + 2 + difference)])
+            }
+          }
+          const want = [...expected.values()].sort(([left], [right]) => left - right)
+          expect(await windowsOf(driver)).toEqual(want)
+          await driver.close()
+        },
+      ),
+      { numRuns: 60 },
+    )
   })
 })

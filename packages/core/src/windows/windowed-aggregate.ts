@@ -48,7 +48,7 @@ export function windowedKeySerde<K>(keySerde: Serde<K>): Serde<WindowedKey<K>> {
 
 export type EmitMode = 'update' | 'final'
 
-interface CommonOptions {
+export interface CommonOptions {
   /** Name of the window store (added with `stores.window`) that holds the aggregates. */
   store: string
   /** `update`: forward every change; `final`: forward each window once, when it closes. @default 'update' */
@@ -103,7 +103,7 @@ export function windowedAggregate<K, V, A>(
     const closeWindows = async (time: number) => {
       if (time > closedAt) closedAt = time
       for await (const entry of store.endingBy(time - grace)) {
-        forward(context, entry, entry.value, undefined, lateChild)
+        forwardResult(context, entry, entry.value, undefined, lateChild)
         await store.delete(entry.key, entry.window)
       }
     }
@@ -126,13 +126,14 @@ export function windowedAggregate<K, V, A>(
           .windowsFor(record.timestamp)
           .filter((window) => window.end + grace > observed)
         if (open.length === 0) {
-          handleLate(context, options, record)
+          handleLateRecord(context, options, record)
         } else {
           for (const window of open) {
             const current = (await store.get(record.key, window)) ?? options.initializer()
             const next = options.aggregator(record.key, record.value, current)
             await store.put(record.key, window, next)
-            if (emit === 'update') forward(context, { key: record.key, window }, next, record, lateChild)
+            if (emit === 'update')
+              forwardResult(context, { key: record.key, window }, next, record, lateChild)
           }
         }
         if (emit === 'final') await closeWindows(streamTime)
@@ -230,7 +231,7 @@ export function sessionAggregate<K, V, A>(
     const closeSessions = async (time: number) => {
       if (time > closedAt) closedAt = time
       for await (const entry of store.endingBy(time - gap - grace)) {
-        forward(context, entry, entry.value, undefined, lateChild)
+        forwardResult(context, entry, entry.value, undefined, lateChild)
         await store.delete(entry.key, entry.window)
       }
     }
@@ -265,18 +266,19 @@ export function sessionAggregate<K, V, A>(
         }
         // Late when the session the record would join (or start) has already closed.
         if (window.end - 1 + gap + grace <= Math.max(streamTime, closedAt)) {
-          handleLate(context, options, record)
+          handleLateRecord(context, options, record)
         } else {
           let aggregate = options.initializer()
           for (const entry of touching.reverse()) {
             aggregate = options.merger(record.key, aggregate, entry.value)
             if (entry.window.start === window.start && entry.window.end === window.end) continue
             await store.delete(entry.key, entry.window)
-            if (emit === 'update') forward(context, entry, undefined, record, lateChild)
+            if (emit === 'update') forwardResult(context, entry, undefined, record, lateChild)
           }
           aggregate = options.aggregator(record.key, record.value, aggregate)
           await store.put(record.key, window, aggregate)
-          if (emit === 'update') forward(context, { key: record.key, window }, aggregate, record, lateChild)
+          if (emit === 'update')
+            forwardResult(context, { key: record.key, window }, aggregate, record, lateChild)
         }
         if (emit === 'final') await closeSessions(streamTime)
         if (streamTime - lastExpiry >= EXPIRE_EVERY_MS) {
@@ -327,7 +329,7 @@ function validate(options: CommonOptions & { windows?: unknown }): void {
 }
 
 /** Sends a result to every child except the one that receives late records. */
-function forward<K, A>(
+export function forwardResult<K, A>(
   context: ProcessorContext<WindowedKey<K>, A>,
   entry: { key: K; window: Window },
   value: A,
@@ -353,7 +355,7 @@ function checkLateChild(options: CommonOptions): void {
   }
 }
 
-function handleLate<K, V>(
+export function handleLateRecord<K, V>(
   context: ProcessorContext<WindowedKey<K>, unknown>,
   options: CommonOptions,
   record: Record<K, V>,
