@@ -112,6 +112,18 @@ export class StateRestorer {
     const started = Date.now()
     let records = 0
     let skipped = 0
+    const publishEnd = (error?: unknown) => {
+      if (!channels.restore.hasSubscribers) return
+      channels.restore.publish({
+        phase: 'end',
+        taskId: task.id,
+        store: logged.store.name,
+        records,
+        skipped,
+        durationMs: Date.now() - started,
+        ...(error === undefined ? {} : { error }),
+      })
+    }
     try {
       const end =
         (await reader.endOffsets([partition])).get(topicPartitionKey(logged.topic, task.partition)) ?? 0n
@@ -162,32 +174,13 @@ export class StateRestorer {
         records += batch.length
         await this.#apply(task, logged, batch, records, skipped, end - 1n)
       }
-      if (channels.restore.hasSubscribers) {
-        channels.restore.publish({
-          phase: 'end',
-          taskId: task.id,
-          store: logged.store.name,
-          records,
-          skipped,
-          durationMs: Date.now() - started,
-        })
-      }
+      publishEnd()
       this.#options.logger.info(
         `task ${task.id}: restored store "${logged.store.name}" from ${logged.topic}: ${records} record(s) applied, ${skipped} skipped (beyond the committed input) in ${Date.now() - started} ms`,
       )
       return end
     } catch (error) {
-      if (channels.restore.hasSubscribers) {
-        channels.restore.publish({
-          phase: 'end',
-          taskId: task.id,
-          store: logged.store.name,
-          records,
-          skipped,
-          durationMs: Date.now() - started,
-          error,
-        })
-      }
+      publishEnd(error)
       throw error
     } finally {
       reader.unassign([partition])

@@ -2,7 +2,7 @@
 // hours across DST changes, months of 28 to 31 days. A window is the interval between two local
 // boundaries (for example 06:00 on one day and 06:00 on the next), each turned into an instant.
 import { ConfigError } from '../errors.js'
-import type { TimeWindows, Window } from './windows.js'
+import { integerOption, type TimeWindows, type Window } from './windows.js'
 
 export type CalendarUnit = 'day' | 'week' | 'month' | 'quarter' | 'year'
 export type Weekday = 'monday' | 'tuesday' | 'wednesday' | 'thursday' | 'friday' | 'saturday' | 'sunday'
@@ -59,15 +59,7 @@ export function calendarWindows(options: CalendarWindowOptions): TimeWindows {
       { context: { option: 'unit' } },
     )
   }
-  const every = options.every ?? 1
-  if (!Number.isInteger(every) || every < 1) {
-    throw new ConfigError(
-      `calendar window option "every" must be an integer >= 1, got ${JSON.stringify(every)}`,
-      {
-        context: { option: 'every' },
-      },
-    )
-  }
+  const every = integerOption(options.every ?? 1, 'every', 1)
   const zone = new ZoneClock(options.zone)
   const match = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(options.startTime ?? '00:00')
   if (!match) {
@@ -84,15 +76,7 @@ export function calendarWindows(options: CalendarWindowOptions): TimeWindows {
       { context: { option: 'weekStart' } },
     )
   }
-  const graceMs = options.graceMs ?? 0
-  if (!Number.isInteger(graceMs) || graceMs < 0) {
-    throw new ConfigError(
-      `window option "graceMs" must be an integer >= 0 (ms), got ${JSON.stringify(graceMs)}`,
-      {
-        context: { option: 'graceMs' },
-      },
-    )
-  }
+  const graceMs = integerOption(options.graceMs ?? 0, 'graceMs', 0)
   const months = options.unit === 'month' ? every : options.unit === 'quarter' ? 3 * every : 12 * every
 
   /** The boundary dates of the window whose first date is on or before `date`: [first, next). */

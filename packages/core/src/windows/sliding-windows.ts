@@ -9,8 +9,15 @@
 import { ConfigError } from '../errors.js'
 import type { ProcessorContext, ProcessorSupplier } from '../processor.js'
 import type { WindowStore } from './window-store.js'
-import { type EmitMode, forwardResult, handleLateRecord, type WindowedKey } from './windowed-aggregate.js'
-import type { Window } from './windows.js'
+import {
+  type EmitMode,
+  forwardResult,
+  handleLateRecord,
+  lateChildOf,
+  WindowCloser,
+  type WindowedKey,
+} from './windowed-aggregate.js'
+import { integerOption, type Window } from './windows.js'
 
 export interface SlidingWindows {
   readonly timeDifferenceMs: number
@@ -21,22 +28,8 @@ export interface SlidingWindows {
  * @example slidingWindows({ timeDifferenceMs: 60_000, graceMs: 5_000 })
  */
 export function slidingWindows(options: { timeDifferenceMs: number; graceMs?: number }): SlidingWindows {
-  const difference = options?.timeDifferenceMs
-  if (typeof difference !== 'number' || !Number.isInteger(difference) || difference <= 0) {
-    throw new ConfigError(
-      `sliding window option "timeDifferenceMs" must be an integer > 0, got ${JSON.stringify(difference)}`,
-      { context: { option: 'timeDifferenceMs' } },
-    )
-  }
-  const grace = options.graceMs ?? 0
-  if (!Number.isInteger(grace) || grace < 0) {
-    throw new ConfigError(
-      `sliding window option "graceMs" must be an integer >= 0, got ${JSON.stringify(grace)}`,
-      {
-        context: { option: 'graceMs' },
-      },
-    )
-  }
+  const difference = integerOption(options?.timeDifferenceMs, 'timeDifferenceMs', 1)
+  const grace = integerOption(options.graceMs ?? 0, 'graceMs', 0)
   return { timeDifferenceMs: difference, graceMs: grace }
 }
 
@@ -75,7 +68,7 @@ export function slidingAggregate<K, V, A>(
   }
   const { timeDifferenceMs: difference, graceMs: grace } = options.windows
   const emit = options.emit ?? 'update'
-  const lateChild = typeof options.late === 'object' ? options.late.forwardTo : undefined
+  const lateChild = lateChildOf(options)
   return () => {
     let context: ProcessorContext<WindowedKey<K>, A>
     let aggregates: WindowStore<K, A>
@@ -90,19 +83,15 @@ export function slidingAggregate<K, V, A>(
       return aggregate
     }
 
-    const closeWindows = async (time: number) => {
-      // A window [s, e) takes records up to e - 1; it closes when stream time passes e - 1 + grace.
-      for await (const entry of aggregates.endingBy(time - grace)) {
-        forwardResult(context, entry, entry.value, undefined, lateChild)
-        await aggregates.delete(entry.key, entry.window)
-      }
-    }
+    // A window [s, e) takes records up to e - 1; it closes when stream time passes e - 1 + grace.
+    const closer = new WindowCloser<K, A>(grace, lateChild)
 
     return {
       init: (processorContext) => {
         context = processorContext
         aggregates = context.getStore<WindowStore<K, A>>(options.store)
         records = context.getStore<WindowStore<K, V>>(options.recordStore)
+        closer.start(context, aggregates, options)
       },
       process: async (record) => {
         const streamTime = context.streamTime
@@ -145,7 +134,7 @@ export function slidingAggregate<K, V, A>(
           if (emit === 'update')
             forwardResult(context, { key: record.key, window }, aggregate, record, lateChild)
         }
-        if (emit === 'final') await closeWindows(streamTime)
+        if (emit === 'final') await closer.close(streamTime)
         // Records older than any window that can still change (or gain a right window) are not needed.
         for await (const entry of records.endingBy(streamTime - grace - difference - 1)) {
           await records.delete(entry.key, entry.window)

@@ -9,7 +9,7 @@ import type { ProcessorContext, ProcessorSupplier } from '../processor.js'
 import type { Record } from '../record.js'
 import type { Serde } from '../serde.js'
 import type { WindowedEntry, WindowStore } from './window-store.js'
-import type { TimeWindows, Window } from './windows.js'
+import { integerOption, type TimeWindows, type Window } from './windows.js'
 
 /** The key of a windowed result. */
 export interface WindowedKey<K> {
@@ -93,35 +93,20 @@ export function windowedAggregate<K, V, A>(
     let context: ProcessorContext<WindowedKey<K>, A>
     let store: WindowStore<K, A>
     let lastExpiry = Number.NEGATIVE_INFINITY
-    // The latest time windows were closed at: stream time, or the wall clock when it closes them.
-    // Windows that closed stay closed, so a record for them is late even if stream time lags.
-    let closedAt = Number.NEGATIVE_INFINITY
     const emit = options.emit ?? 'update'
     const grace = options.windows.graceMs
-    const lateChild = typeof options.late === 'object' ? options.late.forwardTo : undefined
-
-    const closeWindows = async (time: number) => {
-      if (time > closedAt) closedAt = time
-      for await (const entry of store.endingBy(time - grace)) {
-        forwardResult(context, entry, entry.value, undefined, lateChild)
-        await store.delete(entry.key, entry.window)
-      }
-    }
+    const lateChild = lateChildOf(options)
+    const closer = new WindowCloser<K, A>(grace, lateChild)
 
     return {
       init: (processorContext) => {
         context = processorContext
         store = context.getStore<WindowStore<K, A>>(options.store)
-        checkLateChild(options)
-        if (emit === 'final' && options.closeOnWallClockMs !== undefined) {
-          context.schedule(options.closeOnWallClockMs, 'wall-clock', (now) =>
-            closeWindows(Math.max(context.streamTime, now)),
-          )
-        }
+        closer.start(context, store, options)
       },
       process: async (record) => {
         const streamTime = context.streamTime
-        const observed = Math.max(streamTime, closedAt)
+        const observed = Math.max(streamTime, closer.closedAt)
         const open = options.windows
           .windowsFor(record.timestamp)
           .filter((window) => window.end + grace > observed)
@@ -136,7 +121,7 @@ export function windowedAggregate<K, V, A>(
               forwardResult(context, { key: record.key, window }, next, record, lateChild)
           }
         }
-        if (emit === 'final') await closeWindows(streamTime)
+        if (emit === 'final') await closer.close(streamTime)
         if (streamTime - lastExpiry >= EXPIRE_EVERY_MS) {
           lastExpiry = streamTime
           await store.expire(streamTime)
@@ -179,24 +164,8 @@ export interface SessionWindows {
 }
 
 export function sessionWindows(options: { inactivityGapMs: number; graceMs?: number }): SessionWindows {
-  const gap = options?.inactivityGapMs
-  if (typeof gap !== 'number' || !Number.isInteger(gap) || gap <= 0) {
-    throw new ConfigError(
-      `session window option "inactivityGapMs" must be an integer > 0, got ${JSON.stringify(gap)}`,
-      {
-        context: { option: 'inactivityGapMs' },
-      },
-    )
-  }
-  const grace = options.graceMs ?? 0
-  if (!Number.isInteger(grace) || grace < 0) {
-    throw new ConfigError(
-      `session window option "graceMs" must be an integer >= 0, got ${JSON.stringify(grace)}`,
-      {
-        context: { option: 'graceMs' },
-      },
-    )
-  }
+  const gap = integerOption(options?.inactivityGapMs, 'inactivityGapMs', 1)
+  const grace = integerOption(options.graceMs ?? 0, 'graceMs', 0)
   return { inactivityGapMs: gap, graceMs: grace }
 }
 
@@ -225,26 +194,14 @@ export function sessionAggregate<K, V, A>(
     let lastExpiry = Number.NEGATIVE_INFINITY
     const emit = options.emit ?? 'update'
     const { inactivityGapMs: gap, graceMs: grace } = options.windows
-    const lateChild = typeof options.late === 'object' ? options.late.forwardTo : undefined
-    let closedAt = Number.NEGATIVE_INFINITY
-    // A session may still grow until stream time passes its end plus the gap.
-    const closeSessions = async (time: number) => {
-      if (time > closedAt) closedAt = time
-      for await (const entry of store.endingBy(time - gap - grace)) {
-        forwardResult(context, entry, entry.value, undefined, lateChild)
-        await store.delete(entry.key, entry.window)
-      }
-    }
+    const lateChild = lateChildOf(options)
+    // A session may still grow until stream time passes its last record plus the gap.
+    const closer = new WindowCloser<K, A>(gap + grace, lateChild)
     return {
       init: (processorContext) => {
         context = processorContext
         store = context.getStore<WindowStore<K, A>>(options.store)
-        checkLateChild(options)
-        if (emit === 'final' && options.closeOnWallClockMs !== undefined) {
-          context.schedule(options.closeOnWallClockMs, 'wall-clock', (now) =>
-            closeSessions(Math.max(context.streamTime, now)),
-          )
-        }
+        closer.start(context, store, options)
       },
       process: async (record) => {
         const streamTime = context.streamTime
@@ -265,7 +222,7 @@ export function sessionAggregate<K, V, A>(
           }
         }
         // Late when the session the record would join (or start) has already closed.
-        if (window.end - 1 + gap + grace <= Math.max(streamTime, closedAt)) {
+        if (window.end - 1 + gap + grace <= Math.max(streamTime, closer.closedAt)) {
           handleLateRecord(context, options, record)
         } else {
           let aggregate = options.initializer()
@@ -280,7 +237,7 @@ export function sessionAggregate<K, V, A>(
           if (emit === 'update')
             forwardResult(context, { key: record.key, window }, aggregate, record, lateChild)
         }
-        if (emit === 'final') await closeSessions(streamTime)
+        if (emit === 'final') await closer.close(streamTime)
         if (streamTime - lastExpiry >= EXPIRE_EVERY_MS) {
           lastExpiry = streamTime
           await store.expire(streamTime)
@@ -347,11 +304,55 @@ export function forwardResult<K, A>(
   else for (const child of context.children) if (child !== lateChild) context.forwardTo(child, result)
 }
 
-function checkLateChild(options: CommonOptions): void {
-  if (typeof options.late === 'object' && typeof options.late.forwardTo !== 'string') {
-    throw new TopologyError('option "late" must be "drop" or { forwardTo: "<child name>" }', {
-      context: { option: 'late' },
-    })
+/** The child that receives late records, if any; checks the option's shape. */
+export function lateChildOf(options: CommonOptions): string | undefined {
+  if (options.late === undefined || options.late === 'drop') return undefined
+  if (typeof options.late === 'object' && typeof options.late.forwardTo === 'string')
+    return options.late.forwardTo
+  throw new TopologyError('option "late" must be "drop" or { forwardTo: "<child name>" }', {
+    context: { option: 'late' },
+  })
+}
+
+/**
+ * Final emission: when time passes a window's end plus `closesAfterMs`, forwards its result once
+ * and deletes it. Remembers how far it closed, so a window closed by the wall clock stays closed
+ * for records that arrive later, even while stream time lags behind.
+ * @internal
+ */
+export class WindowCloser<K, A> {
+  closedAt = Number.NEGATIVE_INFINITY
+  readonly #closesAfterMs: number
+  readonly #lateChild: string | undefined
+  #context!: ProcessorContext<WindowedKey<K>, A>
+  #store!: WindowStore<K, A>
+
+  constructor(closesAfterMs: number, lateChild: string | undefined) {
+    this.#closesAfterMs = closesAfterMs
+    this.#lateChild = lateChild
+  }
+
+  /** Binds to a task; with `emit: 'final'` and `closeOnWallClockMs`, closes by the wall clock too. */
+  start(
+    context: ProcessorContext<WindowedKey<K>, A>,
+    store: WindowStore<K, A>,
+    options: CommonOptions,
+  ): void {
+    this.#context = context
+    this.#store = store
+    if ((options.emit ?? 'update') === 'final' && options.closeOnWallClockMs !== undefined) {
+      context.schedule(options.closeOnWallClockMs, 'wall-clock', (now) =>
+        this.close(Math.max(context.streamTime, now)),
+      )
+    }
+  }
+
+  async close(time: number): Promise<void> {
+    if (time > this.closedAt) this.closedAt = time
+    for await (const entry of this.#store.endingBy(time - this.#closesAfterMs)) {
+      forwardResult(this.#context, entry, entry.value, undefined, this.#lateChild)
+      await this.#store.delete(entry.key, entry.window)
+    }
   }
 }
 

@@ -20,23 +20,18 @@ export interface TimeWindows {
   describe(): string
 }
 
-function nonNegative(value: unknown, option: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+/**
+ * Checks a whole-number option of a window definition (`minimum` 0 or 1) and names it when wrong.
+ * @internal
+ */
+export function integerOption(value: unknown, option: string, minimum: 0 | 1): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum) {
     throw new ConfigError(
-      `window option "${option}" must be an integer >= 0 (ms), got ${JSON.stringify(value)}`,
-      {
-        context: { option },
-      },
+      `window option "${option}" must be an integer ${minimum === 0 ? '>= 0' : '> 0'}, got ${JSON.stringify(value)}`,
+      { context: { option } },
     )
   }
   return value
-}
-
-function positive(value: unknown, option: string): number {
-  if (nonNegative(value, option) === 0) {
-    throw new ConfigError(`window option "${option}" must be > 0 ms`, { context: { option } })
-  }
-  return value as number
 }
 
 /** Floor division that rounds towards negative infinity, for timestamps before the epoch. */
@@ -53,9 +48,9 @@ export function hoppingWindows(options: {
   advanceMs: number
   graceMs?: number
 }): TimeWindows {
-  const size = positive(options?.sizeMs, 'sizeMs')
-  const advance = positive(options.advanceMs, 'advanceMs')
-  const grace = nonNegative(options.graceMs ?? 0, 'graceMs')
+  const size = integerOption(options?.sizeMs, 'sizeMs', 1)
+  const advance = integerOption(options.advanceMs, 'advanceMs', 1)
+  const grace = integerOption(options.graceMs ?? 0, 'graceMs', 0)
   if (advance > size) {
     throw new ConfigError(
       `window option "advanceMs" (${advance}) must not exceed "sizeMs" (${size}), or some records would fall between windows`,
