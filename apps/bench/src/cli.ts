@@ -15,6 +15,37 @@ const { values } = parseArgs({
   },
 })
 
+if (values.scenario === 'serdes') {
+  // CPU only, no broker: each serde next to the library it wraps.
+  const { runSerdeBench } = await import('./serde-bench.js')
+  const results = runSerdeBench()
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`
+  if (values.json)
+    console.log(
+      JSON.stringify({ scenario: 'serdes', machine, date: new Date().toISOString(), results }, null, 2),
+    )
+  else {
+    const peers = new Map<string, (typeof results)[number]>()
+    for (const result of results) if (!peers.has(result.format)) peers.set(result.format, result)
+    console.table(
+      results.map((result) => {
+        const peer = peers.get(result.format)!
+        return {
+          format: result.format,
+          side: result.side,
+          bytes: result.bytes,
+          'serialize ops/s': Math.round(result.serializeOpsPerSecond),
+          'deserialize ops/s': Math.round(result.deserializeOpsPerSecond),
+          'ser MB/s': result.serializeMegabytesPerSecond.toFixed(1),
+          'de MB/s': result.deserializeMegabytesPerSecond.toFixed(1),
+          'vs peer (ser/de)': `${((result.serializeOpsPerSecond / peer.serializeOpsPerSecond) * 100).toFixed(0)}% / ${((result.deserializeOpsPerSecond / peer.deserializeOpsPerSecond) * 100).toFixed(0)}%`,
+        }
+      }),
+    )
+  }
+  process.exit(0)
+}
+
 const scenario = scenarios.get(values.scenario)
 if (!scenario) {
   console.error(`unknown scenario "${values.scenario}"; known: ${[...scenarios.keys()].join(', ')}`)
