@@ -455,3 +455,54 @@ describe('sliding windows', () => {
     )
   })
 })
+
+describe('session windows (property)', () => {
+  it('hold exactly the sessions that gaps longer than the inactivity gap separate, with their counts', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 20 }),
+        fc.array(fc.integer({ min: 0, max: 200 }), { minLength: 1, maxLength: 30 }),
+        async (gap, unsorted) => {
+          const timestamps = [...unsorted].sort((left, right) => left - right)
+          const topology = new TopologyBuilder()
+            .addSource('in', { topics: ['in'], keySerde: serdes.string(), valueSerde: serdes.string() })
+            .addStore(stores.window('sessions', { keySerde: serdes.string(), valueSerde: serdes.int32() }))
+            .addProcessor(
+              'sessions',
+              { parents: ['in'], stores: ['sessions'] },
+              sessionCount<string, string>({
+                windows: sessionWindows({ inactivityGapMs: gap, graceMs: 1000 }),
+                store: 'sessions',
+              }),
+            )
+            .addSink('out', {
+              topic: 'out',
+              keySerde: windowedKeySerde(serdes.string()),
+              valueSerde: serdes.int32(),
+              parents: ['sessions'],
+            })
+            .build()
+          const driver = new TopologyTestDriver(topology)
+          const input = driver.createInputTopic('in', serdes.string(), serdes.string())
+          for (const timestamp of timestamps) await input.pipeInput('k', 'x', timestamp)
+          // A new session starts wherever two neighbouring records are more than `gap` apart.
+          const expected: Array<[number, number, number]> = []
+          for (const timestamp of timestamps) {
+            const last = expected.at(-1)
+            if (last && timestamp - (last[1] - 1) <= gap) {
+              last[1] = timestamp + 1
+              last[2] += 1
+            } else expected.push([timestamp, timestamp + 1, 1])
+          }
+          const store = await driver.getStore<WindowStore<string, number>>('sessions')
+          const found: Array<[number, number, number]> = []
+          for await (const entry of store.all())
+            found.push([entry.window.start, entry.window.end, entry.value])
+          expect(found).toEqual(expected)
+          await driver.close()
+        },
+      ),
+      { numRuns: 80 },
+    )
+  })
+})
