@@ -24,6 +24,8 @@ export type {
   GroupListener,
   KafkaPort,
   OffsetAndMetadata,
+  PartitionReader,
+  ProducedOffset,
   ProduceRecord,
   ProducerPort,
   TopicDescription,

@@ -23,6 +23,11 @@ export interface StreamsConfig {
   maxBufferedRecordsPerPartition?: number
   /** Records sent in one produce batch at most. @default 10000 */
   producerBatchSize?: number
+  /**
+   * Bytes (keys, values, headers) in one produce batch at most, below the broker's
+   * `message.max.bytes` (1 MiB by default). @default 900000
+   */
+  producerBatchMaxBytes?: number
   /** How long a produce batch may wait to fill up. @default 5 */
   producerLingerMs?: number
   /** Fetch tuning. @default fetchMaxBytes 50 MiB, fetchMaxBytesPerPartition 1 MiB, fetchMaxWaitMs 100 */
@@ -67,6 +72,7 @@ export interface ResolvedConfig {
   commitIntervalMs: number
   maxBufferedRecordsPerPartition: number
   producerBatchSize: number
+  producerBatchMaxBytes: number
   producerLingerMs: number
   fetchMaxBytes: number
   fetchMaxBytesPerPartition: number
@@ -165,6 +171,7 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
     commitIntervalMs: positiveInteger(config, 'commitIntervalMs', 5000),
     maxBufferedRecordsPerPartition: positiveInteger(config, 'maxBufferedRecordsPerPartition', 10_000),
     producerBatchSize: positiveInteger(config, 'producerBatchSize', 10_000),
+    producerBatchMaxBytes: positiveInteger(config, 'producerBatchMaxBytes', 900_000),
     producerLingerMs: config.producerLingerMs === 0 ? 0 : positiveInteger(config, 'producerLingerMs', 5),
     fetchMaxBytes: positiveInteger(config, 'fetchMaxBytes', 50 * 1024 * 1024),
     fetchMaxBytesPerPartition: positiveInteger(config, 'fetchMaxBytesPerPartition', 1024 * 1024),

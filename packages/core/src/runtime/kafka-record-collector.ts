@@ -19,6 +19,8 @@ export interface KafkaRecordCollectorOptions {
   producer: ProducerPort
   admin: AdminPort
   batchSize: number
+  /** Bytes of keys, values and headers per batch at most (a larger single record goes alone). */
+  batchMaxBytes: number
   lingerMs: number
   policy: ProductionErrorPolicy
   logger: Logger
@@ -40,6 +42,7 @@ export class KafkaRecordCollector implements RecordCollector {
   readonly #tracked = new Set<string>()
   readonly #endOffsets = new Map<string, bigint>()
   #batch: ProduceRecord[] = []
+  #batchBytes = 0
   #pendingPartitions: PendingPartition[] = []
   #timer: NodeJS.Timeout | undefined
   #failure: ProductionError | undefined
@@ -81,7 +84,11 @@ export class KafkaRecordCollector implements RecordCollector {
         this.#pendingPartitions.push({ index: this.#batch.length, partitioner, source })
       else record.partition = partitioner(source, count)
     }
+    const bytes = recordBytes(record)
+    // Kept under the broker's message size limit: one request may carry one batch per partition.
+    if (this.#batch.length > 0 && this.#batchBytes + bytes > this.#options.batchMaxBytes) this.#sendBatch()
     this.#batch.push(record)
+    this.#batchBytes += bytes
     if (this.#batch.length >= this.#options.batchSize) this.#sendBatch()
     else if (this.#timer === undefined)
       this.#timer = setTimeout(() => this.#sendBatch(), this.#options.lingerMs)
@@ -108,6 +115,7 @@ export class KafkaRecordCollector implements RecordCollector {
     const batch = this.#batch
     const pending = this.#pendingPartitions
     this.#batch = []
+    this.#batchBytes = 0
     this.#pendingPartitions = []
     const sent = this.#resolvePartitions(batch, pending)
       .then(() => this.#options.producer.send(batch))
@@ -185,4 +193,12 @@ export class KafkaRecordCollector implements RecordCollector {
     }
     this.#failure ??= failure
   }
+}
+
+/** Size of a record's key, value and headers, plus a fixed per-record overhead. */
+function recordBytes(record: ProduceRecord): number {
+  let bytes = 70 + (record.key?.byteLength ?? 0) + (record.value?.byteLength ?? 0)
+  if (record.headers)
+    for (const [name, value] of record.headers) bytes += name.length + (value?.byteLength ?? 0) + 4
+  return bytes
 }

@@ -114,6 +114,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         producer: this.#producer,
         admin: this.#admin,
         batchSize: config.producerBatchSize,
+        batchMaxBytes: config.producerBatchMaxBytes,
         lingerMs: config.producerLingerMs,
         policy: config.errorPolicies.production,
         logger: config.logger,
