@@ -19,6 +19,7 @@ const READ_COMMITTED = 1
 /** ListOffsets timestamps. */
 export const EARLIEST = -2n
 export const LATEST = -1n
+const LIST_OFFSETS_ATTEMPTS = 12
 
 export interface PartitionState extends TopicPartition {
   key: string
@@ -71,57 +72,68 @@ export class PartitionFetcher {
   /** Earliest (-2n) or latest (-1n) offsets, asked of each partition's leader. */
   async listOffsets(partitions: TopicPartition[], timestamp: bigint): Promise<Map<string, bigint>> {
     const result = new Map<string, bigint>()
-    const byLeader = new Map<number, Map<string, TopicPartition[]>>()
-    for (let attempt = 0; attempt < 2; attempt += 1) {
-      byLeader.clear()
-      let unknownLeader = false
-      for (const partition of partitions) {
+    const topics = [...new Set(partitions.map((partition) => partition.topic))]
+    // A topic created moments ago may have no leader yet, or answer LEADER_NOT_AVAILABLE: retry
+    // for a few seconds before giving up on the partitions still missing.
+    for (let attempt = 0; attempt < LIST_OFFSETS_ATTEMPTS; attempt += 1) {
+      const missing = partitions.filter(
+        (partition) => !result.has(topicPartitionKey(partition.topic, partition.partition)),
+      )
+      if (missing.length === 0) break
+      if (attempt > 0) {
+        await sleep(Math.min(50 * 2 ** attempt, 500))
+        await this.#cluster.refresh(topics).catch(() => {})
+      }
+      const byLeader = new Map<number, Map<string, TopicPartition[]>>()
+      for (const partition of missing) {
         const leader = this.#cluster.topic(partition.topic)?.partitions[partition.partition]?.leader
-        if (leader === undefined || leader < 0) {
-          unknownLeader = true
-          continue
-        }
+        if (leader === undefined || leader < 0) continue
         const byTopic = byLeader.get(leader) ?? new Map<string, TopicPartition[]>()
         byTopic.set(partition.topic, [...(byTopic.get(partition.topic) ?? []), partition])
         byLeader.set(leader, byTopic)
       }
-      if (!unknownLeader) break
-      await this.#cluster.refresh([...new Set(partitions.map((partition) => partition.topic))])
+      await Promise.all(
+        [...byLeader].map(([leader, byTopic]) => this.#listFrom(leader, byTopic, timestamp, result)),
+      )
     }
-    await Promise.all(
-      [...byLeader].map(async ([leader, byTopic]) => {
-        const connection = await this.#cluster.connectionTo(leader, this.#cluster.fetchPool)
-        const response = await listOffsetsV9.api
-          .async(
-            connection,
-            -1,
-            READ_COMMITTED,
-            [...byTopic].map(([name, list]) => ({
-              name,
-              partitions: list.map((state) => ({
-                partitionIndex: state.partition,
-                currentLeaderEpoch: -1,
-                timestamp,
-              })),
-            })),
-          )
-          .catch((error: unknown) => {
-            const partial = partialResponse<Awaited<ReturnType<typeof listOffsetsV9.api.async>>>(error)
-            if (partial) return partial
-            throw new KafkaError(`could not list offsets: ${describeError(error)}`, {
-              cause: error,
-              retriable: true,
-            })
-          })
-        for (const topic of response.topics) {
-          for (const partition of topic.partitions) {
-            if (partition.errorCode === 0)
-              result.set(topicPartitionKey(topic.name, partition.partitionIndex), partition.offset)
-          }
-        }
-      }),
-    )
     return result
+  }
+
+  async #listFrom(
+    leader: number,
+    byTopic: Map<string, TopicPartition[]>,
+    timestamp: bigint,
+    result: Map<string, bigint>,
+  ): Promise<void> {
+    const connection = await this.#cluster.connectionTo(leader, this.#cluster.fetchPool)
+    const response = await listOffsetsV9.api
+      .async(
+        connection,
+        -1,
+        READ_COMMITTED,
+        [...byTopic].map(([name, list]) => ({
+          name,
+          partitions: list.map((state) => ({
+            partitionIndex: state.partition,
+            currentLeaderEpoch: -1,
+            timestamp,
+          })),
+        })),
+      )
+      .catch((error: unknown) => {
+        const partial = partialResponse<Awaited<ReturnType<typeof listOffsetsV9.api.async>>>(error)
+        if (partial) return partial
+        throw new KafkaError(`could not list offsets: ${describeError(error)}`, {
+          cause: error,
+          retriable: true,
+        })
+      })
+    for (const topic of response.topics) {
+      for (const partition of topic.partitions) {
+        if (partition.errorCode === 0)
+          result.set(topicPartitionKey(topic.name, partition.partitionIndex), partition.offset)
+      }
+    }
   }
 
   /** One round of fetches from every leader of the positioned, not paused partitions. */

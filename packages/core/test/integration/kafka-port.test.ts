@@ -63,6 +63,11 @@ describe('the @platformatic/kafka port on a real broker', () => {
     // Without idempotence, the client's retries on brand-new topics wrote some batches twice.
     for (let round = 0; round < 8; round += 1) {
       const [topic] = await createTestTopics({ prefix: 'port-fresh', partitions: 3 })
+      // A reader finds where a brand-new partition starts even before its leader is known everywhere.
+      const fresh = port().createReader({ clientId: uniqueName('port-fresh-reader') })
+      onTestFinished(() => fresh.close())
+      await fresh.assign([{ topic: topic!, partition: 2, offset: undefined }])
+      expect(fresh.position({ topic: topic!, partition: 2 })).toBe(0n)
       const offsets = await producer.send(
         [0, 1, 2, 3, 4, 5].map((index) => ({
           topic: topic!,
