@@ -14,9 +14,10 @@ function fail(context: SerdeContext, expected: string, bytes: Uint8Array, cause?
   )
 }
 
-function view(bytes: Uint8Array): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-}
+// Buffer's readers work on any Uint8Array (they only index it) and allocate nothing, unlike a DataView.
+const readInt32 = Buffer.prototype.readInt32BE as (this: Uint8Array, offset: number) => number
+const readBigInt64 = Buffer.prototype.readBigInt64BE as (this: Uint8Array, offset: number) => bigint
+const readDouble = Buffer.prototype.readDoubleBE as (this: Uint8Array, offset: number) => number
 
 /** UTF-8 text. Invalid UTF-8 is an error, not replacement characters. */
 export function string(): Serde<string> {
@@ -68,12 +69,12 @@ export function int32(): Serde<number> {
           },
         )
       }
-      const out = new Uint8Array(4)
-      view(out).setInt32(0, value)
+      const out = Buffer.allocUnsafe(4)
+      out.writeInt32BE(value)
       return out
     },
     deserialize: (bytes, context) =>
-      bytes.byteLength === 4 ? view(bytes).getInt32(0) : fail(context, 'int32', bytes),
+      bytes.byteLength === 4 ? readInt32.call(bytes, 0) : fail(context, 'int32', bytes),
   }
 }
 
@@ -87,12 +88,12 @@ export function int64(): Serde<bigint> {
           { context: { topic: context.topic, target: context.target } },
         )
       }
-      const out = new Uint8Array(8)
-      view(out).setBigInt64(0, value)
+      const out = Buffer.allocUnsafe(8)
+      out.writeBigInt64BE(value)
       return out
     },
     deserialize: (bytes, context) =>
-      bytes.byteLength === 8 ? view(bytes).getBigInt64(0) : fail(context, 'int64', bytes),
+      bytes.byteLength === 8 ? readBigInt64.call(bytes, 0) : fail(context, 'int64', bytes),
   }
 }
 
@@ -100,12 +101,12 @@ export function int64(): Serde<bigint> {
 export function float64(): Serde<number> {
   return {
     serialize: (value) => {
-      const out = new Uint8Array(8)
-      view(out).setFloat64(0, value)
+      const out = Buffer.allocUnsafe(8)
+      out.writeDoubleBE(value)
       return out
     },
     deserialize: (bytes, context) =>
-      bytes.byteLength === 8 ? view(bytes).getFloat64(0) : fail(context, 'float64', bytes),
+      bytes.byteLength === 8 ? readDouble.call(bytes, 0) : fail(context, 'float64', bytes),
   }
 }
 

@@ -107,6 +107,7 @@ export class StreamTask {
   readonly #nodes = new Map<string, RuntimeNode>()
   readonly #stores = new Map<string, StateStore>()
   readonly #logged: LoggedStore[] = []
+  readonly #encodedTopics = new Map<string, Uint8Array>()
   #directory: TaskDirectory | undefined
   #cache: RecordCache
   readonly #schedules: Schedule[] = []
@@ -372,7 +373,7 @@ export class StreamTask {
               timestamp: timestamp < 0 ? undefined : timestamp,
               headers: input
                 ? [
-                    [ChangelogHeaders.inputTopic, encoder.encode(input.topic)],
+                    [ChangelogHeaders.inputTopic, this.#topicBytes(input.topic)],
                     [ChangelogHeaders.inputOffset, encoder.encode(String(input.offset))],
                   ]
                 : [],
@@ -394,6 +395,16 @@ export class StreamTask {
       beforeWrite: () => this.#directory?.invalidateCheckpoint(),
       logger: this.#options.logger,
     }
+  }
+
+  /** UTF-8 bytes of an input topic name, encoded once (changelog headers carry it per record). */
+  #topicBytes(topic: string): Uint8Array {
+    let bytes = this.#encodedTopics.get(topic)
+    if (!bytes) {
+      bytes = encoder.encode(topic)
+      this.#encodedTopics.set(topic, bytes)
+    }
+    return bytes
   }
 
   #queue(topic: string): InputQueue {

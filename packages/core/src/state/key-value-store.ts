@@ -119,6 +119,8 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
   #listener: ((change: StoreChange<K, V>) => void) | undefined
   readonly #keyContext: SerdeContext = { topic: '', target: 'key', headers: [] }
   readonly #valueContext: SerdeContext = { topic: '', target: 'value', headers: [] }
+  #lastKey: K | undefined
+  #lastKeyBytes: Uint8Array | undefined
   /** Operations since the previous flush, for the `kstreams:store:operations` channel. */
   readonly #operations = { gets: 0, puts: 0, deletes: 0, scans: 0 }
 
@@ -348,6 +350,8 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
   }
 
   #serializeKey(key: K): Uint8Array {
+    // A read-modify-write serializes the same key twice in a row; primitives cannot change between.
+    if (key === this.#lastKey && this.#lastKeyBytes !== undefined) return this.#lastKeyBytes
     let bytes: Uint8Array | null
     try {
       bytes = this.#options.keySerde.serialize(key, this.#keyContext)
@@ -358,6 +362,11 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
       )
     }
     if (bytes === null) throw this.#error('a key serialized to null; store keys need bytes')
+    const kind = typeof key
+    if (kind === 'string' || kind === 'number' || kind === 'bigint') {
+      this.#lastKey = key
+      this.#lastKeyBytes = bytes
+    }
     return bytes
   }
 
