@@ -373,7 +373,7 @@ describe('windowed aggregations', () => {
 })
 
 describe('sliding windows', () => {
-  function slidingTopology(timeDifferenceMs: number, graceMs: number) {
+  function slidingTopology(timeDifferenceMs: number, graceMs: number, emit: 'update' | 'final' = 'update') {
     return new TopologyBuilder()
       .addSource('in', { topics: ['in'], keySerde: serdes.string(), valueSerde: serdes.int32() })
       .addStore(stores.window('sums', { keySerde: serdes.string(), valueSerde: serdes.int32() }))
@@ -385,6 +385,7 @@ describe('sliding windows', () => {
           windows: slidingWindows({ timeDifferenceMs, graceMs }),
           store: 'sums',
           recordStore: 'sum-records',
+          emit,
           initializer: () => 0,
           aggregator: (_key, value, sum) => sum + value,
         }),
@@ -418,6 +419,25 @@ describe('sliding windows', () => {
       [6, 17, 2],
       [13, 24, 1],
     ])
+    await driver.close()
+  })
+
+  it('emits each sliding window once when it closes', async () => {
+    const driver = new TopologyTestDriver(slidingTopology(10, 0, 'final'))
+    const input = driver.createInputTopic('in', serdes.string(), serdes.int32())
+    const output = driver.createOutputTopic('out', windowedKeySerde(serdes.string()), serdes.int32())
+    await input.pipeInput('a', 1, 5)
+    expect(output.readKeyValues()).toEqual([])
+    await input.pipeInput('a', 2, 12)
+    expect(output.readKeyValues()).toEqual([[{ key: 'a', window: { start: -5, end: 6 } }, 1]])
+    await input.pipeInput('a', 4, 30)
+    expect(output.readKeyValues()).toEqual([
+      [{ key: 'a', window: { start: 2, end: 13 } }, 3],
+      [{ key: 'a', window: { start: 6, end: 17 } }, 2],
+    ])
+    await input.pipeInput('a', 8, 11) // late: its window [1, 11] closed at stream time 30
+    await input.pipeInput('a', 16, 41)
+    expect(output.readKeyValues()).toEqual([[{ key: 'a', window: { start: 20, end: 31 } }, 4]])
     await driver.close()
   })
 

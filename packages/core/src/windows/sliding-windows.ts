@@ -134,7 +134,7 @@ export function slidingAggregate<K, V, A>(
           if (emit === 'update')
             forwardResult(context, { key: record.key, window }, aggregate, record, lateChild)
         }
-        if (emit === 'final') await closer.close(streamTime)
+        await closer.afterRecord(streamTime)
         // Records older than any window that can still change (or gain a right window) are not needed.
         for await (const entry of records.endingBy(streamTime - grace - difference - 1)) {
           await records.delete(entry.key, entry.window)

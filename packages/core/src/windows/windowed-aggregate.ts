@@ -92,7 +92,6 @@ export function windowedAggregate<K, V, A>(
   return () => {
     let context: ProcessorContext<WindowedKey<K>, A>
     let store: WindowStore<K, A>
-    let lastExpiry = Number.NEGATIVE_INFINITY
     const emit = options.emit ?? 'update'
     const grace = options.windows.graceMs
     const lateChild = lateChildOf(options)
@@ -121,11 +120,7 @@ export function windowedAggregate<K, V, A>(
               forwardResult(context, { key: record.key, window }, next, record, lateChild)
           }
         }
-        if (emit === 'final') await closer.close(streamTime)
-        if (streamTime - lastExpiry >= EXPIRE_EVERY_MS) {
-          lastExpiry = streamTime
-          await store.expire(streamTime)
-        }
+        await closer.afterRecord(streamTime)
       },
     }
   }
@@ -191,7 +186,6 @@ export function sessionAggregate<K, V, A>(
   return () => {
     let context: ProcessorContext<WindowedKey<K>, A | undefined>
     let store: WindowStore<K, A>
-    let lastExpiry = Number.NEGATIVE_INFINITY
     const emit = options.emit ?? 'update'
     const { inactivityGapMs: gap, graceMs: grace } = options.windows
     const lateChild = lateChildOf(options)
@@ -237,11 +231,7 @@ export function sessionAggregate<K, V, A>(
           if (emit === 'update')
             forwardResult(context, { key: record.key, window }, aggregate, record, lateChild)
         }
-        if (emit === 'final') await closer.close(streamTime)
-        if (streamTime - lastExpiry >= EXPIRE_EVERY_MS) {
-          lastExpiry = streamTime
-          await store.expire(streamTime)
-        }
+        await closer.afterRecord(streamTime)
       },
     }
   }
@@ -326,6 +316,8 @@ export class WindowCloser<K, A> {
   readonly #lateChild: string | undefined
   #context!: ProcessorContext<WindowedKey<K>, A>
   #store!: WindowStore<K, A>
+  #final = false
+  #lastExpiry = Number.NEGATIVE_INFINITY
 
   constructor(closesAfterMs: number, lateChild: string | undefined) {
     this.#closesAfterMs = closesAfterMs
@@ -340,10 +332,20 @@ export class WindowCloser<K, A> {
   ): void {
     this.#context = context
     this.#store = store
-    if ((options.emit ?? 'update') === 'final' && options.closeOnWallClockMs !== undefined) {
+    this.#final = (options.emit ?? 'update') === 'final'
+    if (this.#final && options.closeOnWallClockMs !== undefined) {
       context.schedule(options.closeOnWallClockMs, 'wall-clock', (now) =>
         this.close(Math.max(context.streamTime, now)),
       )
+    }
+  }
+
+  /** After each record: closes due windows (`emit: 'final'`) and, now and then, expires old ones. */
+  async afterRecord(streamTime: number): Promise<void> {
+    if (this.#final) await this.close(streamTime)
+    if (streamTime - this.#lastExpiry >= EXPIRE_EVERY_MS) {
+      this.#lastExpiry = streamTime
+      await this.#store.expire(streamTime)
     }
   }
 
