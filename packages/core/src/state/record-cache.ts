@@ -49,7 +49,7 @@ export class CacheNamespace {
 
   get(key: string): CacheEntry | undefined {
     const entry = this.entries.get(key)
-    if (entry) this.#cache.touch(this.#id, key)
+    if (entry) this.#cache.touch(entry)
     return entry
   }
 
@@ -83,7 +83,7 @@ export class CacheNamespace {
     if (!entry) return
     if (entry.dirty) this.#dirty -= 1
     this.entries.delete(key)
-    this.#cache.forget(this.#id, key, entry)
+    this.#cache.forget(key, entry)
   }
 
   clear(): void {
@@ -107,8 +107,8 @@ export class CacheNamespace {
 export class RecordCache {
   readonly maxBytes: number
   readonly #namespaces: CacheNamespace[] = []
-  /** LRU order: namespace id and key, oldest first. */
-  readonly #order = new Map<string, [number, string]>()
+  /** LRU order, oldest first: each live entry with its namespace id and key (no string building). */
+  readonly #order = new Map<CacheEntry, [number, string]>()
   #bytes = 0
 
   constructor(maxBytes: number) {
@@ -141,27 +141,25 @@ export class RecordCache {
     }
   }
 
-  touch(id: number, key: string): void {
-    const token = `${id}:${key}`
-    const position = this.#order.get(token)
+  touch(entry: CacheEntry): void {
+    const position = this.#order.get(entry)
     if (!position) return
-    this.#order.delete(token)
-    this.#order.set(token, position)
+    this.#order.delete(entry)
+    this.#order.set(entry, position)
   }
 
   account(id: number, key: string, previous: CacheEntry | undefined, entry: CacheEntry): void {
-    const token = `${id}:${key}`
     if (previous) {
       this.#bytes -= entrySize(key, previous)
-      this.#order.delete(token)
+      this.#order.delete(previous)
     }
     this.#bytes += entrySize(key, entry)
-    this.#order.set(token, [id, key])
+    this.#order.set(entry, [id, key])
   }
 
-  forget(id: number, key: string, entry: CacheEntry): void {
+  forget(key: string, entry: CacheEntry): void {
     this.#bytes -= entrySize(key, entry)
-    this.#order.delete(`${id}:${key}`)
+    this.#order.delete(entry)
   }
 }
 

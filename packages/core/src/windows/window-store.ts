@@ -69,21 +69,48 @@ export interface WindowStoreOptions<K, V> {
 
 const DATA = 0x00
 const INDEX = 0x01
-const SIGN = 1n << 63n
+const TWO_32 = 2 ** 32
 
+// Times are safe integers: written as two 32-bit halves, the high one offset by 2^31 (the sign bit
+// flipped), without BigInt or DataView allocations on this hot path.
 function writeTime(target: Uint8Array, offset: number, time: number): void {
-  new DataView(target.buffer, target.byteOffset, target.byteLength).setBigUint64(offset, BigInt(time) ^ SIGN)
+  const high = Math.floor(time / TWO_32)
+  const low = time - high * TWO_32
+  const flipped = (high + 0x80000000) >>> 0
+  target[offset] = flipped >>> 24
+  target[offset + 1] = (flipped >>> 16) & 0xff
+  target[offset + 2] = (flipped >>> 8) & 0xff
+  target[offset + 3] = flipped & 0xff
+  target[offset + 4] = low >>> 24
+  target[offset + 5] = (low >>> 16) & 0xff
+  target[offset + 6] = (low >>> 8) & 0xff
+  target[offset + 7] = low & 0xff
+}
+
+function readUint32(source: Uint8Array, offset: number): number {
+  return (
+    ((source[offset]! << 24) >>> 0) +
+    (source[offset + 1]! << 16) +
+    (source[offset + 2]! << 8) +
+    source[offset + 3]!
+  )
 }
 
 function readTime(source: Uint8Array, offset: number): number {
-  const raw = new DataView(source.buffer, source.byteOffset, source.byteLength).getBigUint64(offset)
-  return Number(BigInt.asIntN(64, raw ^ SIGN))
+  return (readUint32(source, offset) - 0x80000000) * TWO_32 + readUint32(source, offset + 4)
+}
+
+function writeUint32(target: Uint8Array, offset: number, value: number): void {
+  target[offset] = value >>> 24
+  target[offset + 1] = (value >>> 16) & 0xff
+  target[offset + 2] = (value >>> 8) & 0xff
+  target[offset + 3] = value & 0xff
 }
 
 function dataKey(key: Uint8Array, start: number, end: number): Uint8Array {
   const out = new Uint8Array(1 + 4 + key.byteLength + 16)
   out[0] = DATA
-  new DataView(out.buffer).setUint32(1, key.byteLength)
+  writeUint32(out, 1, key.byteLength)
   out.set(key, 5)
   writeTime(out, 5 + key.byteLength, start)
   writeTime(out, 13 + key.byteLength, end)
@@ -94,7 +121,7 @@ function dataKey(key: Uint8Array, start: number, end: number): Uint8Array {
 function dataBound(key: Uint8Array, start: number): Uint8Array {
   const out = new Uint8Array(1 + 4 + key.byteLength + 8)
   out[0] = DATA
-  new DataView(out.buffer).setUint32(1, key.byteLength)
+  writeUint32(out, 1, key.byteLength)
   out.set(key, 5)
   writeTime(out, 5 + key.byteLength, start)
   return out
@@ -105,13 +132,13 @@ function indexKey(key: Uint8Array, start: number, end: number): Uint8Array {
   out[0] = INDEX
   writeTime(out, 1, end)
   writeTime(out, 9, start)
-  new DataView(out.buffer).setUint32(17, key.byteLength)
+  writeUint32(out, 17, key.byteLength)
   out.set(key, 21)
   return out
 }
 
 function parseData(bytes: Uint8Array): { key: Uint8Array; start: number; end: number } {
-  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(1)
+  const length = readUint32(bytes, 1)
   return {
     key: bytes.subarray(5, 5 + length),
     start: readTime(bytes, 5 + length),
@@ -120,7 +147,7 @@ function parseData(bytes: Uint8Array): { key: Uint8Array; start: number; end: nu
 }
 
 function parseIndex(bytes: Uint8Array): { key: Uint8Array; start: number; end: number } {
-  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(17)
+  const length = readUint32(bytes, 17)
   return { key: bytes.subarray(21, 21 + length), end: readTime(bytes, 1), start: readTime(bytes, 9) }
 }
 
@@ -172,6 +199,8 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
   readonly #options: WindowStoreOptions<K, V>
   readonly #keyContext: SerdeContext = { topic: '', target: 'key', headers: [] }
   readonly #valueContext: SerdeContext = { topic: '', target: 'value', headers: [] }
+  #lastKey: K | undefined
+  #lastKeyBytes: Uint8Array | undefined
 
   constructor(
     inner: KeyValueStore<Uint8Array, Uint8Array>,
@@ -314,11 +343,18 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
   }
 
   #key(key: K): Uint8Array {
+    // An aggregation reads and then writes the same key: primitives cannot change in between.
+    if (key === this.#lastKey && this.#lastKeyBytes !== undefined) return this.#lastKeyBytes
     const serialized = this.#options.keySerde.serialize(key, this.#keyContext)
     if (serialized === null) {
       throw new StoreError(`window store "${this.name}": a key serialized to null; keys need bytes`, {
         context: { store: this.name },
       })
+    }
+    const kind = typeof key
+    if (kind === 'string' || kind === 'number' || kind === 'bigint') {
+      this.#lastKey = key
+      this.#lastKeyBytes = serialized
     }
     return serialized
   }
