@@ -26,6 +26,8 @@ export interface StateRestorerOptions {
 
 interface RestoreJob {
   cancelled: boolean
+  /** Its turn in the queue came (it is restoring or has finished). */
+  started: boolean
   done: Promise<void>
 }
 
@@ -48,8 +50,9 @@ export class StateRestorer {
 
   /** Starts restoring `task`; `onEnd` runs when it ended (with the error, if it failed). */
   start(task: StreamTask, onEnd: (error?: Error) => void): void {
-    const job: RestoreJob = { cancelled: false, done: Promise.resolve() }
+    const job: RestoreJob = { cancelled: false, started: false, done: Promise.resolve() }
     job.done = this.#queue.then(async () => {
+      job.started = true
       try {
         if (!job.cancelled) await this.#restore(task, job)
         this.#jobs.delete(task)
@@ -68,6 +71,11 @@ export class StateRestorer {
     const job = this.#jobs.get(task)
     if (!job) return
     job.cancelled = true
+    // A job still waiting for its turn will skip itself; no need to wait for the restores before it.
+    if (!job.started) {
+      this.#jobs.delete(task)
+      return
+    }
     await job.done
   }
 
