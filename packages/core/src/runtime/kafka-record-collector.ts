@@ -162,10 +162,10 @@ export class KafkaRecordCollector implements RecordCollector {
       counts.set(key, (counts.get(key) ?? 0) + 1)
     }
     for (const { topic, partition, baseOffset } of offsets) {
-      const count = counts.get(topicPartitionKey(topic, partition))
+      const key = topicPartitionKey(topic, partition)
+      const count = counts.get(key)
       if (count === undefined) continue
       const end = baseOffset + BigInt(count)
-      const key = topicPartitionKey(topic, partition)
       if (end > (this.#endOffsets.get(key) ?? -1n)) this.#endOffsets.set(key, end)
     }
   }

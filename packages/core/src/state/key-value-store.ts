@@ -4,6 +4,7 @@ import { channels } from '../diagnostics.js'
 import { StoreError } from '../errors.js'
 import type { Serde, SerdeContext } from '../serde.js'
 import type { StateStore, StateStoreContext, StoreBuilder, StoreLogging } from '../state-store.js'
+import { LastKeyBytes } from './key-bytes.js'
 import { createMemoryBackend } from './memory-backend.js'
 import type { CacheEntry, CacheNamespace } from './record-cache.js'
 import { fromKey, toKey } from './sorted-key-map.js'
@@ -119,8 +120,7 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
   #listener: ((change: StoreChange<K, V>) => void) | undefined
   readonly #keyContext: SerdeContext = { topic: '', target: 'key', headers: [] }
   readonly #valueContext: SerdeContext = { topic: '', target: 'value', headers: [] }
-  #lastKey: K | undefined
-  #lastKeyBytes: Uint8Array | undefined
+  readonly #lastKey = new LastKeyBytes<K>()
   /** Operations since the previous flush, for the `kstreams:store:operations` channel. */
   readonly #operations = { gets: 0, puts: 0, deletes: 0, scans: 0 }
 
@@ -350,56 +350,40 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
   }
 
   #serializeKey(key: K): Uint8Array {
-    // A read-modify-write serializes the same key twice in a row; primitives cannot change between.
-    if (key === this.#lastKey && this.#lastKeyBytes !== undefined) return this.#lastKeyBytes
-    let bytes: Uint8Array | null
-    try {
-      bytes = this.#options.keySerde.serialize(key, this.#keyContext)
-    } catch (cause) {
-      throw this.#error(
-        `cannot serialize a key: ${cause instanceof Error ? cause.message : String(cause)}`,
-        cause,
-      )
-    }
+    const remembered = this.#lastKey.get(key)
+    if (remembered) return remembered
+    const bytes = this.#convert('serialize a key', () =>
+      this.#options.keySerde.serialize(key, this.#keyContext),
+    )
     if (bytes === null) throw this.#error('a key serialized to null; store keys need bytes')
-    const kind = typeof key
-    if (kind === 'string' || kind === 'number' || kind === 'bigint') {
-      this.#lastKey = key
-      this.#lastKeyBytes = bytes
-    }
+    this.#lastKey.remember(key, bytes)
     return bytes
   }
 
   #serializeValue(value: V): Uint8Array | null {
-    try {
-      return this.#options.valueSerde.serialize(value, this.#valueContext)
-    } catch (cause) {
-      throw this.#error(
-        `cannot serialize a value: ${cause instanceof Error ? cause.message : String(cause)}`,
-        cause,
-      )
-    }
+    return this.#convert('serialize a value', () =>
+      this.#options.valueSerde.serialize(value, this.#valueContext),
+    )
   }
 
   #deserializeKey(bytes: Uint8Array): K {
-    try {
-      return this.#options.keySerde.deserialize(bytes, this.#keyContext)
-    } catch (cause) {
-      throw this.#error(
-        `cannot deserialize a stored key: ${cause instanceof Error ? cause.message : String(cause)}`,
-        cause,
-      )
-    }
+    return this.#convert('deserialize a stored key', () =>
+      this.#options.keySerde.deserialize(bytes, this.#keyContext),
+    )
   }
 
   #deserializeValue(bytes: Uint8Array): V {
+    return this.#convert('deserialize a stored value', () =>
+      this.#options.valueSerde.deserialize(bytes, this.#valueContext),
+    )
+  }
+
+  /** Runs a serde call; its failure becomes a StoreError naming the store, the task and `action`. */
+  #convert<T>(action: string, run: () => T): T {
     try {
-      return this.#options.valueSerde.deserialize(bytes, this.#valueContext)
+      return run()
     } catch (cause) {
-      throw this.#error(
-        `cannot deserialize a stored value: ${cause instanceof Error ? cause.message : String(cause)}`,
-        cause,
-      )
+      throw this.#error(`cannot ${action}: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
     }
   }
 

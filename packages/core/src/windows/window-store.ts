@@ -9,6 +9,7 @@
 import { ConfigError, StoreError } from '../errors.js'
 import type { Serde, SerdeContext } from '../serde.js'
 import { bytes } from '../serdes.js'
+import { LastKeyBytes, readUint32, writeInt64, writeUint32 } from '../state/key-bytes.js'
 import { type KeyValueStore, keyValueStore } from '../state/key-value-store.js'
 import type { BackendWrite, StoreBackendFactory } from '../state/store-backend.js'
 import type { StateStore, StateStoreContext, StoreBuilder, StoreLogging } from '../state-store.js'
@@ -69,42 +70,14 @@ export interface WindowStoreOptions<K, V> {
 
 const DATA = 0x00
 const INDEX = 0x01
-const TWO_32 = 2 ** 32
-
-// Times are safe integers: written as two 32-bit halves, the high one offset by 2^31 (the sign bit
-// flipped), without BigInt or DataView allocations on this hot path.
+// Window times are written as Kafka longs with the sign bit flipped, so that byte order is time order.
 function writeTime(target: Uint8Array, offset: number, time: number): void {
-  const high = Math.floor(time / TWO_32)
-  const low = time - high * TWO_32
-  const flipped = (high + 0x80000000) >>> 0
-  target[offset] = flipped >>> 24
-  target[offset + 1] = (flipped >>> 16) & 0xff
-  target[offset + 2] = (flipped >>> 8) & 0xff
-  target[offset + 3] = flipped & 0xff
-  target[offset + 4] = low >>> 24
-  target[offset + 5] = (low >>> 16) & 0xff
-  target[offset + 6] = (low >>> 8) & 0xff
-  target[offset + 7] = low & 0xff
-}
-
-function readUint32(source: Uint8Array, offset: number): number {
-  return (
-    ((source[offset]! << 24) >>> 0) +
-    (source[offset + 1]! << 16) +
-    (source[offset + 2]! << 8) +
-    source[offset + 3]!
-  )
+  writeInt64(target, offset, time)
+  target[offset]! ^= 0x80
 }
 
 function readTime(source: Uint8Array, offset: number): number {
-  return (readUint32(source, offset) - 0x80000000) * TWO_32 + readUint32(source, offset + 4)
-}
-
-function writeUint32(target: Uint8Array, offset: number, value: number): void {
-  target[offset] = value >>> 24
-  target[offset + 1] = (value >>> 16) & 0xff
-  target[offset + 2] = (value >>> 8) & 0xff
-  target[offset + 3] = value & 0xff
+  return ((readUint32(source, offset) ^ 0x80000000) | 0) * 2 ** 32 + readUint32(source, offset + 4)
 }
 
 function dataKey(key: Uint8Array, start: number, end: number): Uint8Array {
@@ -199,8 +172,7 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
   readonly #options: WindowStoreOptions<K, V>
   readonly #keyContext: SerdeContext = { topic: '', target: 'key', headers: [] }
   readonly #valueContext: SerdeContext = { topic: '', target: 'value', headers: [] }
-  #lastKey: K | undefined
-  #lastKeyBytes: Uint8Array | undefined
+  readonly #lastKey = new LastKeyBytes<K>()
 
   constructor(
     inner: KeyValueStore<Uint8Array, Uint8Array>,
@@ -343,19 +315,15 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
   }
 
   #key(key: K): Uint8Array {
-    // An aggregation reads and then writes the same key: primitives cannot change in between.
-    if (key === this.#lastKey && this.#lastKeyBytes !== undefined) return this.#lastKeyBytes
+    const remembered = this.#lastKey.get(key)
+    if (remembered) return remembered
     const serialized = this.#options.keySerde.serialize(key, this.#keyContext)
     if (serialized === null) {
       throw new StoreError(`window store "${this.name}": a key serialized to null; keys need bytes`, {
         context: { store: this.name },
       })
     }
-    const kind = typeof key
-    if (kind === 'string' || kind === 'number' || kind === 'bigint') {
-      this.#lastKey = key
-      this.#lastKeyBytes = serialized
-    }
+    this.#lastKey.remember(key, serialized)
     return serialized
   }
 

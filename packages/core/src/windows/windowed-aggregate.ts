@@ -8,6 +8,7 @@ import { ConfigError, TopologyError } from '../errors.js'
 import type { ProcessorContext, ProcessorSupplier } from '../processor.js'
 import type { Record } from '../record.js'
 import type { Serde } from '../serde.js'
+import { readInt64, writeInt64 } from '../state/key-bytes.js'
 import type { WindowedEntry, WindowStore } from './window-store.js'
 import { integerOption, type TimeWindows, type Window } from './windows.js'
 
@@ -27,20 +28,18 @@ export function windowedKeySerde<K>(keySerde: Serde<K>): Serde<WindowedKey<K>> {
       const key = keySerde.serialize(value.key, context) ?? new Uint8Array(0)
       const out = new Uint8Array(key.byteLength + 16)
       out.set(key)
-      const view = new DataView(out.buffer)
-      view.setBigInt64(key.byteLength, BigInt(value.window.start))
-      view.setBigInt64(key.byteLength + 8, BigInt(value.window.end))
+      writeInt64(out, key.byteLength, value.window.start)
+      writeInt64(out, key.byteLength + 8, value.window.end)
       return out
     },
     deserialize(bytes, context) {
       if (bytes.byteLength < 16) {
         throw new Error(`a windowed key needs at least 16 bytes, got ${bytes.byteLength}`)
       }
-      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
       const split = bytes.byteLength - 16
       return {
         key: keySerde.deserialize(bytes.subarray(0, split), context),
-        window: { start: Number(view.getBigInt64(split)), end: Number(view.getBigInt64(split + 8)) },
+        window: { start: readInt64(bytes, split), end: readInt64(bytes, split + 8) },
       }
     },
   }
