@@ -12,6 +12,8 @@ export const ErrorCodes = {
   STORE: 'KSTREAMS_STORE',
   KAFKA: 'KSTREAMS_KAFKA',
   STATE: 'KSTREAMS_STATE',
+  FENCED: 'KSTREAMS_FENCED',
+  TIMEOUT: 'KSTREAMS_TIMEOUT',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
@@ -107,5 +109,24 @@ export class KafkaError extends KStreamsError {
 export class IllegalStateError extends KStreamsError {
   constructor(message: string, options: KStreamsErrorOptions = {}) {
     super(ErrorCodes.STATE, message, options)
+  }
+}
+
+/**
+ * This instance no longer owns what it tried to write: a newer owner of the task (or a newer
+ * group generation) fenced it. Raised by stores whose backend fences zombie owners, and by the
+ * group consumer when the broker says this member's epoch is stale. The runtime treats the
+ * affected tasks as lost (closed without committing) and goes on; the application does not fail.
+ */
+export class FencedError extends KStreamsError {
+  constructor(message: string, options: KStreamsErrorOptions = {}) {
+    super(ErrorCodes.FENCED, message, options)
+  }
+}
+
+/** Something did not settle in time: a processor call past `processingTimeoutMs`, for example. */
+export class TimeoutError extends KStreamsError {
+  constructor(message: string, options: KStreamsErrorOptions = {}) {
+    super(ErrorCodes.TIMEOUT, message, options)
   }
 }

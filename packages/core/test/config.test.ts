@@ -67,4 +67,30 @@ describe('resolveConfig', () => {
     expect(configError({ ...valid, offsetReset: 'middle' }).context.option).toBe('offsetReset')
     expect(configError(null).message).toContain('applicationId')
   })
+
+  it('rejects a misspelled option, naming it and the closest valid one', () => {
+    const typo = configError({ ...valid, comitIntervalMs: 100 })
+    expect(typo.context.option).toBe('comitIntervalMs')
+    expect(typo.message).toContain('did you mean "commitIntervalMs"')
+    const renamed = configError({ ...valid, sessionTimeoutMs: 10_000 })
+    expect(renamed.message).toContain('joinTimeoutMs')
+    expect(renamed.message).toContain('group.consumer.session.timeout.ms')
+  })
+
+  it('checks the options of this wave', () => {
+    const config = resolveConfig(valid)
+    expect(config).toMatchObject({
+      joinTimeoutMs: 45_000,
+      processingTimeoutMs: 60_000,
+      deliveryTimeoutMs: 120_000,
+      brokerUnavailableTimeoutMs: 120_000,
+      producerCompression: 'none',
+      changelogMinCompactionLagMs: 900_000,
+    })
+    expect(resolveConfig({ ...valid, processingTimeoutMs: 0 }).processingTimeoutMs).toBe(0)
+    expect(configError({ ...valid, producerCompression: 'brotli' }).context.option).toBe(
+      'producerCompression',
+    )
+    expect(configError({ ...valid, onFatalError: 'exit' }).context.option).toBe('onFatalError')
+  })
 })

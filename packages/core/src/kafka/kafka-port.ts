@@ -58,8 +58,12 @@ export interface GroupConsumerOptions {
   listener: GroupListener
   /** Where to start a partition that has no committed offset. @default 'earliest' */
   offsetReset?: 'earliest' | 'latest'
-  /** @default 45000 */
-  sessionTimeoutMs?: number
+  /**
+   * How long `subscribe()` waits to join the group before it fails. (The session timeout itself
+   * is the broker's `group.consumer.session.timeout.ms` under KIP-848; a client cannot set it.)
+   * @default 45000
+   */
+  joinTimeoutMs?: number
   /** @default 60000 */
   rebalanceTimeoutMs?: number
   /** Fetch tuning. */
@@ -85,8 +89,17 @@ export interface GroupConsumer {
   seek(partition: TopicPartition, offset: bigint): void
   /** Committed offsets and metadata of the group for these partitions (null when none). */
   committed(partitions: TopicPartition[]): Promise<Map<string, OffsetAndMetadata | null>>
-  /** Commits as the current group member; fails with a retriable=false error when fenced. */
+  /**
+   * Commits as the current group member. Fails with a `FencedError` (KSTREAMS_FENCED) when the
+   * broker no longer accepts this member's epoch (the partitions are lost; the consumer rejoins),
+   * and with a retriable KafkaError when the coordinator could not be reached in time.
+   */
   commit(offsets: CommitRequest[]): Promise<void>
+  /**
+   * Who this member is in the group now: its member id and epoch. Stores receive it in their
+   * ownership token so that a newer owner can fence this one.
+   */
+  generation(): { memberId: string; memberEpoch: number }
   /** The partitions currently assigned to this member. */
   assignment(): TopicPartition[]
   /** Leaves the group (revoking through the listener first) and closes the connections. */
@@ -153,11 +166,45 @@ export interface PartitionReader {
   close(): Promise<void>
 }
 
+export interface ProducerOptions {
+  clientId: string
+  /** How long the client may wait to fill a batch. @default 5 */
+  lingerMs?: number
+  /** Bytes per produce request at most. @default 900000 */
+  batchMaxBytes?: number
+  /** @default 'none' */
+  compression?: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
+  /**
+   * How long a send may keep retrying retriable failures (broker unreachable, leader moving,
+   * request timeouts) before it fails, as the Java producer's `delivery.timeout.ms`.
+   * @default 120000
+   */
+  deliveryTimeoutMs?: number
+}
+
+/** An outage as one port's clients see it: no broker has answered since `sinceMs`. */
+export interface BrokerOutage {
+  /** When the first request of the outage failed (ms since the epoch). */
+  sinceMs: number
+  /** The brokers that were tried, as "host:port, …". */
+  brokers: string
+  /** The last failure, for the log. */
+  lastError: string
+}
+
+/** Whether the brokers answer, as seen by every client of one port. */
+export interface BrokerConnectivity {
+  /** The ongoing outage, or undefined while requests succeed. */
+  outage(): BrokerOutage | undefined
+}
+
 export interface KafkaPort {
   createConsumer(options: GroupConsumerOptions): GroupConsumer
   createReader(options: { clientId: string; fetchMaxBytes?: number }): PartitionReader
-  createProducer(options: { clientId: string; lingerMs?: number; batchMaxBytes?: number }): ProducerPort
+  createProducer(options: ProducerOptions): ProducerPort
   createAdmin(options: { clientId: string }): AdminPort
+  /** Outage tracking shared by the port's clients; a port without it reports none. */
+  readonly connectivity?: BrokerConnectivity
 }
 
 /** Map key for a topic partition. */

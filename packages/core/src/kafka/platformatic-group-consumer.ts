@@ -42,7 +42,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     this.#cluster = cluster
     this.#options = {
       offsetReset: 'earliest',
-      sessionTimeoutMs: 45_000,
+      joinTimeoutMs: 45_000,
       rebalanceTimeoutMs: 60_000,
       fetchMinBytes: 1,
       fetchMaxBytes: 50 * 1024 * 1024,
@@ -61,6 +61,10 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     })
     this.#heartbeatLoop = this.#runHeartbeats()
     await joined
+  }
+
+  generation(): { memberId: string; memberEpoch: number } {
+    return { memberId: this.#memberId, memberEpoch: this.#memberEpoch }
   }
 
   assignment(): TopicPartition[] {
@@ -251,7 +255,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
       this.#fail(error)
       return this.#heartbeatIntervalMs
     }
-    if (this.#joined && Date.now() - this.#lastHeartbeatOk > this.#options.sessionTimeoutMs) {
+    if (this.#joined && Date.now() - this.#lastHeartbeatOk > this.#options.joinTimeoutMs) {
       this.#fail(
         new KafkaError(`cannot join consumer group "${this.#options.groupId}": ${describeError(error)}`, {
           cause: error,

@@ -36,10 +36,57 @@ export interface StreamsConfig {
   fetchMaxWaitMs?: number
   /** Where a partition without a committed offset starts. @default 'earliest' */
   offsetReset?: 'earliest' | 'latest'
-  /** @default 45000 */
-  sessionTimeoutMs?: number
+  /**
+   * How long `start()` waits to join the consumer group before it fails. The session timeout
+   * itself is the broker's `group.consumer.session.timeout.ms` (KIP-848 groups): a member that
+   * sends no heartbeat for that long is removed, and kstreams rejoins when that happens.
+   * @default 45000
+   */
+  joinTimeoutMs?: number
   /** How long revoked work may take to drain and commit. @default 60000 */
   rebalanceTimeoutMs?: number
+  /**
+   * A processor call (`process`, or the promise it returns) that has not settled after this long
+   * is a processing error (`KSTREAMS_TIMEOUT`) under the processing error policy. 0 turns the
+   * check off. @default 60000
+   */
+  processingTimeoutMs?: number
+  /**
+   * Bytes of fetched records buffered in the whole process (all partitions) before fetching
+   * pauses, besides the per-partition bound `maxBufferedRecordsPerPartition`. @default 64 MiB
+   */
+  maxBufferedBytes?: number
+  /** Records being processed at once in the whole process (over all tasks). @default 10000 */
+  maxInFlightRecords?: number
+  /**
+   * How long a produce may retry retriable failures (broker away, leader moving) before the
+   * production error policy applies, as the Java producer's `delivery.timeout.ms`. @default 120000
+   */
+  deliveryTimeoutMs?: number
+  /**
+   * How long the application rides out an outage in which no broker answers (state `degraded`,
+   * retrying) before it fails with a KSTREAMS_KAFKA error naming the brokers. @default 120000
+   */
+  brokerUnavailableTimeoutMs?: number
+  /** Compression of produced batches. @default 'none' */
+  producerCompression?: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
+  /**
+   * `min.compaction.lag.ms` of changelog topics kstreams creates: how long the broker keeps an
+   * entry uncompacted. Restore keeps a key's older entry when the newer one was caused by
+   * uncommitted input, so the older entry must outlive the commit that follows it. @default 900000
+   */
+  changelogMinCompactionLagMs?: number
+  /**
+   * Called once when the application stopped on an error, after it closed. The default logs
+   * nothing more (the error was logged) and exits the process with code 1, as Kafka Streams'
+   * default uncaught-exception handling shuts the client down. Replace it to keep the process
+   * alive (for example to restart the app or report the error), or use `app.done()`.
+   *
+   * @example onFatalError: (error) => { alerting.notify(error); process.exitCode = 1 }
+   */
+  onFatalError?: (error: Error) => void
+  /** Commit on close, drain in-flight records: how long a graceful close may wait for them. @default 30000 */
+  closeTimeoutMs?: number
   /** Error policies. @default deserialization 'fail', processing 'fail', production 'fail' */
   deserializationErrorPolicy?: RecordErrorPolicy
   processingErrorPolicy?: RecordErrorPolicy
@@ -78,8 +125,17 @@ export interface ResolvedConfig {
   fetchMaxBytesPerPartition: number
   fetchMaxWaitMs: number
   offsetReset: 'earliest' | 'latest'
-  sessionTimeoutMs: number
+  joinTimeoutMs: number
   rebalanceTimeoutMs: number
+  processingTimeoutMs: number
+  maxBufferedBytes: number
+  maxInFlightRecords: number
+  deliveryTimeoutMs: number
+  brokerUnavailableTimeoutMs: number
+  producerCompression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
+  changelogMinCompactionLagMs: number
+  onFatalError: (error: Error) => void
+  closeTimeoutMs: number
   errorPolicies: ErrorPolicies
   stateDir: string
   cacheMaxBytesPerTask: number
@@ -122,7 +178,104 @@ function oneOf<T extends string>(config: object, option: string, allowed: readon
   return value as T
 }
 
+function fatalErrorHandler(config: StreamsConfig): (error: Error) => void {
+  const handler = config.onFatalError
+  if (handler === undefined) return exitOnFatalError
+  if (typeof handler !== 'function') {
+    throw new ConfigError(`option "onFatalError" must be a function, got ${JSON.stringify(handler)}`, {
+      context: { option: 'onFatalError' },
+    })
+  }
+  return handler
+}
+
 const topicName = /^[a-zA-Z0-9._-]{1,249}$/
+
+/** Every option `StreamsConfig` has, for the unknown-option check. */
+const knownOptions: ReadonlyArray<keyof StreamsConfig> = [
+  'applicationId',
+  'bootstrapServers',
+  'clientId',
+  'commitIntervalMs',
+  'maxBufferedRecordsPerPartition',
+  'producerBatchSize',
+  'producerBatchMaxBytes',
+  'producerLingerMs',
+  'fetchMaxBytes',
+  'fetchMaxBytesPerPartition',
+  'fetchMaxWaitMs',
+  'offsetReset',
+  'joinTimeoutMs',
+  'rebalanceTimeoutMs',
+  'processingTimeoutMs',
+  'maxBufferedBytes',
+  'maxInFlightRecords',
+  'deliveryTimeoutMs',
+  'brokerUnavailableTimeoutMs',
+  'producerCompression',
+  'changelogMinCompactionLagMs',
+  'onFatalError',
+  'closeTimeoutMs',
+  'deserializationErrorPolicy',
+  'processingErrorPolicy',
+  'productionErrorPolicy',
+  'deadLetterTopic',
+  'stateDir',
+  'cacheMaxBytesPerTask',
+  'stateCleanupDelayMs',
+  'restoreBatchSize',
+  'handleSignals',
+  'logger',
+  'kafka',
+]
+
+/** Options that were renamed, with what to use instead. */
+const renamedOptions: { [name: string]: string } = {
+  sessionTimeoutMs:
+    'it was renamed "joinTimeoutMs" (how long start() waits to join); the session timeout is the broker\'s group.consumer.session.timeout.ms',
+}
+
+/** Levenshtein distance, for "did you mean". */
+function editDistance(left: string, right: string): number {
+  const a = left.toLowerCase()
+  const b = right.toLowerCase()
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index)
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j += 1) {
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      )
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}
+
+function rejectUnknownOptions(config: object): void {
+  for (const key of Object.keys(config)) {
+    if ((knownOptions as readonly string[]).includes(key)) continue
+    const renamed = renamedOptions[key]
+    if (renamed) {
+      throw new ConfigError(`option "${key}" is not supported: ${renamed}`, { context: { option: key } })
+    }
+    let closest = knownOptions[0]!
+    for (const option of knownOptions)
+      if (editDistance(key, option) < editDistance(key, closest)) closest = option
+    throw new ConfigError(`unknown option "${key}"; did you mean "${closest}"?`, {
+      context: { option: key, closest },
+    })
+  }
+}
+
+const compressions: readonly string[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd']
+
+/** Exits with code 1: the default `onFatalError`. */
+function exitOnFatalError(): void {
+  process.exit(1)
+}
 
 /** Checks every option and fills in defaults. Throws a ConfigError naming the first bad option. */
 export function resolveConfig(config: StreamsConfig): ResolvedConfig {
@@ -131,6 +284,7 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
       'the configuration must be an object with at least applicationId and bootstrapServers',
     )
   }
+  rejectUnknownOptions(config)
   const { applicationId } = config
   if (typeof applicationId !== 'string' || !topicName.test(applicationId)) {
     throw new ConfigError(
@@ -177,8 +331,17 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
     fetchMaxBytesPerPartition: positiveInteger(config, 'fetchMaxBytesPerPartition', 1024 * 1024),
     fetchMaxWaitMs: positiveInteger(config, 'fetchMaxWaitMs', 100),
     offsetReset: oneOf(config, 'offsetReset', ['earliest', 'latest'], 'earliest'),
-    sessionTimeoutMs: positiveInteger(config, 'sessionTimeoutMs', 45_000),
+    joinTimeoutMs: positiveInteger(config, 'joinTimeoutMs', 45_000),
     rebalanceTimeoutMs: positiveInteger(config, 'rebalanceTimeoutMs', 60_000),
+    processingTimeoutMs: nonNegativeInteger(config, 'processingTimeoutMs', 60_000),
+    maxBufferedBytes: positiveInteger(config, 'maxBufferedBytes', 64 * 1024 * 1024),
+    maxInFlightRecords: positiveInteger(config, 'maxInFlightRecords', 10_000),
+    deliveryTimeoutMs: positiveInteger(config, 'deliveryTimeoutMs', 120_000),
+    brokerUnavailableTimeoutMs: positiveInteger(config, 'brokerUnavailableTimeoutMs', 120_000),
+    producerCompression: oneOf(config, 'producerCompression', compressions, 'none'),
+    changelogMinCompactionLagMs: nonNegativeInteger(config, 'changelogMinCompactionLagMs', 900_000),
+    onFatalError: fatalErrorHandler(config),
+    closeTimeoutMs: positiveInteger(config, 'closeTimeoutMs', 30_000),
     errorPolicies: {
       deserialization: oneOf(config, 'deserializationErrorPolicy', recordPolicies, 'fail'),
       processing: oneOf(config, 'processingErrorPolicy', recordPolicies, 'fail'),

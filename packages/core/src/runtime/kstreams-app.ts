@@ -126,7 +126,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         topics: this.topology.sourceTopics,
         listener: this.#listener,
         offsetReset: config.offsetReset,
-        sessionTimeoutMs: config.sessionTimeoutMs,
+        joinTimeoutMs: config.joinTimeoutMs,
         rebalanceTimeoutMs: config.rebalanceTimeoutMs,
         fetchMaxBytes: config.fetchMaxBytes,
         fetchMaxBytesPerPartition: config.fetchMaxBytesPerPartition,
