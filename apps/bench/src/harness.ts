@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import { Admin, Consumer, Producer } from '@platformatic/kafka'
+import { Admin, Consumer, compatibilityPartitioner, Producer } from '@platformatic/kafka'
 import { percentile, type RunnerReport } from './measure.js'
 
 export const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',')
@@ -46,6 +46,8 @@ export async function deleteTopics(names: string[]): Promise<void> {
 /** Writes `count` records with `valueBytes`-byte values and distinct keys, round-robin over partitions. */
 export async function preload(topic: string, count: number, valueBytes: number, keys = count): Promise<void> {
   const producer = new Producer({
+    // Kafka's Java default partitioner (murmur2 & 0x7fffffff), as kstreams and Kafka Streams use.
+    partitioner: compatibilityPartitioner,
     clientId: 'bench-preload',
     bootstrapBrokers: brokers,
     acks: -1,
@@ -179,6 +181,8 @@ async function measureLatency(options: RunOptions): Promise<number[]> {
     })
   })
   const producer = new Producer({
+    // Kafka's Java default partitioner (murmur2 & 0x7fffffff), as kstreams and Kafka Streams use.
+    partitioner: compatibilityPartitioner,
     clientId: 'bench-latency-producer',
     bootstrapBrokers: brokers,
     acks: -1,

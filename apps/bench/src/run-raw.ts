@@ -2,7 +2,7 @@
 // at-least-once commits (offsets committed only after the produced batches were acknowledged),
 // batching sends. BENCH_MODE `passthrough` appends a byte to each value; `count` counts records
 // per key in a Map and sends each new count (int64), with no durability for the counts.
-import { Consumer, type Message, Producer } from '@platformatic/kafka'
+import { Consumer, compatibilityPartitioner, type Message, Producer } from '@platformatic/kafka'
 import { reportOnTerminate } from './measure.js'
 
 const { BENCH_INPUT, BENCH_OUTPUT, BENCH_GROUP, BENCH_MODE, KAFKA_BOOTSTRAP_SERVERS } = process.env
@@ -19,6 +19,8 @@ const consumer = new Consumer({
   maxWaitTime: 100,
 })
 const producer = new Producer({
+  // Kafka's Java default partitioner (murmur2 & 0x7fffffff), as kstreams and Kafka Streams use.
+  partitioner: compatibilityPartitioner,
   clientId: `${BENCH_GROUP}-producer`,
   bootstrapBrokers: brokers,
   acks: -1,

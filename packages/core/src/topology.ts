@@ -30,8 +30,12 @@ export interface SinkOptions<K, V, P extends string> {
   keySerde: Serde<K>
   valueSerde: Serde<V>
   /**
-   * Picks the partition. Default: the producer's murmur2 of the key bytes, as the Java client,
-   * so co-partitioning with Java apps holds.
+   * Picks the partition from the record and the topic's partition count. Default: Kafka's Java
+   * client's choice, `(murmur2(keyBytes) & 0x7fffffff) % partitions` (see `defaultPartition`), so
+   * a key lands where Kafka Streams and every Java producer put it and co-partitioning holds;
+   * records with a null key are spread by the producer. Give a function to choose otherwise.
+   *
+   * @example partitioner: (record, partitions) => record.value.region === 'eu' ? 0 : 1 + (record.value.id % (partitions - 1))
    */
   partitioner?: (record: Record<K, V>, partitions: number) => number
 }

@@ -1,4 +1,11 @@
-import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
+import {
+  Admin,
+  Consumer,
+  compatibilityPartitioner,
+  Producer,
+  stringDeserializers,
+  stringSerializers,
+} from '@platformatic/kafka'
 import { onTestFinished } from 'vitest'
 import { endpoints } from './endpoints.js'
 import { uniqueName } from './unique-name.js'
@@ -69,6 +76,8 @@ export interface TestMessage {
 /** Produces string records with acks from all replicas. */
 export async function produceStrings(topic: string, messages: TestMessage[]): Promise<void> {
   const producer = new Producer({
+    // Kafka's Java default partitioner (murmur2 & 0x7fffffff), as kstreams and Kafka Streams use.
+    partitioner: compatibilityPartitioner,
     clientId: uniqueName('test-producer'),
     bootstrapBrokers: endpoints.kafkaBootstrapServers,
     serializers: stringSerializers,

@@ -6,7 +6,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp, silentLogger } from '@kstreams/core'
 import { createLmdbBackend } from '@kstreams/store-lmdb'
-import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
+import {
+  Admin,
+  Consumer,
+  compatibilityPartitioner,
+  Producer,
+  stringDeserializers,
+  stringSerializers,
+} from '@platformatic/kafka'
 import { buildWordCountTopology, wordsOf } from './topology.js'
 
 const bootstrapServers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',')
@@ -30,6 +37,8 @@ await admin.createTopics({ topics: [inputTopic, wordsTopic, outputTopic], partit
 console.log(`created topics ${inputTopic}, ${wordsTopic} and ${outputTopic} on ${bootstrapServers.join(',')}`)
 
 const producer = new Producer({
+  // Kafka's Java default partitioner (murmur2 & 0x7fffffff), as kstreams and Kafka Streams use.
+  partitioner: compatibilityPartitioner,
   clientId: `demo-producer-${run}`,
   bootstrapBrokers: bootstrapServers,
   serializers: stringSerializers,

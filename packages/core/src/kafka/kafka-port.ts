@@ -108,7 +108,10 @@ export interface GroupConsumer {
 
 export interface ProduceRecord {
   topic: string
-  /** When absent, the producer's partitioner picks one from the key (murmur2, as the Java client). */
+  /**
+   * When absent, the producer picks one. The runtime always sets it for records with a key (Kafka's
+   * Java default partitioner, `defaultPartition`); records with a null key are spread by the producer.
+   */
   partition?: number
   key: Uint8Array | null
   value: Uint8Array | null

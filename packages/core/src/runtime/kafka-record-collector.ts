@@ -10,6 +10,7 @@ import {
   type ProducerPort,
   topicPartitionKey,
 } from '../kafka/kafka-port.js'
+import { defaultPartition } from '../kafka/partitioner.js'
 import type { Logger } from '../logger.js'
 import type { Record } from '../record.js'
 import type { ProductionErrorPolicy } from './error-policy.js'
@@ -28,10 +29,12 @@ export interface KafkaRecordCollectorOptions {
   maxInFlightBatches?: number
 }
 
+/** A record whose partition waits for its topic's partition count. */
 interface PendingPartition {
   index: number
-  partitioner: Partitioner
-  source: Record<unknown, unknown>
+  /** The sink's own partitioner and the record it gets; absent: the default partitioner on the key bytes. */
+  partitioner: Partitioner | undefined
+  source: Record<unknown, unknown> | undefined
 }
 
 export class KafkaRecordCollector implements RecordCollector {
@@ -77,12 +80,18 @@ export class KafkaRecordCollector implements RecordCollector {
     return this.#inFlight.size < (this.#options.maxInFlightBatches ?? 8)
   }
 
+  /**
+   * Batches a record. Without an explicit partition it gets the sink's partitioner's choice, or
+   * the Java client's default for its key bytes (see partitioner.ts); a record with a null key and
+   * no partitioner is spread by the producer.
+   */
   send(record: ProduceRecord, partitioner?: Partitioner, source?: Record<unknown, unknown>): void {
-    if (partitioner && source && record.partition === undefined) {
+    if (record.partition === undefined && ((partitioner && source) || record.key !== null)) {
+      const custom = partitioner && source ? partitioner : undefined
       const count = this.#partitionCounts.get(record.topic)
       if (count === undefined)
-        this.#pendingPartitions.push({ index: this.#batch.length, partitioner, source })
-      else record.partition = partitioner(source, count)
+        this.#pendingPartitions.push({ index: this.#batch.length, partitioner: custom, source })
+      else record.partition = choosePartition(record, custom, source, count)
     }
     const bytes = recordBytes(record)
     // Kept under the broker's message size limit: one request may carry one batch per partition.
@@ -150,7 +159,7 @@ export class KafkaRecordCollector implements RecordCollector {
           },
         )
       }
-      record.partition = partitioner(source, count)
+      record.partition = choosePartition(record, partitioner, source, count)
     }
   }
 
@@ -193,6 +202,15 @@ export class KafkaRecordCollector implements RecordCollector {
     }
     this.#failure ??= failure
   }
+}
+
+function choosePartition(
+  record: ProduceRecord,
+  partitioner: Partitioner | undefined,
+  source: Record<unknown, unknown> | undefined,
+  partitions: number,
+): number {
+  return partitioner ? partitioner(source!, partitions) : defaultPartition(record.key!, partitions)
 }
 
 /** Size of a record's key, value and headers, plus a fixed per-record overhead. */

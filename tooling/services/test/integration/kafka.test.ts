@@ -1,10 +1,18 @@
 import { createTestTopics, endpoints, uniqueName } from '@kstreams/test-helpers'
-import { Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
+import {
+  Consumer,
+  compatibilityPartitioner,
+  Producer,
+  stringDeserializers,
+  stringSerializers,
+} from '@platformatic/kafka'
 import { expect, it, onTestFinished } from 'vitest'
 
 it('produces to and consumes from the real broker with @platformatic/kafka', async () => {
   const [topic] = await createTestTopics({ prefix: 'smoke', partitions: 2 })
   const producer = new Producer({
+    // Kafka's Java default partitioner (murmur2 & 0x7fffffff), as kstreams and Kafka Streams use.
+    partitioner: compatibilityPartitioner,
     clientId: uniqueName('smoke-producer'),
     bootstrapBrokers: endpoints.kafkaBootstrapServers,
     serializers: stringSerializers,
