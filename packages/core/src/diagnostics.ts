@@ -13,6 +13,11 @@ export const channels = {
   recordsProduced: channel('kstreams:records:produced'),
   /** { durationMs, partitions } after each commit. */
   commit: channel('kstreams:commit'),
+  /**
+   * `{ phase: 'start', brokers, error }` when no broker has answered for a while (the app is
+   * `degraded`), `{ phase: 'end', brokers, durationMs }` when they answer again.
+   */
+  brokerOutage: channel('kstreams:broker:outage'),
   /** { kind: 'assigned' | 'revoked' | 'lost', partitions } on membership changes. */
   rebalance: channel('kstreams:rebalance'),
   /** { from, to } when the application changes state. */

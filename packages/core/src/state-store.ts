@@ -1,3 +1,4 @@
+import type { CommitPoint, OwnershipToken } from './commit-point.js'
 import type { Logger } from './logger.js'
 import type { InputPosition, RecordCache } from './state/record-cache.js'
 import type { Awaitable, BackendWrite } from './state/store-backend.js'
@@ -26,6 +27,8 @@ export interface StateStoreContext {
   cache: RecordCache
   /** Where changes are logged; undefined when logging is off for this store. */
   changelog: ChangelogWriter | undefined
+  /** Who owns the task here (see `BackendContext.ownership`). */
+  ownership: OwnershipToken
   /** Topic and offset of the input record being processed; undefined in punctuations. */
   currentInput(): InputPosition | undefined
   /** Timestamp of the record being processed (stream time in punctuations). */
@@ -49,8 +52,11 @@ export interface StateStore {
   init(context: StateStoreContext): Awaitable<void>
   /** Applies changelog records during restore, as one batch (`value: null` deletes). */
   restore?(batch: readonly BackendWrite[]): Awaitable<void>
-  /** Makes every write so far durable in the backend and the changelog. Called at every commit. */
-  flush(): Awaitable<void>
+  /**
+   * Makes every write so far durable in the backend and hands changelog records to the producer.
+   * Called at every commit, with the commit point the flush belongs to.
+   */
+  flush(commitPoint?: CommitPoint): Awaitable<void>
   close(): Awaitable<void>
 }
 

@@ -106,7 +106,7 @@ function createTask(
 }
 
 async function processAll(task: StreamTask): Promise<void> {
-  while (task.buffered() > 0) await task.processNext()
+  await task.runUntilIdle(0)
 }
 
 describe('SortedKeyMap', () => {
@@ -244,7 +244,7 @@ describe('record cache', () => {
     const counts = task.getStore<KeyValueStore<string, bigint>>('counts')!
     // Reads see the cached values before anything was written down.
     expect(await counts.get('a')).toBe(3n)
-    await task.flush()
+    await task.prepareCommit()
     const changelog = produced.filter((record) => record.topic === 'app-counts-changelog')
     expect(
       changelog.map((record) => [
@@ -259,7 +259,7 @@ describe('record cache', () => {
     ])
     expect(produced.filter((record) => record.topic === 'counts')).toHaveLength(3)
     // A second flush without updates writes nothing more.
-    await task.flush()
+    await task.prepareCommit()
     expect(produced).toHaveLength(6)
     await task.close()
   })
@@ -277,7 +277,7 @@ describe('record cache', () => {
     await processAll(task)
     // Over budget long before the commit: changes were written down early.
     expect(produced.length).toBeGreaterThan(0)
-    await task.flush()
+    await task.prepareCommit()
     const counts = task.getStore<KeyValueStore<string, bigint>>('counts')!
     for (let index = 0; index < 50; index += 1) expect(await counts.get(`word-${index}`)).toBe(4n)
     // The last changelog record of every key holds its final count.
@@ -337,7 +337,7 @@ describe('persistent stores on disk', () => {
     expect(first.loggedStores[0]!.checkpoint).toBeUndefined()
     first.enqueue('lines', [fetched(0, 'a a b')])
     await processAll(first)
-    await first.flush()
+    await first.prepareCommit()
     first.checkpoint(() => 3n)
     await first.close()
     expect(await readdir(join(stateDir, 'app', '0_0'))).toEqual(
@@ -352,7 +352,7 @@ describe('persistent stores on disk', () => {
     // Writing to the backend after the checkpoint withdraws it until the next commit.
     second.enqueue('lines', [fetched(1, 'c')])
     await processAll(second)
-    await second.flush()
+    await second.prepareCommit()
     await second.close()
 
     const third = createTask(topology, produced, { cacheMaxBytes: 1024, stateDir })

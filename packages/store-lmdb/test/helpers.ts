@@ -19,5 +19,12 @@ export async function temporaryDirectory(): Promise<string> {
 }
 
 export function contextFor(directory: string): BackendContext {
-  return { applicationId: 'lmdb-test', taskId: '1_3', partition: 3, storeName: 'counts', directory }
+  return {
+    applicationId: 'lmdb-test',
+    taskId: '1_3',
+    partition: 3,
+    storeName: 'counts',
+    directory,
+    ownership: { taskId: '1_3', memberId: 'lmdb-test', memberEpoch: 1 },
+  }
 }

@@ -52,6 +52,7 @@ export class TestScope {
     return {
       applicationId: `store-test-suite-${runId}`,
       taskId: `0_${sequence}`,
+      ownership: { taskId: `0_${sequence}`, memberId: 'store-test-suite', memberEpoch: 1 },
       partition: sequence,
       storeName: `store-${sequence}`,
       directory,

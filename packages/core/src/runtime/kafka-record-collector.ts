@@ -108,10 +108,14 @@ export class KafkaRecordCollector implements RecordCollector {
     while (!this.hasCapacity) await Promise.race(this.#inFlight)
   }
 
-  /** Sends what is batched and waits for every acknowledgement. Throws the failure under `fail`. */
+  /**
+   * Sends what is batched and waits for the acknowledgement of everything handed over before the
+   * call (not of records sent meanwhile, so a commit ends under continuous load). Throws the
+   * failure under `fail`.
+   */
   async flush(): Promise<void> {
     this.#sendBatch()
-    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight)
+    await Promise.all([...this.#inFlight])
     if (this.#failure) throw this.#failure
   }
 

@@ -1,9 +1,14 @@
-// The at-least-once runtime: joins the consumer group named by applicationId, runs one StreamTask
-// per (sub-topology, partition) it owns, and commits input offsets only after everything those
-// records caused is durable (stores flushed, produced records acknowledged).
+// The at-least-once runtime: joins the consumer group named by applicationId and runs one
+// StreamTask per (sub-topology, partition) it owns. Three loops run side by side:
+//   - fetching: polls the group consumer and hands batches to tasks, pausing a partition whose
+//     buffer is full and all fetching while the process-wide byte budget is spent;
+//   - dispatching: starts records in every task whose lane is free; tasks run concurrently, so a
+//     task awaiting an async processor never blocks another; long passes yield to the event loop;
+//   - committing: every commitIntervalMs, through the commit coordinator (which also serves
+//     revocation and close), whatever the processors' speed.
 import { EventEmitter } from 'node:events'
 import { channels } from '../diagnostics.js'
-import { IllegalStateError, KStreamsError, TopologyError } from '../errors.js'
+import { ConfigError, IllegalStateError, KafkaError, KStreamsError, TopologyError } from '../errors.js'
 import {
   type AdminPort,
   type GroupConsumer,
@@ -17,27 +22,63 @@ import { createPlatformaticKafkaPort } from '../kafka/platformatic-kafka-port.js
 import { cleanTaskDirectories } from '../state/task-directory.js'
 import type { StateStore } from '../state-store.js'
 import type { Topology } from '../topology.js'
+import { CommitCoordinator } from './commit-coordinator.js'
 import { type ResolvedConfig, resolveConfig, type StreamsConfig } from './config.js'
+import { BufferBudget } from './input-scheduler.js'
 import { KafkaRecordCollector } from './kafka-record-collector.js'
 import { StateRestorer } from './state-restorer.js'
-import { changelogTopic, encodeCommitMetadata, StreamTask } from './task.js'
+import { changelogTopic, InFlightLimit, StreamTask } from './task.js'
 
 /**
  * - `created`: not started yet.
  * - `rebalancing`: joining the group or moving partitions.
  * - `running`: processing.
+ * - `degraded`: no broker answers; processing of what was fetched goes on until the producer's
+ *   bound, everything retries, and the app goes back to `running` by itself when the brokers
+ *   return (or fails after `brokerUnavailableTimeoutMs`).
  * - `pending-shutdown`: `close()` was called; draining and committing.
  * - `not-running`: closed.
  * - `error`: stopped on an error; nothing after the failing record was committed.
  */
-export type AppState = 'created' | 'rebalancing' | 'running' | 'pending-shutdown' | 'not-running' | 'error'
+export type AppState =
+  | 'created'
+  | 'rebalancing'
+  | 'running'
+  | 'degraded'
+  | 'pending-shutdown'
+  | 'not-running'
+  | 'error'
 
-/** Records processed per task before the loop moves to the next task. */
-const RECORDS_PER_TASK_PASS = 1000
+/** Records a task starts per pass of the dispatch loop before the loop moves on (and yields). */
+const RECORDS_PER_TASK_PASS = 256
+/** How often timers (wall-clock punctuation, outage checks) are looked at. */
+const TICK_MS = 100
+const MINIMUM_NODE_MAJOR = 22
+/** How long a failing app waits for records already handed to the producer. */
+const FAILURE_FLUSH_MS = 5000
 
 export interface KStreamsAppEvents {
   stateChange: [state: AppState, previous: AppState]
   error: [error: Error]
+}
+
+function sleep(milliseconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, milliseconds))
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
+/** Throws when this Node.js is older than the one kstreams needs. */
+function checkNodeVersion(version = process.versions.node): void {
+  const major = Number(version.split('.')[0])
+  if (!(major >= MINIMUM_NODE_MAJOR)) {
+    throw new ConfigError(
+      `kstreams needs Node.js ${MINIMUM_NODE_MAJOR} or newer; this process runs Node.js ${version}`,
+      { context: { option: 'node' } },
+    )
+  }
 }
 
 export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
@@ -50,14 +91,20 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
   #consumer: GroupConsumer | undefined
   #collector: KafkaRecordCollector | undefined
   #restorer: StateRestorer | undefined
+  #coordinator: CommitCoordinator | undefined
+  readonly #budget: BufferBudget
+  readonly #inFlight: InFlightLimit
   readonly #tasks = new Map<string, StreamTask>()
   /** Task of each assigned input partition. */
   readonly #taskByPartition = new Map<string, StreamTask>()
   readonly #paused = new Map<string, TopicPartition>()
-  #exclusive: Promise<unknown> = Promise.resolve()
-  #loop: Promise<void> | undefined
+  /** Membership changes and close run one at a time. */
+  #membership: Promise<unknown> = Promise.resolve()
+  #loops: Promise<unknown> | undefined
+  #wakeDispatch: (() => void) | undefined
+  #wakeCommit: (() => void) | undefined
   #stopping = false
-  #lastCommit = Date.now()
+  #outageSince: number | undefined
   #failure: Error | undefined
   #done: { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void }
   readonly #signalHandler = () => {
@@ -69,6 +116,8 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     super()
     this.topology = topology
     this.config = resolveConfig(config)
+    this.#budget = new BufferBudget(this.config.maxBufferedBytes)
+    this.#inFlight = new InFlightLimit(this.config.maxInFlightRecords)
     let resolve!: () => void
     let reject!: (error: Error) => void
     const promise = new Promise<void>((resolvePromise, rejectPromise) => {
@@ -90,7 +139,8 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
 
   /**
    * Checks the topics, joins the group and starts processing in the background. Resolves once
-   * the application is a member of the group.
+   * the application is a member of the group. When it fails later, `onFatalError` is called
+   * (by default the process exits with code 1).
    */
   async start(): Promise<void> {
     if (this.#state !== 'created') {
@@ -98,19 +148,27 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         `start() can be called once, on a created application; it is ${this.#state}`,
       )
     }
+    checkNodeVersion()
     this.#setState('rebalancing')
     const { config } = this
     try {
       const kafka =
         config.kafka ??
-        createPlatformaticKafkaPort({ bootstrapServers: config.bootstrapServers, clientId: config.clientId })
+        createPlatformaticKafkaPort({
+          bootstrapServers: config.bootstrapServers,
+          clientId: config.clientId,
+          compression: config.producerCompression,
+        })
       this.#kafka = kafka
       this.#admin = kafka.createAdmin({ clientId: `${config.clientId}-admin` })
       this.#producer = kafka.createProducer({
         clientId: `${config.clientId}-producer`,
         lingerMs: config.producerLingerMs,
+        batchMaxBytes: config.producerBatchMaxBytes,
+        compression: config.producerCompression,
+        deliveryTimeoutMs: config.deliveryTimeoutMs,
       })
-      this.#collector = new KafkaRecordCollector({
+      const collector = new KafkaRecordCollector({
         producer: this.#producer,
         admin: this.#admin,
         batchSize: config.producerBatchSize,
@@ -119,8 +177,9 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         policy: config.errorPolicies.production,
         logger: config.logger,
       })
+      this.#collector = collector
       await this.#checkTopics()
-      this.#consumer = kafka.createConsumer({
+      const consumer = kafka.createConsumer({
         groupId: config.applicationId,
         clientId: `${config.clientId}-consumer`,
         topics: this.topology.sourceTopics,
@@ -132,29 +191,43 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         fetchMaxBytesPerPartition: config.fetchMaxBytesPerPartition,
         fetchMaxWaitMs: config.fetchMaxWaitMs,
       })
+      this.#consumer = consumer
+      this.#coordinator = new CommitCoordinator({
+        flushProduced: () => collector.flush(),
+        endOffset: (topic, partition) => collector.endOffset(topic, partition),
+        commitOffsets: (offsets) => consumer.commit(offsets),
+        logger: config.logger,
+      })
       this.#restorer = new StateRestorer({
         kafka,
         clientId: config.clientId,
-        consumer: this.#consumer,
+        consumer,
         logger: config.logger,
         batchSize: config.restoreBatchSize,
         fetchMaxBytes: config.fetchMaxBytes,
       })
-      await this.#consumer.subscribe()
+      await consumer.subscribe()
+      this.#loops = Promise.all([
+        this.#fetchLoop(),
+        this.#dispatchLoop(),
+        this.#commitLoop(),
+        this.#tickLoop(),
+      ])
     } catch (error) {
-      await this.#fail(error)
+      // The caller of start() gets this error: onFatalError is for failures nobody awaits.
+      await this.#fail(error, false)
       throw error
     }
     if (config.handleSignals) {
       process.once('SIGTERM', this.#signalHandler)
       process.once('SIGINT', this.#signalHandler)
     }
-    this.#loop = this.#run()
   }
 
   /**
-   * Stops processing, commits what is done (flushing stores and awaiting acknowledgements first),
-   * leaves the group and closes every client.
+   * Stops starting records, lets the ones in flight finish (within `closeTimeoutMs`), commits what
+   * is done (flushing stores and awaiting acknowledgements first), leaves the group and closes
+   * every client.
    */
   async close(): Promise<void> {
     if (this.#state === 'not-running' || this.#state === 'error' || this.#state === 'pending-shutdown') {
@@ -167,12 +240,15 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     }
     this.#setState('pending-shutdown')
     this.#stopping = true
+    this.#wake()
     process.off('SIGTERM', this.#signalHandler)
     process.off('SIGINT', this.#signalHandler)
     try {
-      await this.#loop
+      await this.#loops
       if (this.#failure) return
-      await this.#runExclusive(() => this.#commit())
+      await this.#drain([...this.#tasks.values()], this.config.closeTimeoutMs)
+      if (this.#failure) return
+      await this.#commit([...this.#tasks.values()])
       // Leaving the group revokes every partition through the listener, which commits again (a no-op).
       await this.#consumer?.close()
       await this.#closeTasks([...this.#tasks.values()])
@@ -201,9 +277,9 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
   }
 
   readonly #listener: GroupListener = {
-    onAssigned: (partitions) => this.#runExclusive(() => this.#assign(partitions)),
-    onRevoked: (partitions) => this.#runExclusive(() => this.#revoke(partitions, true)),
-    onLost: (partitions) => this.#runExclusive(() => this.#revoke(partitions, false)),
+    onAssigned: (partitions) => this.#serialized(() => this.#assign(partitions)),
+    onRevoked: (partitions) => this.#serialized(() => this.#revoke(partitions, true)),
+    onLost: (partitions) => this.#serialized(() => this.#revoke(partitions, false)),
   }
 
   async #checkTopics(): Promise<void> {
@@ -220,6 +296,13 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         { context: { topic: missing[0] } },
       )
     }
+    const missingSinks = sinkTopics.filter((topic) => !described.has(topic))
+    if (missingSinks.length > 0) {
+      throw new TopologyError(
+        `sink topic(s) ${missingSinks.map((topic) => `"${topic}"`).join(', ')} do not exist; create them before starting (kstreams does not create output topics)`,
+        { context: { topic: missingSinks[0] } },
+      )
+    }
     for (const subtopology of this.topology.subtopologies) {
       const counts = subtopology.sourceTopics.map((topic) => `${topic} (${described.get(topic)!.partitions})`)
       const distinct = new Set(subtopology.sourceTopics.map((topic) => described.get(topic)!.partitions))
@@ -230,10 +313,8 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         )
       }
     }
-    for (const topic of sinkTopics) {
-      const description = described.get(topic)
-      if (description) this.#collector!.setPartitionCount(topic, description.partitions)
-    }
+    for (const topic of sinkTopics)
+      this.#collector!.setPartitionCount(topic, described.get(topic)!.partitions)
     await this.#ensureChangelogs((topic) => described.get(topic)!.partitions)
     const { errorPolicies } = this.config
     if (errorPolicies.deserialization === 'dead-letter' || errorPolicies.processing === 'dead-letter') {
@@ -243,7 +324,9 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
 
   /**
    * Creates each store's compacted changelog with as many partitions as its sub-topology's sources,
-   * or checks the one that exists.
+   * or checks the one that exists. New changelogs keep entries uncompacted for
+   * `changelogMinCompactionLagMs`, so that the older entry of a key outlives the commit of the
+   * newer one (restore keeps the older one when the newer one's input was not committed).
    */
   async #ensureChangelogs(sourcePartitions: (topic: string) => number): Promise<void> {
     const admin = this.#admin!
@@ -258,7 +341,11 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         wanted.set(changelogTopic(this.config.applicationId, store), {
           store,
           partitions: sourcePartitions(subtopology.sourceTopics[0]!),
-          configs: { ...logging.topicConfigs, 'cleanup.policy': 'compact' },
+          configs: {
+            'min.compaction.lag.ms': String(this.config.changelogMinCompactionLagMs),
+            ...logging.topicConfigs,
+            'cleanup.policy': 'compact',
+          },
         })
       }
     }
@@ -288,18 +375,26 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     }
   }
 
-  async #run(): Promise<void> {
-    const consumer = this.#consumer!
-    const collector = this.#collector!
+  // ---- the loops ---------------------------------------------------------------------------
+
+  async #fetchLoop(): Promise<void> {
+    const consumer = () => this.#consumer!
     try {
       while (!this.#stopping) {
-        const batches = await consumer.poll(this.#hasBufferedRecords() ? 0 : this.config.fetchMaxWaitMs)
+        if (this.#budget.exhausted) {
+          // Everything buffered counts against one budget: wait until half of it was processed.
+          while (!this.#stopping && this.#budget.bytes > this.#budget.maxBytes / 2) await sleep(5)
+          continue
+        }
+        const batches = await consumer().poll(this.config.fetchMaxWaitMs)
         if (this.#stopping) break
+        let enqueued = false
         for (const batch of batches) {
           const key = topicPartitionKey(batch.topic, batch.partition)
           const task = this.#taskByPartition.get(key)
           if (!task) continue
           task.enqueue(batch.topic, batch.records)
+          enqueued ||= batch.records.length > 0
           if (channels.lag.hasSubscribers && batch.records.length > 0) {
             const last = batch.records[batch.records.length - 1]!.offset
             channels.lag.publish({
@@ -314,44 +409,87 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
           ) {
             const partition = { topic: batch.topic, partition: batch.partition }
             this.#paused.set(key, partition)
-            consumer.pause([partition])
+            consumer().pause([partition])
           }
         }
-        await this.#runExclusive(async () => {
-          await this.#processBuffered()
-          this.#resumeDrained()
-          await this.#punctuateWallClock()
-          if (collector.failure) throw collector.failure
-          if (Date.now() - this.#lastCommit >= this.config.commitIntervalMs) await this.#commit()
-        })
+        if (enqueued) this.#wake()
       }
     } catch (error) {
       await this.#fail(error)
     }
   }
 
-  #hasBufferedRecords(): boolean {
-    for (const task of this.#tasks.values())
-      if (task.buffered() > 0 && !this.#restorer!.isRestoring(task)) return true
-    return false
+  async #dispatchLoop(): Promise<void> {
+    const collector = this.#collector!
+    try {
+      while (!this.#stopping) {
+        if (collector.failure) throw collector.failure
+        if (!collector.hasCapacity) {
+          await collector.waitForCapacity()
+          continue
+        }
+        const now = Date.now()
+        let started = 0
+        for (const task of this.#tasks.values()) {
+          if (this.#restorer!.isRestoring(task)) continue
+          const count = task.pump(RECORDS_PER_TASK_PASS, now)
+          if (count > 0 && channels.recordsProcessed.hasSubscribers) {
+            channels.recordsProcessed.publish({ taskId: task.id, count })
+          }
+          started += count
+        }
+        this.#resumeDrained()
+        if (started > 0) await yieldToEventLoop()
+        else await this.#waitForWork()
+      }
+    } catch (error) {
+      await this.#fail(error)
+    }
   }
 
-  async #processBuffered(): Promise<void> {
-    const collector = this.#collector!
-    for (const task of this.#tasks.values()) {
-      if (this.#restorer!.isRestoring(task)) continue
-      let processed = 0
-      while (processed < RECORDS_PER_TASK_PASS) {
-        const outcome = task.processNext()
-        if (outcome === false) break
-        if (outcome !== true) await outcome
-        processed += 1
+  async #commitLoop(): Promise<void> {
+    try {
+      while (!this.#stopping) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.config.commitIntervalMs)
+          this.#wakeCommit = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        this.#wakeCommit = undefined
+        if (this.#stopping || this.#state === 'rebalancing' || this.#failure) continue
+        const tasks = [...this.#tasks.values()].filter((task) => !this.#restorer!.isRestoring(task))
+        if (tasks.length > 0) await this.#commit(tasks)
       }
-      if (processed > 0 && channels.recordsProcessed.hasSubscribers) {
-        channels.recordsProcessed.publish({ taskId: task.id, count: processed })
-      }
-      if (!collector.hasCapacity) await collector.waitForCapacity()
+    } catch (error) {
+      await this.#fail(error)
     }
+  }
+
+  /** Wakes the dispatcher for wall-clock punctuations and watches for broker outages. */
+  async #tickLoop(): Promise<void> {
+    try {
+      while (!this.#stopping) {
+        await sleep(TICK_MS)
+        this.#wake()
+        this.#watchConnectivity()
+      }
+    } catch (error) {
+      await this.#fail(error)
+    }
+  }
+
+  #waitForWork(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wakeDispatch = resolve
+    })
+  }
+
+  #wake(): void {
+    const wake = this.#wakeDispatch
+    this.#wakeDispatch = undefined
+    wake?.()
   }
 
   #resumeDrained(): void {
@@ -367,42 +505,90 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     if (resume.length > 0) this.#consumer!.resume(resume)
   }
 
-  async #punctuateWallClock(): Promise<void> {
-    const now = Date.now()
-    for (const task of this.#tasks.values()) await task.punctuateWallClock(now)
+  /** Turns an outage the port reports into the `degraded` state, and into a failure when too long. */
+  #watchConnectivity(): void {
+    const outage = this.#kafka?.connectivity?.outage()
+    const { logger, brokerUnavailableTimeoutMs } = this.config
+    if (outage && this.#outageSince === undefined) {
+      this.#outageSince = outage.sinceMs
+      logger.warn(
+        `Kafka at ${outage.brokers} is not answering (${outage.lastError}); retrying, and failing if it stays away for ${brokerUnavailableTimeoutMs} ms`,
+      )
+      if (channels.brokerOutage.hasSubscribers) {
+        channels.brokerOutage.publish({ phase: 'start', brokers: outage.brokers, error: outage.lastError })
+      }
+      if (this.#state === 'running') this.#setState('degraded')
+    } else if (!outage && this.#outageSince !== undefined) {
+      const durationMs = Date.now() - this.#outageSince
+      this.#outageSince = undefined
+      logger.info(`Kafka answers again after ${durationMs} ms`)
+      if (channels.brokerOutage.hasSubscribers) {
+        channels.brokerOutage.publish({
+          phase: 'end',
+          brokers: this.config.bootstrapServers.join(', '),
+          durationMs,
+        })
+      }
+      if (this.#state === 'degraded') this.#setState('running')
+    }
+    if (outage && Date.now() - outage.sinceMs > brokerUnavailableTimeoutMs) {
+      void this.#fail(
+        new KafkaError(
+          `Kafka at ${outage.brokers} has been unreachable for ${Math.round((Date.now() - outage.sinceMs) / 1000)} s, longer than brokerUnavailableTimeoutMs (${brokerUnavailableTimeoutMs} ms); last error: ${outage.lastError}`,
+          { retriable: true, context: { option: 'brokerUnavailableTimeoutMs', brokers: outage.brokers } },
+        ),
+      )
+    }
   }
 
-  /** The commit cycle: flush stores, await every acknowledgement, then commit input offsets. */
-  async #commit(tasks: Iterable<StreamTask> = this.#tasks.values()): Promise<void> {
-    const started = Date.now()
-    const selected = [...tasks]
-    for (const task of selected) await task.flush()
-    await this.#collector!.flush()
-    // The metadata carries the task's stream time, so window closing resumes where it was.
-    const offsets = selected.flatMap((task) =>
-      task
-        .committableOffsets()
-        .map((offset) => ({ ...offset, metadata: encodeCommitMetadata(task.streamTime) })),
+  // ---- commits and membership ---------------------------------------------------------------
+
+  /** One commit through the coordinator; tasks that turned out fenced are reset. */
+  async #commit(tasks: StreamTask[]): Promise<void> {
+    const outcome = await this.#coordinator!.commit(tasks)
+    if (outcome.fenced.length > 0) await this.#serialized(() => this.#resetFenced(outcome.fenced))
+  }
+
+  /**
+   * A store or the group said another instance owns these tasks now: they are lost (closed
+   * without committing) and built again from the committed offsets, so nothing is skipped; if the
+   * group moved them, the next rebalance takes them away.
+   */
+  async #resetFenced(tasks: StreamTask[]): Promise<void> {
+    const live = tasks.filter((task) => this.#tasks.get(task.id) === task)
+    if (live.length === 0) return
+    const partitions: TopicPartition[] = []
+    for (const task of live) {
+      for (const topic of task.subtopology.sourceTopics) {
+        if (this.#taskByPartition.get(topicPartitionKey(topic, task.partition)) === task) {
+          partitions.push({ topic, partition: task.partition })
+        }
+      }
+    }
+    this.config.logger.error(
+      `task(s) ${live.map((task) => task.id).join(', ')} were fenced: another instance owns them now; closing them without committing and rebuilding them from the committed offsets`,
     )
-    if (offsets.length > 0) {
-      await this.#consumer!.commit(offsets)
-      for (const task of selected)
-        for (const offset of task.committableOffsets()) task.markCommitted(offset.topic, offset.offset)
+    await this.#revoke(partitions, false)
+    const consumer = this.#consumer!
+    const owned = new Set(
+      consumer.assignment().map(({ topic, partition }) => topicPartitionKey(topic, partition)),
+    )
+    const still = partitions.filter(({ topic, partition }) => owned.has(topicPartitionKey(topic, partition)))
+    if (still.length === 0) return
+    const committed = await consumer.committed(still)
+    for (const partition of still) {
+      consumer.seek(
+        partition,
+        committed.get(topicPartitionKey(partition.topic, partition.partition))?.offset ?? 0n,
+      )
     }
-    const collector = this.#collector!
-    for (const task of selected) {
-      if (!this.#restorer!.isRestoring(task))
-        task.checkpoint((topic, partition) => collector.endOffset(topic, partition))
-    }
-    this.#lastCommit = Date.now()
-    if (channels.commit.hasSubscribers) {
-      channels.commit.publish({ durationMs: this.#lastCommit - started, partitions: offsets.length })
-    }
+    await this.#assign(still)
   }
 
   async #assign(partitions: TopicPartition[]): Promise<void> {
     if (channels.rebalance.hasSubscribers) channels.rebalance.publish({ kind: 'assigned', partitions })
-    if (this.#state === 'running') this.#setState('rebalancing')
+    if (this.#state === 'running' || this.#state === 'degraded') this.#setState('rebalancing')
+    const generation = this.#consumer!.generation()
     for (const { topic, partition } of partitions) {
       const subtopology = this.topology.subtopologyByTopic.get(topic)
       if (!subtopology) continue
@@ -420,12 +606,19 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
           stateDir: this.config.stateDir,
           cacheMaxBytes: this.config.cacheMaxBytesPerTask,
           now: Date.now,
+          ownership: generation,
+          processingTimeoutMs: this.config.processingTimeoutMs,
+          budget: this.#budget,
+          inFlight: this.#inFlight,
+          onRunnable: () => this.#wake(),
+          onFailure: (error) => void this.#fail(error),
         })
         await task.init()
         this.#tasks.set(taskId, task)
         if (task.loggedStores.length > 0) {
           this.#restorer!.start(task, (error) => {
             if (error) void this.#fail(error)
+            else this.#wake()
           })
         }
       }
@@ -433,11 +626,10 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     }
     this.config.logger.info(
       `assigned ${partitions.length} partition(s); ${this.#tasks.size} task(s) running`,
-      {
-        partitions: partitions.map(({ topic, partition }) => `${topic}-${partition}`),
-      },
+      { partitions: partitions.map(({ topic, partition }) => `${topic}-${partition}`) },
     )
-    if (this.#state === 'rebalancing') this.#setState('running')
+    if (this.#state === 'rebalancing')
+      this.#setState(this.#outageSince === undefined ? 'running' : 'degraded')
     const owned = new Set(this.#tasks.keys())
     cleanTaskDirectories(
       this.config.stateDir,
@@ -446,29 +638,55 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
       this.config.stateCleanupDelayMs,
       this.config.logger,
     ).catch(() => {})
+    this.#wake()
   }
 
+  /**
+   * Gives partitions up. Revoked: stop starting their records, let the running ones finish within
+   * the rebalance budget, commit, close the tasks. Lost: close them at once without committing
+   * (their results belong to an epoch that is over).
+   */
   async #revoke(partitions: TopicPartition[], commit: boolean): Promise<void> {
     if (channels.rebalance.hasSubscribers) {
       channels.rebalance.publish({ kind: commit ? 'revoked' : 'lost', partitions })
     }
     const affected = new Set<StreamTask>()
     for (const { topic, partition } of partitions) {
-      const task = this.#taskByPartition.get(topicPartitionKey(topic, partition))
-      if (task) affected.add(task)
-    }
-    if (commit && affected.size > 0 && !this.#failure) await this.#commit(affected)
-    for (const { topic, partition } of partitions) {
       const key = topicPartitionKey(topic, partition)
-      this.#taskByPartition.get(key)?.clearQueue(topic)
+      const task = this.#taskByPartition.get(key)
+      if (task) affected.add(task)
+      task?.clearQueue(topic)
       this.#taskByPartition.delete(key)
       this.#paused.delete(key)
     }
     const orphaned = [...affected].filter((task) => ![...this.#taskByPartition.values()].includes(task))
+    if (commit && affected.size > 0 && !this.#failure) {
+      await this.#drain([...affected], this.config.rebalanceTimeoutMs)
+      await this.#coordinator!.commit(affected)
+    }
     await this.#closeTasks(orphaned)
     this.config.logger.info(`${commit ? 'revoked' : 'lost'} ${partitions.length} partition(s)`, {
       partitions: partitions.map(({ topic, partition }) => `${topic}-${partition}`),
     })
+  }
+
+  /** Waits until the tasks' running records finished, at most `budgetMs`. */
+  async #drain(tasks: StreamTask[], budgetMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), budgetMs)
+    })
+    const drained = await Promise.race([
+      Promise.all(tasks.map((task) => task.idle())).then(() => true),
+      expired,
+    ])
+    clearTimeout(timer)
+    if (!drained) {
+      this.config.logger.warn(
+        `records still running after ${budgetMs} ms; committing what is done (the rest is processed again by the next owner)`,
+      )
+      for (const task of tasks) task.abandonRunning()
+    }
   }
 
   async #closeTasks(tasks: StreamTask[]): Promise<void> {
@@ -491,12 +709,14 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     }
   }
 
-  /** Stops on an error without committing anything more. */
-  async #fail(cause: unknown): Promise<void> {
+  /** Stops on an error without committing anything more, then calls `onFatalError`. */
+  async #fail(cause: unknown, fatal = true): Promise<void> {
     if (this.#failure) return
     const error = cause instanceof Error ? cause : new Error(String(cause))
     this.#failure = error
     this.#stopping = true
+    this.#wake()
+    this.#wakeCommit?.()
     process.off('SIGTERM', this.#signalHandler)
     process.off('SIGINT', this.#signalHandler)
     const described = KStreamsError.isInstance(error) ? `${error.code}: ${error.message}` : error.message
@@ -508,14 +728,19 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     // Leave the group so it need not wait for this member; #revoke commits nothing once #failure is set.
     await this.#consumer?.close().catch(() => {})
     await this.#closeTasks([...this.#tasks.values()]).catch(() => {})
+    // What was handed to the producer before the failure still goes out (nothing is committed for it).
+    if (this.#collector) {
+      await Promise.race([this.#collector.flush().catch(() => {}), sleep(FAILURE_FLUSH_MS)])
+    }
     await this.#closeClients()
     this.#done.reject(error)
     if (this.listenerCount('error') > 0) this.emit('error', error)
+    if (fatal) this.config.onFatalError(error)
   }
 
-  #runExclusive<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.#exclusive.then(work)
-    this.#exclusive = result.catch(() => {})
+  #serialized<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#membership.then(work)
+    this.#membership = result.catch(() => {})
     return result
   }
 
@@ -532,3 +757,5 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
 export function createApp(topology: Topology, config: StreamsConfig): KStreamsApp {
   return new KStreamsApp(topology, config)
 }
+
+export { checkNodeVersion }

@@ -33,6 +33,15 @@ export class OffsetTracker {
     return this.#next
   }
 
+  /**
+   * Offsets completed above the lowest one still in flight, ascending: with out-of-order
+   * completion, a restart from the committed offset can skip them (commit metadata carries them).
+   */
+  completedAbove(): bigint[] {
+    if (this.#done.size === 0) return []
+    return [...this.#done].sort((left, right) => (left < right ? -1 : left > right ? 1 : 0))
+  }
+
   /** Number of offsets begun and not yet released. */
   get inFlight(): number {
     return this.#inFlight.length

@@ -13,7 +13,8 @@ import {
 import type { Logger } from '../logger.js'
 import { headerValue } from '../record.js'
 import type { BackendWrite } from '../state/store-backend.js'
-import { ChangelogHeaders, decodeCommitMetadata, type LoggedStore, type StreamTask } from './task.js'
+import { decodeCommitMetadata } from './commit-metadata.js'
+import { ChangelogHeaders, type LoggedStore, type StreamTask } from './task.js'
 
 export interface StateRestorerOptions {
   kafka: KafkaPort
@@ -94,7 +95,7 @@ export class StateRestorer {
     for (const { topic, partition } of inputs) {
       const entry = committed.get(topicPartitionKey(topic, partition))
       if (entry?.offset !== undefined) committedByTopic.set(topic, entry.offset)
-      const streamTime = decodeCommitMetadata(entry?.metadata)
+      const streamTime = decodeCommitMetadata(entry?.metadata)?.streamTime
       if (streamTime !== undefined) task.resumeStreamTime(streamTime)
     }
     const ends = new Map<string, bigint>()

@@ -1,5 +1,6 @@
 // Typed key-value stores. Layers, top to bottom: serdes; the task's record cache (write-back,
 // bounded); the changelog (written when the cache writes down); the byte-level backend.
+import type { CommitPoint } from '../commit-point.js'
 import { channels } from '../diagnostics.js'
 import { StoreError } from '../errors.js'
 import type { Serde, SerdeContext } from '../serde.js'
@@ -141,6 +142,7 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
         partition: context.partition,
         storeName: this.name,
         directory: context.directory,
+        ownership: context.ownership,
       })
     } catch (error) {
       if (StoreError.isInstance(error)) throw error
@@ -246,9 +248,9 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
     await this.#call('restore', () => this.#backend.write(batch))
   }
 
-  async flush(): Promise<void> {
+  async flush(commitPoint?: CommitPoint): Promise<void> {
     await this.#namespace?.flush()
-    await this.#call('flush', () => this.#backend.flush())
+    await this.#call('flush', () => this.#backend.flush(commitPoint))
     const operations = this.#operations
     if (channels.storeOperations.hasSubscribers) {
       channels.storeOperations.publish({ taskId: this.#context.taskId, store: this.name, ...operations })

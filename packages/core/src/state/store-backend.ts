@@ -1,5 +1,6 @@
 // The byte-level contract every storage adapter implements. Typed stores, the record cache, the
 // changelog and window stores are layers on top of it, so an adapter only moves bytes in key order.
+import type { CommitPoint, OwnershipToken } from '../commit-point.js'
 
 /** A value that may be returned directly or as a Promise; callers always `await` it. */
 export type Awaitable<T> = T | Promise<T>
@@ -57,6 +58,12 @@ export interface BackendContext {
    * keep their files here, and the runtime deletes it to throw the local state away.
    */
   directory: string
+  /**
+   * Who owns the task now. A remote or object-storage backend stores it with what it writes and
+   * refuses (with a `FencedError`, code `KSTREAMS_FENCED`) writes from an owner older than the one
+   * it has seen, so a zombie instance cannot overwrite its successor's state.
+   */
+  ownership: OwnershipToken
 }
 
 /**
@@ -88,8 +95,12 @@ export interface StoreBackend {
   range(options?: BackendRangeOptions): Iterable<BackendEntry> | AsyncIterable<BackendEntry>
   /** The number of keys, possibly approximate (exact for in-memory). */
   approximateCount(): Awaitable<number>
-  /** Makes every write that resolved so far durable. A no-op when `persistent` is false. */
-  flush(): Awaitable<void>
+  /**
+   * Makes every write that resolved so far durable. A no-op when `persistent` is false. At a
+   * commit, `commitPoint` says which input offsets the flushed state covers; the offsets are
+   * committed only after every store's flush resolved.
+   */
+  flush(commitPoint?: CommitPoint): Awaitable<void>
   /** Releases files and connections. The backend is not used afterwards. */
   close(): Awaitable<void>
 }

@@ -1,12 +1,13 @@
 // Runs a topology without a broker, like Kafka Streams' TopologyTestDriver. It drives the same
-// StreamTask the runtime uses, with one task per sub-topology on partition 0, an in-memory
-// collector, and a clock that only moves when the test says so.
+// StreamTask and commit coordinator the runtime uses, with one task per sub-topology on partition 0,
+// an in-memory collector, and a clock that only moves when the test says so.
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, TopologyError } from '../errors.js'
 import type { FetchedRecord, ProduceRecord } from '../kafka/kafka-port.js'
 import { type Logger, silentLogger } from '../logger.js'
 import type { Headers } from '../record.js'
+import { CommitCoordinator } from '../runtime/commit-coordinator.js'
 import type { ErrorPolicies } from '../runtime/error-policy.js'
 import type { RecordCollector } from '../runtime/record-collector.js'
 import { StreamTask } from '../runtime/task.js'
@@ -74,6 +75,11 @@ export class TopologyTestDriver {
   /** Records written to topics the topology reads too, waiting to be read back. */
   readonly #internal: ProduceRecord[] = []
   readonly #options: Required<Omit<TestDriverOptions, 'errorPolicies'>> & { errorPolicies: ErrorPolicies }
+  readonly #coordinator: CommitCoordinator
+  /** Committed input offsets (next offset to read), by topic. */
+  readonly #committed = new Map<string, bigint>()
+  /** An error an asynchronous record failed with under the `fail` policy. */
+  #failure: unknown
   #wallClock: number
   #ready: Promise<void>
   #closed = false
@@ -105,6 +111,14 @@ export class TopologyTestDriver {
         if (topology.subtopologyByTopic.has(record.topic)) this.#internal.push(record)
       },
     }
+    this.#coordinator = new CommitCoordinator({
+      flushProduced: async () => {},
+      endOffset: () => undefined,
+      commitOffsets: async (offsets) => {
+        for (const { topic, offset } of offsets) this.#committed.set(topic, offset)
+      },
+      logger: this.#options.logger,
+    })
     for (const subtopology of topology.subtopologies) {
       this.#tasks.set(
         subtopology.id,
@@ -119,6 +133,9 @@ export class TopologyTestDriver {
           stateDir: this.#options.stateDir,
           cacheMaxBytes: this.#options.cacheMaxBytesPerTask,
           now: () => this.#wallClock,
+          onFailure: (error) => {
+            this.#failure ??= error
+          },
         }),
       )
     }
@@ -215,8 +232,16 @@ export class TopologyTestDriver {
     this.#offsets.set(topic, offset + 1n)
     const task = this.#tasks.get(subtopology.id)!
     task.enqueue(topic, [{ topic, partition: 0, offset, ...record }])
-    while (task.buffered() > 0) await task.processNext()
-    await task.flush()
+    await task.runUntilIdle(this.#wallClock)
+    this.#throwFailure()
+    await this.#coordinator.commit([task])
+  }
+
+  #throwFailure(): void {
+    if (this.#failure === undefined) return
+    const failure = this.#failure
+    this.#failure = undefined
+    throw failure
   }
 
   /**
@@ -241,7 +266,7 @@ export class TopologyTestDriver {
     this.#wallClock += milliseconds
     for (const task of this.#tasks.values()) {
       await task.punctuateWallClock(this.#wallClock)
-      await task.flush()
+      await this.#coordinator.commit([task])
     }
     await this.#pipeInternal()
   }
@@ -256,6 +281,11 @@ export class TopologyTestDriver {
     throw new TopologyError(`the topology has no store named "${name}"`, { context: { store: name } })
   }
 
+  /** The committed offset of an input topic (the next offset to read), as the runtime would commit it. */
+  committedOffset(topic: string): bigint | undefined {
+    return this.#committed.get(topic)
+  }
+
   /** Raw records written to a topic so far, including ones no output topic reads (e.g. a DLQ). */
   producedRecords(topic: string): readonly ProduceRecord[] {
     return this.#outputs.get(topic) ?? []
@@ -265,10 +295,8 @@ export class TopologyTestDriver {
     if (this.#closed) return
     this.#closed = true
     await this.#ready.catch(() => {})
-    for (const task of this.#tasks.values()) {
-      await task.flush()
-      await task.close()
-    }
+    await this.#coordinator.commit(this.#tasks.values())
+    for (const task of this.#tasks.values()) await task.close()
   }
 
   #assertOpen(): void {

@@ -6,6 +6,7 @@
 //   index: 0x01 | end | start | key length (u32) | key   → empty, to find windows by their end
 //
 // Times are 8-byte big-endian with the sign bit flipped, so byte order is time order.
+import type { CommitPoint } from '../commit-point.js'
 import { ConfigError, StoreError } from '../errors.js'
 import type { Serde, SerdeContext } from '../serde.js'
 import { bytes } from '../serdes.js'
@@ -195,8 +196,8 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
     return this.#inner.restore?.(batch)
   }
 
-  flush(): Promise<void> | void {
-    return this.#inner.flush()
+  flush(commitPoint?: CommitPoint): Promise<void> | void {
+    return this.#inner.flush(commitPoint)
   }
 
   close(): Promise<void> | void {

@@ -56,6 +56,8 @@ function startApp(
 ): KStreamsApp {
   const app = createApp(topology, {
     bootstrapServers: endpoints.kafkaBootstrapServers,
+    // A failure is asserted through done(), not by exiting the test process.
+    onFatalError: () => {},
     commitIntervalMs: 200,
     handleSignals: false,
     logger: silentLogger,

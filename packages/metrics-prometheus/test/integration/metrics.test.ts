@@ -164,6 +164,8 @@ describe('Prometheus metrics of a running app', () => {
       const app = createApp(topology(input!, output!), {
         applicationId,
         bootstrapServers: endpoints.kafkaBootstrapServers,
+        // A failure is asserted through done(), not by exiting the test process.
+        onFatalError: () => {},
         stateDir,
         commitIntervalMs: 200,
         processingErrorPolicy: 'dead-letter',

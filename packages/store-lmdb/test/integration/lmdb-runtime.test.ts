@@ -75,6 +75,8 @@ async function setUp(prefix: string) {
     const app = createApp(countTopology(input!, output!), {
       applicationId,
       bootstrapServers: endpoints.kafkaBootstrapServers,
+      // A failure is asserted through done(), not by exiting the test process.
+      onFatalError: () => {},
       stateDir: directory,
       commitIntervalMs: 200,
       handleSignals: false,

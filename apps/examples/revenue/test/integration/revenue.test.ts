@@ -44,6 +44,8 @@ it('keeps window state across a restart: the new instance restores it from the c
     const app = createApp(topology, {
       applicationId,
       bootstrapServers: endpoints.kafkaBootstrapServers,
+      // A failure is asserted through done(), not by exiting the test process.
+      onFatalError: () => {},
       commitIntervalMs: 200,
       handleSignals: false,
       logger: silentLogger,

@@ -39,6 +39,8 @@ it('counts words end to end on the real broker', async () => {
     applicationId,
     stateDir,
     bootstrapServers: endpoints.kafkaBootstrapServers,
+    // A failure is asserted through done(), not by exiting the test process.
+    onFatalError: () => {},
     commitIntervalMs: 200,
     handleSignals: false,
     logger: silentLogger,

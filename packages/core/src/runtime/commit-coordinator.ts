@@ -1,0 +1,113 @@
+// The commit cycle, in one place, shared by the runtime and the test driver:
+//   1. each task takes its lane and snapshots its commit point (per input partition: the offset
+//      every record below is done, the offsets done above it, the stream time);
+//   2. flushes every store with that commit point, all tasks and stores in parallel (cache →
+//      changelog, flush listeners, backends);
+//   3. awaits the acknowledgement of every record produced so far (sinks, changelogs, DLQ);
+//   4. commits exactly the snapshotted offsets, with versioned metadata;
+//   5. writes the checkpoints of persistent stores.
+// An offset is never committed before everything its record caused is durable. Commits run one
+// at a time; a store that reports its owner fenced loses its task, not the application.
+import type { InputCommitPoint } from '../commit-point.js'
+import { channels } from '../diagnostics.js'
+import { KStreamsError } from '../errors.js'
+import type { CommitRequest } from '../kafka/kafka-port.js'
+import type { Logger } from '../logger.js'
+import { encodeCommitMetadata } from './commit-metadata.js'
+import type { StreamTask, TaskFlush } from './task.js'
+
+export interface CommitCoordinatorOptions {
+  /** Waits for the acknowledgement of everything produced so far; throws the production failure. */
+  flushProduced(): Promise<void>
+  /** The offset after the last acknowledged record of a changelog partition, for checkpoints. */
+  endOffset(topic: string, partition: number): bigint | undefined
+  /** Commits input offsets (the group consumer's commit; the test driver keeps them). */
+  commitOffsets(offsets: CommitRequest[]): Promise<void>
+  logger: Logger
+}
+
+export interface CommitOutcome {
+  /** Input partitions whose offsets were committed. */
+  committed: number
+  /** Tasks whose store or group membership said this instance no longer owns them. */
+  fenced: StreamTask[]
+  /** The offsets could not be committed for a retriable reason; they stay due for the next commit. */
+  deferred: boolean
+}
+
+function isFenced(error: unknown): boolean {
+  return KStreamsError.isInstance(error) && error.code === 'KSTREAMS_FENCED'
+}
+
+export class CommitCoordinator {
+  readonly #options: CommitCoordinatorOptions
+  #running: Promise<unknown> = Promise.resolve()
+
+  constructor(options: CommitCoordinatorOptions) {
+    this.#options = options
+  }
+
+  /** Commits `tasks` (after any commit still running). Throws what the application must stop on. */
+  commit(tasks: Iterable<StreamTask>): Promise<CommitOutcome> {
+    const selected = [...tasks]
+    const result = this.#running.then(() => this.#commit(selected))
+    this.#running = result.catch(() => {})
+    return result
+  }
+
+  async #commit(tasks: StreamTask[]): Promise<CommitOutcome> {
+    const started = Date.now()
+    const outcome: CommitOutcome = { committed: 0, fenced: [], deferred: false }
+    const flushes = await Promise.allSettled(tasks.map((task) => task.prepareCommit()))
+    const prepared: Array<{ task: StreamTask; flush: TaskFlush }> = []
+    let failure: unknown
+    flushes.forEach((settled, index) => {
+      const task = tasks[index]!
+      if (settled.status === 'fulfilled') prepared.push({ task, flush: settled.value })
+      else if (isFenced(settled.reason)) outcome.fenced.push(task)
+      else failure ??= settled.reason
+    })
+    if (failure !== undefined) throw failure
+    await this.#options.flushProduced()
+    const offsets: CommitRequest[] = []
+    for (const { flush } of prepared) {
+      for (const input of flush.point.inputs) offsets.push(toRequest(input))
+    }
+    if (offsets.length > 0) {
+      try {
+        await this.#options.commitOffsets(offsets)
+      } catch (error) {
+        if (isFenced(error)) {
+          outcome.fenced.push(...prepared.map(({ task }) => task))
+          return outcome
+        }
+        if (KStreamsError.isInstance(error) && error.retriable) {
+          this.#options.logger.warn(
+            `committing ${offsets.length} offset(s) failed for a retriable reason; they are committed with the next commit: ${error.message}`,
+          )
+          outcome.deferred = true
+          return outcome
+        }
+        throw error
+      }
+    }
+    for (const { task, flush } of prepared) {
+      task.markCommitted(flush.point.inputs)
+      task.checkpoint((topic, partition) => this.#options.endOffset(topic, partition), flush.writes)
+    }
+    outcome.committed = offsets.length
+    if (channels.commit.hasSubscribers) {
+      channels.commit.publish({ durationMs: Date.now() - started, partitions: offsets.length })
+    }
+    return outcome
+  }
+}
+
+function toRequest(input: InputCommitPoint): CommitRequest {
+  return {
+    topic: input.topic,
+    partition: input.partition,
+    offset: input.offset,
+    metadata: encodeCommitMetadata(input),
+  }
+}

@@ -1,0 +1,550 @@
+// Runs what the input scheduler hands out, each in its own scope: an input record (deserialize,
+// deliver through the processors, serialize at sinks, apply the error policies), a punctuation,
+// or a store flush. It owns the task's processor instances and their contexts, which read the
+// scope they are called in, never a task-wide "current record". A processor call that does not
+// settle within `processingTimeoutMs` is a processing error (KSTREAMS_TIMEOUT).
+import { channels } from '../diagnostics.js'
+import {
+  IllegalStateError,
+  KStreamsError,
+  ProcessingError,
+  SerdeError,
+  TimeoutError,
+  TopologyError,
+} from '../errors.js'
+import type { Logger } from '../logger.js'
+import type { Cancellable, Processor, ProcessorContext, PunctuationType, Punctuator } from '../processor.js'
+import type { Record } from '../record.js'
+import type { SerdeContext } from '../serde.js'
+import type { StateStore } from '../state-store.js'
+import type { ProcessorNode, SinkNode, SourceNode, Subtopology, Topology, TopologyNode } from '../topology.js'
+import { deadLetterRecord, type ErrorPolicies } from './error-policy.js'
+import type { InputScheduler, ScheduledRecord } from './input-scheduler.js'
+import type { Partitioner, RecordCollector } from './record-collector.js'
+import { currentScope, RecordScope, runInScope } from './record-scope.js'
+
+export interface ExecutorOptions {
+  taskId: string
+  applicationId: string
+  topology: Topology
+  subtopology: Subtopology
+  scheduler: InputScheduler
+  stores: ReadonlyMap<string, StateStore>
+  collector: RecordCollector
+  errorPolicies: ErrorPolicies
+  logger: Logger
+  /** The wall clock. */
+  now: () => number
+  /** 0: no timeout. */
+  processingTimeoutMs: number
+}
+
+interface Schedule {
+  node: RuntimeNode
+  intervalMs: number
+  type: PunctuationType
+  punctuator: Punctuator
+  next: number
+  cancelled: boolean
+}
+
+/** A node instantiated for one task. */
+interface RuntimeNode {
+  definition: TopologyNode
+  children: RuntimeNode[]
+  childByName: Map<string, RuntimeNode>
+  processor: Processor<unknown, unknown, unknown, unknown> | undefined
+}
+
+function isPromise(value: unknown): value is Promise<unknown> {
+  return value !== undefined && value !== null && typeof (value as Promise<unknown>).then === 'function'
+}
+
+export class Executor {
+  readonly #options: ExecutorOptions
+  readonly #nodes = new Map<string, RuntimeNode>()
+  readonly #schedules: Schedule[] = []
+  readonly #keyContext: SerdeContext = { topic: '', target: 'key', headers: [] }
+  readonly #valueContext: SerdeContext = { topic: '', target: 'value', headers: [] }
+  /** Asynchronous work of records forwarded outside any scope, awaited by the next flush. */
+  #detached: Promise<void>[] = []
+  #closed = false
+
+  constructor(options: ExecutorOptions) {
+    this.#options = options
+  }
+
+  /** Instantiates the processors (fresh ones for this task) and calls their `init`, parents first. */
+  async init(): Promise<void> {
+    const { topology, subtopology, taskId } = this.#options
+    for (const definition of subtopology.nodes) {
+      this.#nodes.set(definition.name, {
+        definition,
+        children: [],
+        childByName: new Map(),
+        processor: undefined,
+      })
+    }
+    for (const node of this.#nodes.values()) {
+      for (const childName of topology.children.get(node.definition.name) ?? []) {
+        const child = this.#nodes.get(childName)!
+        node.children.push(child)
+        node.childByName.set(childName, child)
+      }
+    }
+    for (const node of this.#nodes.values()) {
+      if (node.definition.kind !== 'processor') continue
+      node.processor = node.definition.supplier()
+      const context = this.#createContext(node, node.definition)
+      try {
+        await node.processor.init?.(context)
+      } catch (error) {
+        throw new ProcessingError(`processor "${node.definition.name}" failed in init() in task ${taskId}`, {
+          cause: error,
+          context: { processor: node.definition.name, taskId },
+        })
+      }
+    }
+  }
+
+  /**
+   * Runs one input record through the graph in a scope of its own, in its lane. Returns a Promise
+   * only when something was asynchronous; the record is done when it settles. Throws (or rejects)
+   * only under the `fail` policy.
+   */
+  run(scheduled: ScheduledRecord): Promise<void> | undefined {
+    const { fetched, lane } = scheduled
+    const scope = new RecordScope('record', fetched, fetched.timestamp)
+    lane.enter(scope)
+    let outcome: Promise<void> | undefined
+    try {
+      outcome = runInScope(scope, () => this.#process(scope))
+    } catch (error) {
+      lane.leave()
+      throw error
+    }
+    if (outcome === undefined) {
+      lane.leave()
+      return undefined
+    }
+    return this.#bounded(outcome, scope).finally(() => {
+      if (lane.running === scope) lane.leave()
+    })
+  }
+
+  /**
+   * Gives up what runs in the lane now (it outlived a drain budget): its later forwards and sends
+   * are dropped, and the lane is free for a commit's flush. Its offset stays incomplete.
+   */
+  abandonRunning(): void {
+    const lane = this.#options.scheduler.lane
+    const running = lane.running
+    if (!running || running.kind === 'flush') return
+    running.abandoned = true
+    running.incomplete = true
+    lane.leave()
+  }
+
+  /** True when a punctuation of `type` is due at `time`. */
+  punctuationDue(type: PunctuationType, time: number): boolean {
+    for (const schedule of this.#schedules) {
+      if (!schedule.cancelled && schedule.type === type && (schedule.next < 0 || time >= schedule.next))
+        return true
+    }
+    return false
+  }
+
+  /**
+   * Fires the due punctuations of `type` in the task's lane, in a punctuation scope. Call only when
+   * the lane is free. Returns a Promise only when a punctuator was asynchronous.
+   */
+  punctuate(type: PunctuationType, time: number): Promise<void> | undefined {
+    const lane = this.#options.scheduler.lane
+    const scope = new RecordScope('punctuation', undefined, time)
+    lane.enter(scope)
+    let outcome: Promise<void> | undefined
+    try {
+      outcome = runInScope(scope, () => this.#punctuate(scope, type, time))
+    } catch (error) {
+      lane.leave()
+      throw error
+    }
+    if (outcome === undefined) {
+      lane.leave()
+      return undefined
+    }
+    return this.#bounded(outcome, scope).finally(() => {
+      if (lane.running === scope) lane.leave()
+    })
+  }
+
+  /**
+   * Runs `work` (a store flush) holding the task's lane, in a flush scope: records that flush
+   * listeners forward run through the processors as records do, and are awaited.
+   */
+  async flush(work: () => Promise<void>): Promise<void> {
+    const lane = this.#options.scheduler.lane
+    const scope = new RecordScope('flush', undefined, this.#options.scheduler.streamTime)
+    await lane.acquire(scope)
+    try {
+      await runInScope(scope, async () => {
+        await work()
+        await scope.settle()
+      })
+      while (this.#detached.length > 0) {
+        const detached = this.#detached
+        this.#detached = []
+        await Promise.all(detached)
+      }
+    } finally {
+      lane.leave()
+    }
+  }
+
+  /** Cancels punctuations, gives up scopes still running, and closes the processors. */
+  async close(): Promise<unknown[]> {
+    this.#closed = true
+    for (const schedule of this.#schedules) schedule.cancelled = true
+    const running = this.#options.scheduler.lane.running
+    if (running) running.abandoned = true
+    const failures: unknown[] = []
+    for (const node of this.#nodes.values()) {
+      try {
+        await node.processor?.close?.()
+      } catch (error) {
+        failures.push(error)
+      }
+    }
+    return failures
+  }
+
+  /** Bounds a record's or punctuation's asynchronous work by `processingTimeoutMs`. */
+  #bounded(outcome: Promise<void>, scope: RecordScope): Promise<void> {
+    const timeoutMs = this.#options.processingTimeoutMs
+    if (timeoutMs <= 0) return outcome
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => {
+        scope.abandoned = true
+        const error = new TimeoutError(
+          `processing ${scope.describe()} in task ${this.#options.taskId} did not finish within processingTimeoutMs (${timeoutMs} ms)`,
+          { context: { taskId: this.#options.taskId, ...scope.metadata, option: 'processingTimeoutMs' } },
+        )
+        // The abandoned work may still fail later; nobody waits for it any more.
+        outcome.catch(() => {})
+        if (scope.fetched) {
+          try {
+            this.#applyPolicy('processing', scope, error)
+            resolve()
+          } catch (failure) {
+            reject(failure)
+          }
+        } else {
+          reject(error)
+        }
+      }, timeoutMs)
+    })
+    return Promise.race([outcome, timeout]).finally(() => clearTimeout(timer))
+  }
+
+  #process(scope: RecordScope): Promise<void> | undefined {
+    const fetched = scope.fetched!
+    const source = this.#options.topology.sourceByTopic.get(fetched.topic)!
+    const record = this.#deserialize(source, scope)
+    if (record === undefined) return undefined
+    scope.timestamp = record.timestamp
+    this.#options.scheduler.observe(record.timestamp)
+    const node = this.#nodes.get(source.name)!
+    try {
+      for (const child of node.children) this.#deliver(child, record, scope)
+    } catch (error) {
+      // Work already started for this record is abandoned; keep its late failures from going unhandled.
+      for (const promise of scope.pending) promise.catch(() => {})
+      scope.pending = []
+      scope.abandoned = true
+      this.#applyPolicy('processing', scope, error)
+      return undefined
+    }
+    if (scope.pending.length === 0) return undefined
+    return scope.settle().catch((error: unknown) => {
+      scope.abandoned = true
+      this.#applyPolicy('processing', scope, error)
+    })
+  }
+
+  #deserialize(source: SourceNode, scope: RecordScope): Record<unknown, unknown> | undefined {
+    const fetched = scope.fetched!
+    const keyContext = this.#keyContext
+    const valueContext = this.#valueContext
+    keyContext.topic = valueContext.topic = fetched.topic
+    keyContext.headers = valueContext.headers = fetched.headers
+    let key: unknown = null
+    let value: unknown = null
+    let target: 'key' | 'value' = 'key'
+    try {
+      if (fetched.key !== null) key = source.keySerde.deserialize(fetched.key, keyContext)
+      target = 'value'
+      if (fetched.value !== null) value = source.valueSerde.deserialize(fetched.value, valueContext)
+    } catch (cause) {
+      const error = new SerdeError(
+        `cannot deserialize the ${target} of the record at ${fetched.topic}[${fetched.partition}]@${fetched.offset}: ${cause instanceof Error ? cause.message : String(cause)}`,
+        {
+          cause,
+          context: {
+            topic: fetched.topic,
+            partition: fetched.partition,
+            offset: fetched.offset,
+            target,
+            taskId: this.#options.taskId,
+          },
+        },
+      )
+      this.#applyPolicy('deserialization', scope, error)
+      return undefined
+    }
+    const record: Record<unknown, unknown> = {
+      key,
+      value,
+      timestamp: fetched.timestamp,
+      headers: fetched.headers,
+      topic: fetched.topic,
+      partition: fetched.partition,
+      offset: fetched.offset,
+    }
+    if (source.timestampExtractor) {
+      record.timestamp = source.timestampExtractor(record, this.#options.scheduler.streamTime)
+    }
+    return record
+  }
+
+  #deliver(node: RuntimeNode, record: Record<unknown, unknown>, scope: RecordScope): void {
+    if (scope.abandoned) return
+    const definition = node.definition
+    if (definition.kind === 'sink') {
+      this.#sink(definition, record, scope)
+      return
+    }
+    const observed = channels.processed.hasSubscribers
+    const started = observed ? performance.now() : 0
+    let result: void | Promise<void>
+    try {
+      result = node.processor!.process(record)
+    } catch (error) {
+      throw this.#wrapProcessingError(definition.name, error, scope)
+    }
+    if (isPromise(result)) {
+      const taskId = this.#options.taskId
+      const inFlight = channels.inFlight.hasSubscribers
+      if (inFlight) channels.inFlight.publish({ taskId, processor: definition.name, delta: 1 })
+      scope.pending.push(
+        result.then(
+          () => {
+            if (inFlight) channels.inFlight.publish({ taskId, processor: definition.name, delta: -1 })
+            if (observed) this.#publishProcessed(definition.name, started)
+          },
+          (error: unknown) => {
+            if (inFlight) channels.inFlight.publish({ taskId, processor: definition.name, delta: -1 })
+            throw this.#wrapProcessingError(definition.name, error, scope)
+          },
+        ),
+      )
+    } else if (observed) {
+      this.#publishProcessed(definition.name, started)
+    }
+  }
+
+  #publishProcessed(processor: string, started: number): void {
+    channels.processed.publish({
+      taskId: this.#options.taskId,
+      processor,
+      durationMs: performance.now() - started,
+    })
+  }
+
+  #sink(definition: SinkNode, record: Record<unknown, unknown>, scope: RecordScope): void {
+    const topic = typeof definition.topic === 'string' ? definition.topic : definition.topic(record)
+    const keyContext = this.#keyContext
+    const valueContext = this.#valueContext
+    keyContext.topic = valueContext.topic = topic
+    keyContext.headers = valueContext.headers = record.headers
+    let key: Uint8Array | null
+    let value: Uint8Array | null
+    try {
+      key =
+        record.key === null || record.key === undefined
+          ? null
+          : definition.keySerde.serialize(record.key, keyContext)
+      value =
+        record.value === null || record.value === undefined
+          ? null
+          : definition.valueSerde.serialize(record.value, valueContext)
+    } catch (cause) {
+      throw new SerdeError(`sink "${definition.name}" cannot serialize a record for topic "${topic}"`, {
+        cause,
+        context: { topic, processor: definition.name, taskId: this.#options.taskId },
+      })
+    }
+    if (channels.sinkRecord.hasSubscribers) {
+      channels.sinkRecord.publish({
+        taskId: this.#options.taskId,
+        sink: definition.name,
+        topic,
+        latencyMs: this.#options.now() - record.timestamp,
+      })
+    }
+    scope.sends += 1
+    this.#options.collector.send(
+      { topic, key, value, timestamp: record.timestamp, headers: record.headers },
+      definition.partitioner as Partitioner | undefined,
+      record,
+    )
+  }
+
+  #wrapProcessingError(processor: string, error: unknown, scope: RecordScope): unknown {
+    if (
+      KStreamsError.isInstance(error) &&
+      (error.code === 'KSTREAMS_PROCESSING' || error.code === 'KSTREAMS_SERDE')
+    ) {
+      return error
+    }
+    return new ProcessingError(
+      `processor "${processor}" failed on ${scope.describe()}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error, context: { processor, taskId: this.#options.taskId, ...scope.metadata } },
+    )
+  }
+
+  /** Applies the policy for a failed record: throws under `fail`, else logs (and dead-letters). */
+  #applyPolicy(stage: 'deserialization' | 'processing', scope: RecordScope, error: unknown): void {
+    const fetched = scope.fetched
+    const { errorPolicies, logger, taskId } = this.#options
+    const policy = stage === 'deserialization' ? errorPolicies.deserialization : errorPolicies.processing
+    if (!fetched) throw error
+    if (channels.recordError.hasSubscribers) {
+      channels.recordError.publish({
+        stage,
+        policy,
+        error,
+        taskId,
+        topic: fetched.topic,
+        partition: fetched.partition,
+        offset: fetched.offset,
+      })
+    }
+    if (policy === 'fail') throw error
+    const fields = { topic: fetched.topic, partition: fetched.partition, offset: fetched.offset, taskId }
+    if (policy === 'continue') {
+      logger.warn(`${stage} error skipped (policy continue): ${(error as Error).message}`, fields)
+      return
+    }
+    logger.warn(`${stage} error sent to ${errorPolicies.deadLetterTopic}`, fields)
+    scope.sends += 1
+    this.#options.collector.send(deadLetterRecord(errorPolicies.deadLetterTopic, stage, fetched, error))
+  }
+
+  /**
+   * Delivers a record forwarded outside any scope (a store flush that application code started,
+   * outside processing) in a scope of its own; its asynchronous work is awaited by the next flush.
+   */
+  #deliverDetached(children: readonly RuntimeNode[], record: Record<unknown, unknown>): void {
+    const scope = new RecordScope('flush', undefined, record.timestamp)
+    runInScope(scope, () => {
+      for (const child of children) this.#deliver(child, record, scope)
+    })
+    if (scope.pending.length > 0) this.#detached.push(scope.settle())
+  }
+
+  #createContext(node: RuntimeNode, definition: ProcessorNode): ProcessorContext<unknown, unknown> {
+    const { scheduler, taskId } = this.#options
+    const forward = (record: Record<unknown, unknown>): void => {
+      if (this.#closed) return
+      const scope = currentScope()
+      if (!scope) this.#deliverDetached(node.children, record)
+      else for (const child of node.children) this.#deliver(child, record, scope)
+    }
+    return {
+      applicationId: this.#options.applicationId,
+      taskId,
+      get streamTime() {
+        return scheduler.watermark(currentScope())
+      },
+      get recordMetadata() {
+        return currentScope()?.metadata
+      },
+      children: node.children.map((child) => child.definition.name),
+      forward,
+      forwardTo: (childName, record) => {
+        const child = node.childByName.get(childName)
+        if (!child) {
+          throw new TopologyError(
+            `processor "${definition.name}" cannot forward to "${childName}": it is not a child (children: ${[...node.childByName.keys()].join(', ') || 'none'})`,
+            { context: { processor: definition.name } },
+          )
+        }
+        if (this.#closed) return
+        const scope = currentScope()
+        if (!scope) this.#deliverDetached([child], record)
+        else this.#deliver(child, record, scope)
+      },
+      getStore: <S extends StateStore>(name: string): S => {
+        if (!definition.stores.includes(name)) {
+          throw new TopologyError(
+            `processor "${definition.name}" asked for store "${name}", which is not attached to it (attached: ${definition.stores.join(', ') || 'none'}); list it in the processor's "stores" option`,
+            { context: { processor: definition.name, store: name } },
+          )
+        }
+        return this.#options.stores.get(name) as S
+      },
+      schedule: (intervalMs, type, punctuator): Cancellable => {
+        if (!(intervalMs > 0)) {
+          throw new TopologyError(
+            `processor "${definition.name}": schedule interval must be > 0 ms, got ${intervalMs}`,
+            { context: { processor: definition.name, option: 'intervalMs' } },
+          )
+        }
+        const schedule: Schedule = {
+          node,
+          intervalMs,
+          type,
+          punctuator,
+          // Stream-time punctuation fires first with the first record; wall-clock after one interval.
+          next: type === 'wall-clock' ? this.#options.now() + intervalMs : scheduler.streamTime,
+          cancelled: false,
+        }
+        this.#schedules.push(schedule)
+        return {
+          cancel: () => {
+            schedule.cancelled = true
+          },
+        }
+      },
+      currentSystemTimeMs: () => this.#options.now(),
+    }
+  }
+
+  #punctuate(scope: RecordScope, type: PunctuationType, time: number): Promise<void> | undefined {
+    for (const schedule of this.#schedules) {
+      if (schedule.cancelled || schedule.type !== type) continue
+      if (schedule.next < 0) schedule.next = time
+      if (time < schedule.next) continue
+      // One call per due interval boundary, as Kafka Streams: a long gap fires once, not per missed tick.
+      schedule.next = time + schedule.intervalMs
+      try {
+        const result = schedule.punctuator(time)
+        if (isPromise(result)) {
+          const name = schedule.node.definition.name
+          scope.pending.push(
+            result.catch((error: unknown) => {
+              throw this.#wrapProcessingError(name, error, scope)
+            }),
+          )
+        }
+      } catch (error) {
+        throw this.#wrapProcessingError(schedule.node.definition.name, error, scope)
+      }
+    }
+    for (let index = this.#schedules.length - 1; index >= 0; index -= 1) {
+      if (this.#schedules[index]!.cancelled) this.#schedules.splice(index, 1)
+    }
+    return scope.pending.length > 0 ? scope.settle() : undefined
+  }
+}
