@@ -13,6 +13,8 @@ import type { Cluster } from './platformatic-cluster.js'
 import { describeError, partialResponse } from './platformatic-errors.js'
 
 const IS_CONTROL_BATCH = 0x20
+/** Control record type in a control batch's key: 0 = ABORT, 1 = COMMIT. */
+const ABORT_MARKER = 0
 const IS_TRANSACTIONAL_BATCH = 0x10
 const LOG_APPEND_TIME = 0x08
 const READ_COMMITTED = 1
@@ -241,18 +243,12 @@ export class PartitionFetcher {
     if (recordBatches.length === 0) return undefined
     const start = state.position!
     const records: FetchedRecord[] = []
-    const aborted = new Set(
-      (partitionResponse.abortedTransactions ?? []).map((transaction) => transaction.producerId),
-    )
+    const aborted = new AbortedTransactions(partitionResponse.abortedTransactions)
     let next = start
     for (const recordBatch of recordBatches) {
       const batchEnd = recordBatch.firstOffset + BigInt(recordBatch.lastOffsetDelta) + 1n
       if (batchEnd > next) next = batchEnd
-      if (recordBatch.attributes & IS_CONTROL_BATCH) {
-        aborted.delete(recordBatch.producerId)
-        continue
-      }
-      if (recordBatch.attributes & IS_TRANSACTIONAL_BATCH && aborted.has(recordBatch.producerId)) continue
+      if (!aborted.deliver(recordBatch, batchEnd - 1n)) continue
       const logAppendTime = (recordBatch.attributes & LOG_APPEND_TIME) !== 0
       for (const record of recordBatch.records) {
         const offset = recordBatch.firstOffset + BigInt(record.offsetDelta)
@@ -280,4 +276,41 @@ export class PartitionFetcher {
       highWatermark: partitionResponse.highWatermark,
     }
   }
+}
+
+/**
+ * read_committed filtering, as the Java consumer does it. The broker lists, per aborted
+ * transaction, its producer id and first offset; each ends at that producer's next ABORT marker.
+ * One answer can hold a committed and an aborted transaction of the same producer, so a batch is
+ * dropped only while an aborted range of its producer is open at the batch's position.
+ */
+class AbortedTransactions {
+  /** Aborted transactions not reached yet, by first offset. */
+  readonly #pending: Array<{ producerId: bigint; firstOffset: bigint }>
+  /** Producers whose aborted transaction started and whose ABORT marker has not come yet. */
+  readonly #open = new Set<bigint>()
+
+  constructor(list: ReadonlyArray<{ producerId: bigint; firstOffset: bigint }> | null | undefined) {
+    this.#pending = [...(list ?? [])].sort((left, right) =>
+      left.firstOffset < right.firstOffset ? -1 : left.firstOffset > right.firstOffset ? 1 : 0,
+    )
+  }
+
+  /** Whether the records of `batch` are delivered; control batches never are. */
+  deliver(batch: RecordsBatch, lastOffset: bigint): boolean {
+    // Ranges open when the log reaches their first offset, which may lie inside this batch.
+    while (this.#pending.length > 0 && this.#pending[0]!.firstOffset <= lastOffset)
+      this.#open.add(this.#pending.shift()!.producerId)
+    if (batch.attributes & IS_CONTROL_BATCH) {
+      if (isAbortMarker(batch)) this.#open.delete(batch.producerId)
+      return false
+    }
+    return !(batch.attributes & IS_TRANSACTIONAL_BATCH && this.#open.has(batch.producerId))
+  }
+}
+
+/** The key of a control record is a version (int16) and a type (int16). */
+function isAbortMarker(batch: RecordsBatch): boolean {
+  const key = batch.records[0]?.key
+  return key !== null && key !== undefined && key.length >= 4 && key.readInt16BE(2) === ABORT_MARKER
 }
