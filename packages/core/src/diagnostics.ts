@@ -26,7 +26,8 @@ export const channels = {
    * `{ phase: 'start', taskId, store, topic, partition, startOffset, endOffset }`,
    * `{ phase: 'batch', taskId, store, records, skipped, offset }`,
    * `{ phase: 'end', taskId, store, records, skipped, durationMs, error? }` (`error` when it failed).
-   * `records` and `skipped` are running totals of the store's restore.
+   * `records` and `skipped` are running totals of the store's restore; `skipped` counts the entries
+   * caused by uncommitted input that were not applied (their key kept an older entry or a newer one).
    */
   restore: channel('kstreams:restore'),
   /**
