@@ -31,7 +31,8 @@ export const channels = {
    * `{ phase: 'start', taskId, store, topic, partition, startOffset, endOffset }`,
    * `{ phase: 'batch', taskId, store, records, skipped, offset }`,
    * `{ phase: 'end', taskId, store, records, skipped, durationMs, error? }` (`error` when it failed).
-   * `records` and `skipped` are running totals of the store's restore.
+   * `records` and `skipped` are running totals of the store's restore; `skipped` counts the entries
+   * caused by uncommitted input that were not applied (their key kept an older entry or a newer one).
    */
   restore: channel('kstreams:restore'),
   /**
@@ -53,4 +54,12 @@ export const channels = {
    * (`action`: `dropped` or `forwarded`); `store` is the aggregation's window store.
    */
   lateRecord: channel('kstreams:window:late'),
+  /**
+   * `{ brokers, leader, topic?, partition?, error, attempts, streakMs }` for each failed fetch
+   * attempt, including the metadata lookups that find the leaders: `brokers` names where it
+   * fetched from ("host:port", the bootstrap list for metadata), `leader` the node id (undefined for
+   * metadata), `topic`/`partition` when the broker answered with an error for that partition,
+   * `attempts` the failures so far in this streak and `streakMs` how long the streak has lasted.
+   */
+  fetchError: channel('kstreams:fetch-error'),
 } as const

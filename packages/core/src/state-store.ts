@@ -53,6 +53,18 @@ export interface StateStore {
   /** Applies changelog records during restore, as one batch (`value: null` deletes). */
   restore?(batch: readonly BackendWrite[]): Awaitable<void>
   /**
+   * The raw value of `key` as restore wrote it (the backend's bytes, as in `restore` batches), or
+   * undefined when the store has none. The restorer asks it, at the end of a restore, for the keys
+   * of changelog entries caused by uncommitted input: such an entry is skipped when the key
+   * already has a value (an older entry, or local state from before the checkpoint), and applied
+   * otherwise. A store without it gets those entries applied (state ahead, never lost).
+   *
+   * @default undefined (not implemented)
+   * @example
+   * restoredValue(key) { return this.backend.get(key) }
+   */
+  restoredValue?(key: Uint8Array): Awaitable<Uint8Array | undefined>
+  /**
    * Makes every write so far durable in the backend and hands changelog records to the producer.
    * Called at every commit, with the commit point the flush belongs to.
    */

@@ -1,7 +1,9 @@
 // Restores the logged stores of newly assigned tasks from their changelogs, in the background: the
 // runtime keeps processing its other tasks meanwhile and starts a task only when its restore ended.
-// Entries caused by input beyond the committed input offset are skipped, so restored state matches
-// the committed input exactly (their input will be processed again).
+// An entry caused by input beyond the committed input offset is skipped when the key has an older
+// entry, which is kept (its input will be processed again); a key with no older entry, because
+// compaction removed it, keeps its newest entry: state may run ahead of the committed input
+// (at-least-once), but it is never lost.
 import { channels } from '../diagnostics.js'
 import { StoreError } from '../errors.js'
 import {
@@ -13,6 +15,7 @@ import {
 import type { Logger } from '../logger.js'
 import { headerValue } from '../record.js'
 import type { BackendWrite } from '../state/store-backend.js'
+import type { StateStore } from '../state-store.js'
 import { decodeCommitMetadata } from './commit-metadata.js'
 import { ChangelogHeaders, type LoggedStore, type StreamTask } from './task.js'
 
@@ -91,12 +94,14 @@ export class StateRestorer {
     const { consumer } = this.#options
     const inputs = task.subtopology.sourceTopics.map((topic) => ({ topic, partition: task.partition }))
     const committed = await consumer.committed(inputs)
-    const committedByTopic = new Map<string, bigint>()
+    const committedByTopic = new Map<string, CommittedInput>()
     for (const { topic, partition } of inputs) {
       const entry = committed.get(topicPartitionKey(topic, partition))
-      if (entry?.offset !== undefined) committedByTopic.set(topic, entry.offset)
-      const streamTime = decodeCommitMetadata(entry?.metadata)?.streamTime
-      if (streamTime !== undefined) task.resumeStreamTime(streamTime)
+      const metadata = decodeCommitMetadata(entry?.metadata, entry?.offset)
+      if (entry?.offset !== undefined) {
+        committedByTopic.set(topic, { offset: entry.offset, completed: new Set(metadata?.completed) })
+      }
+      if (metadata?.streamTime !== undefined) task.resumeStreamTime(metadata.streamTime)
     }
     const ends = new Map<string, bigint>()
     for (const logged of task.loggedStores) {
@@ -109,7 +114,7 @@ export class StateRestorer {
   async #restoreStore(
     task: StreamTask,
     logged: LoggedStore,
-    committed: ReadonlyMap<string, bigint>,
+    committed: ReadonlyMap<string, CommittedInput>,
     job: RestoreJob,
   ): Promise<bigint> {
     this.#reader ??= this.#options.kafka.createReader({
@@ -162,14 +167,16 @@ export class StateRestorer {
         })
       }
       let batch: BackendWrite[] = []
+      const tail = new UncommittedTail()
       while (!job.cancelled && (reader.position(partition) ?? end) < end) {
         for (const fetched of await reader.poll(100)) {
           for (const record of fetched.records) {
             if (record.offset >= end || record.key === null) continue
-            if (beyondCommitted(record.headers, committed)) {
-              skipped += 1
+            if (causedByUncommittedInput(record.headers, committed)) {
+              if (!tail.hold(record.key, record.value)) skipped += 1
               continue
             }
+            if (tail.committed(record.key)) skipped += 1
             batch.push({ key: record.key, value: record.value })
             if (batch.length >= this.#options.batchSize) {
               records += batch.length
@@ -183,9 +190,20 @@ export class StateRestorer {
         records += batch.length
         await this.#apply(task, logged, batch, records, skipped, end - 1n)
       }
+      let ahead = 0
+      if (!job.cancelled) {
+        // Every committed entry is in the store now, so it tells which held keys had an older one.
+        const resolved = await tail.resolve(logged.store)
+        ahead = resolved.length
+        skipped += tail.held - ahead
+        if (resolved.length > 0) {
+          records += resolved.length
+          await this.#apply(task, logged, resolved, records, skipped, end - 1n)
+        }
+      }
       publishEnd()
       this.#options.logger.info(
-        `task ${task.id}: restored store "${logged.store.name}" from ${logged.topic}: ${records} record(s) applied, ${skipped} skipped (beyond the committed input) in ${Date.now() - started} ms`,
+        `task ${task.id}: restored store "${logged.store.name}" from ${logged.topic}: ${records} record(s) applied (${ahead} of them caused by uncommitted input, for keys with no older entry), ${skipped} skipped (caused by uncommitted input, for keys whose older entry was kept) in ${Date.now() - started} ms`,
       )
       return end
     } catch (error) {
@@ -224,14 +242,95 @@ export class StateRestorer {
   }
 }
 
+/**
+ * The entries caused by uncommitted input, held until the end of a restore, when it is known
+ * whether their key had an older entry. Memory stays bounded by the uncommitted tail, not by the
+ * store: input offsets grow with changelog offsets per input topic, so uncommitted entries are the
+ * tail written since the last commit (plus, after a crash, the entries a new owner wrote while
+ * reprocessing that input). Keys are remembered only from the first uncommitted entry on; for the
+ * entries before it, every one committed and applied, the store itself tells (`restoredValue`)
+ * whether the key has an older entry, and so does the local state from before a checkpoint.
+ *
+ * For a key held with no older entry, the newest held entry is applied (its own older uncommitted
+ * entries are superseded by it). A committed entry of a held key that comes later (written by a
+ * new owner reprocessing the input) is applied in order and drops what was held.
+ *
+ * One imprecision, on the side of keeping state: a committed tombstone before the tail leaves no
+ * value, so an uncommitted put of that key after it is applied, as it would be once compaction
+ * removed the tombstone.
+ */
+class UncommittedTail {
+  /** Per key (bytes as latin1): its newest uncommitted entry, or COMMITTED once a committed entry came. */
+  readonly #keys = new Map<string, BackendWrite | typeof COMMITTED>()
+  /** Keys currently held (not superseded by a committed entry). */
+  held = 0
+  #started = false
+
+  /** Holds an uncommitted entry; false when it is skipped at once (its key has a committed entry in the tail). */
+  hold(key: Uint8Array, value: Uint8Array | null): boolean {
+    this.#started = true
+    const id = keyId(key)
+    const current = this.#keys.get(id)
+    if (current === COMMITTED) return false
+    if (current) {
+      // The entry held before is superseded: it is neither applied nor held any more.
+      current.value = value
+      return false
+    }
+    this.#keys.set(id, { key, value })
+    this.held += 1
+    return true
+  }
+
+  /** A committed entry of `key`, applied now; true when it superseded a held entry (now skipped). */
+  committed(key: Uint8Array): boolean {
+    if (!this.#started) return false
+    const id = keyId(key)
+    const current = this.#keys.get(id)
+    this.#keys.set(id, COMMITTED)
+    if (current === undefined || current === COMMITTED) return false
+    this.held -= 1
+    return true
+  }
+
+  /**
+   * The held entries to apply: those whose key has no value in the store. A store that cannot
+   * tell (no `restoredValue`) gets them all, since state ahead of the committed input is
+   * at-least-once and lost state is not.
+   */
+  async resolve(store: StateStore): Promise<BackendWrite[]> {
+    const apply: BackendWrite[] = []
+    for (const entry of this.#keys.values()) {
+      if (entry === COMMITTED) continue
+      if (store.restoredValue && (await store.restoredValue(entry.key)) !== undefined) continue
+      apply.push(entry)
+    }
+    return apply
+  }
+}
+
+const COMMITTED = Symbol('committed')
+
+function keyId(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')
+}
+
 /** True when the change was caused by an input record that is not committed yet. */
-function beyondCommitted(
+/** An input partition's committed offset and the offsets done above it (from the commit metadata). */
+interface CommittedInput {
+  offset: bigint
+  completed: ReadonlySet<bigint>
+}
+
+function causedByUncommittedInput(
   headers: ReadonlyArray<readonly [string, Uint8Array | null]>,
-  committed: ReadonlyMap<string, bigint>,
+  committed: ReadonlyMap<string, CommittedInput>,
 ): boolean {
   const offset = headerValue(headers, ChangelogHeaders.inputOffset)
   const topic = headerValue(headers, ChangelogHeaders.inputTopic)
   if (!offset || !topic) return false
-  const committedOffset = committed.get(decoder.decode(topic))
-  return committedOffset === undefined || BigInt(decoder.decode(offset)) >= committedOffset
+  const input = committed.get(decoder.decode(topic))
+  if (input === undefined) return true
+  const inputOffset = BigInt(decoder.decode(offset))
+  return inputOffset >= input.offset && !input.completed.has(inputOffset)
 }

@@ -248,6 +248,10 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
     await this.#call('restore', () => this.#backend.write(batch))
   }
 
+  restoredValue(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.#call('restoredValue', () => this.#backend.get(key))
+  }
+
   async flush(commitPoint?: CommitPoint): Promise<void> {
     await this.#namespace?.flush()
     await this.#call('flush', () => this.#backend.flush(commitPoint))

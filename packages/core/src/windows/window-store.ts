@@ -196,6 +196,10 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
     return this.#inner.restore?.(batch)
   }
 
+  restoredValue(key: Uint8Array): Promise<Uint8Array | undefined> | Uint8Array | undefined {
+    return this.#inner.restoredValue?.(key)
+  }
+
   flush(commitPoint?: CommitPoint): Promise<void> | void {
     return this.#inner.flush(commitPoint)
   }
