@@ -1,6 +1,6 @@
 // Reading @platformatic/kafka errors: a response with per-partition error codes arrives as a
 // ResponseError (an AggregateError of ProtocolErrors, each with a path into the response).
-import { KStreamsError } from '../errors.js'
+import { ErrorCodes, KStreamsError } from '../errors.js'
 
 export interface ProtocolFailure {
   /** Kafka's error name, e.g. NOT_LEADER_OR_FOLLOWER. */
@@ -113,6 +113,8 @@ function errorChain(error: unknown, depth = 0): unknown[] {
 
 /** The reaction to a failed group request; see {@link GroupFailure}. */
 export function classifyGroupFailure(error: unknown): GroupFailure {
+  // Ours: raised before sending, for a request of a membership that was lost meanwhile.
+  if (KStreamsError.isInstance(error) && error.code === ErrorCodes.FENCED) return 'fenced-epoch'
   const chain = errorChain(error)
   const names = new Set(chain.flatMap((entry) => protocolFailures(entry).map((failure) => failure.id)))
   if (names.has('UNKNOWN_MEMBER_ID')) return 'unknown-member'

@@ -36,8 +36,12 @@ type ResolvedOptions = Required<
 interface RetryBound {
   /** Give up when the next attempt would start after this time (ms since the epoch); never when absent. */
   deadline?: number
-  /** Whether the retries go on after close() began (commits during a closing revoke do). */
-  whileClosing: boolean
+  /**
+   * A heartbeat stops retrying when close() begins or a loss is pending (the loop rejoins then),
+   * and its pauses end early when the loop is woken. Other requests go on while closing: the
+   * commits of a closing revoke must still land.
+   */
+  heartbeat: boolean
 }
 
 /** Why this member gave up its partitions, until the heartbeat loop has reported them lost. */
@@ -73,7 +77,6 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
   readonly #heartbeatWaiters = new Set<{ resolve: () => void; reject: (error: Error) => void }>()
   #joined: { resolve: () => void; reject: (error: Error) => void; deadline: number } | undefined
   #closing = false
-  readonly #closeWakers = new Set<() => void>()
   #failure: Error | undefined
   /** Since when no broker answered this consumer's group requests (logged once per outage). */
   #outageSince: number | undefined
@@ -155,26 +158,21 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     const byTopic = new Map<string, number[]>()
     for (const { topic, partition } of partitions)
       byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition])
-    const bound = { deadline: Date.now() + this.#options.brokerUnavailableTimeoutMs, whileClosing: true }
+    const bound = { deadline: Date.now() + this.#options.brokerUnavailableTimeoutMs, heartbeat: false }
     // Reading offsets writes nothing, so unlike a commit the retry after a stale epoch does not
     // check ownership: the reconciliation that asked re-checks its target anyway.
-    const response = await this.#asMember('fetch committed offsets', partitions, bound, false, () =>
-      this.#withCoordinator(
-        'fetch committed offsets',
-        (connection) =>
-          offsetFetchV9.api.async(
-            connection,
-            [
-              {
-                groupId: this.#options.groupId,
-                memberId: this.#memberId || null,
-                memberEpoch: this.#memberId ? this.#memberEpoch : -1,
-                topics: [...byTopic].map(([name, partitionIndexes]) => ({ name, partitionIndexes })),
-              },
-            ],
-            true,
-          ),
-        bound,
+    const response = await this.#asMember('fetch committed offsets', partitions, bound, false, (connection) =>
+      offsetFetchV9.api.async(
+        connection,
+        [
+          {
+            groupId: this.#options.groupId,
+            memberId: this.#memberId || null,
+            memberEpoch: this.#memberId ? this.#memberEpoch : -1,
+            topics: [...byTopic].map(([name, partitionIndexes]) => ({ name, partitionIndexes })),
+          },
+        ],
+        true,
       ),
     )
     const result = new Map<string, OffsetAndMetadata | null>()
@@ -213,20 +211,15 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
       byTopic.set(offset.topic, list)
     }
     const topics = [...byTopic].map(([name, partitions]) => ({ name, partitions }))
-    const bound = { deadline: Date.now() + this.#options.brokerUnavailableTimeoutMs, whileClosing: true }
-    await this.#asMember('commit offsets', offsets, bound, true, () =>
-      this.#withCoordinator(
-        'commit offsets',
-        (connection) =>
-          offsetCommitV9.api.async(
-            connection,
-            this.#options.groupId,
-            this.#memberEpoch,
-            this.#memberId,
-            null,
-            topics,
-          ),
-        bound,
+    const bound = { deadline: Date.now() + this.#options.brokerUnavailableTimeoutMs, heartbeat: false }
+    await this.#asMember('commit offsets', offsets, bound, true, (connection) =>
+      offsetCommitV9.api.async(
+        connection,
+        this.#options.groupId,
+        this.#memberEpoch,
+        this.#memberId,
+        null,
+        topics,
       ),
     )
   }
@@ -234,7 +227,6 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
   async close(): Promise<void> {
     if (this.#closing) return
     this.#closing = true
-    for (const wake of this.#closeWakers) wake()
     await this.#prefetch?.catch(() => {})
     if (this.#heartbeatLoop) {
       this.#wakeHeartbeat()
@@ -256,16 +248,29 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     partitions: TopicPartition[],
     bound: RetryBound,
     checkOwnership: boolean,
-    request: () => Promise<T>,
+    send: (connection: Awaited<ReturnType<Cluster['coordinatorFor']>>) => Promise<T>,
   ): Promise<T> {
     const membership = this.#membership
     if (this.#pendingLoss) throw this.#fencedError(action, partitions, this.#pendingLoss.reason)
+    // Work done under one membership is never sent under the next: between retries the member may
+    // have been lost and rejoined with partitions that a newer owner processes meanwhile.
+    const request = () =>
+      this.#withCoordinator(
+        action,
+        (connection) => {
+          if (membership !== this.#membership)
+            throw this.#fencedError(action, partitions, this.#pendingLoss?.reason ?? 'the member rejoined')
+          return send(connection)
+        },
+        bound,
+      )
     let failure: GroupFailure
     try {
       return await request()
     } catch (error) {
       failure = classifyGroupFailure(error)
       if (!isFencing(failure)) throw error
+      if (KStreamsError.isInstance(error) && error.code === ErrorCodes.FENCED) throw error
       if (failure !== 'stale-epoch' || membership !== this.#membership) {
         const reason = `${action}: ${describeError(error)}`
         this.#markLost(reason, failure === 'unknown-member')
@@ -288,6 +293,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     } catch (error) {
       failure = classifyGroupFailure(error)
       if (!isFencing(failure)) throw error
+      if (KStreamsError.isInstance(error) && error.code === ErrorCodes.FENCED) throw error
       const reason = `${action} (retried after a stale member epoch): ${describeError(error)}`
       this.#markLost(reason, failure === 'unknown-member')
       throw this.#fencedError(action, partitions, reason, error)
@@ -428,7 +434,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
           this.#ownedByTopicId(),
         ),
       // Heartbeats wait out an outage however long it lasts, except while joining.
-      { deadline: this.#joined?.deadline, whileClosing: false },
+      { deadline: this.#joined?.deadline, heartbeat: true },
     )
     // Answered for an epoch this member is giving up: the rejoin asks again.
     if (this.#pendingLoss) return
@@ -464,7 +470,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
 
   /** What the heartbeat loop does after a failed heartbeat; returns the pause before the next one. */
   #onHeartbeatError(error: unknown): number {
-    if (this.#closing) return 0
+    if (this.#closing || this.#pendingLoss) return 0
     const failure = classifyGroupFailure(error)
     if (isFencing(failure)) {
       // Removed (e.g. its session expired) or outrun: the partitions may already be elsewhere.
@@ -496,7 +502,6 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     }
     for (const waiter of [...this.#heartbeatWaiters]) waiter.reject(error)
     this.#closing = true
-    for (const wake of this.#closeWakers) wake()
   }
 
   /** Moves owned partitions towards the target: revoke first (awaited), then assign. */
@@ -583,7 +588,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
           null,
         ),
       // One attempt: a member that cannot say goodbye is removed when its session expires.
-      { deadline: Date.now(), whileClosing: true },
+      { deadline: Date.now(), heartbeat: false },
     ).catch(() => {})
   }
 
@@ -612,19 +617,6 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
 
   #wakeHeartbeat(): void {
     this.#heartbeatWake?.()
-  }
-
-  /** A pause between retries that close() cuts short (for requests that stop when closing). */
-  #pauseUnlessClosing(milliseconds: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer)
-        this.#closeWakers.delete(wake)
-        resolve()
-      }
-      const timer = setTimeout(wake, milliseconds)
-      this.#closeWakers.add(wake)
-    })
   }
 
   /**
@@ -658,13 +650,16 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
           { cause: error, retriable: false, context: { groupId: this.#options.groupId } },
         )
       }
-      const stopped = this.#closing && !bound.whileClosing
+      const stopped = bound.heartbeat && (this.#closing || this.#pendingLoss !== undefined)
       if (stopped || (bound.deadline !== undefined && Date.now() >= bound.deadline)) {
         throw this.#unavailableError(action, error, failure, started)
       }
       // The last attempt comes at the deadline, not one backoff step before it.
       const pause = Math.min(retryDelayMs(attempt), (bound.deadline ?? Number.POSITIVE_INFINITY) - Date.now())
-      await (bound.whileClosing ? sleep(pause) : this.#pauseUnlessClosing(pause))
+      await (bound.heartbeat ? this.#sleepUntilWoken(pause) : sleep(pause))
+      if (bound.heartbeat && (this.#closing || this.#pendingLoss)) {
+        throw this.#unavailableError(action, error, failure, started)
+      }
     }
   }
 
