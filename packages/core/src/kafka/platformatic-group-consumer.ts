@@ -251,7 +251,8 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     send: (connection: Awaited<ReturnType<Cluster['coordinatorFor']>>) => Promise<T>,
   ): Promise<T> {
     const membership = this.#membership
-    if (this.#pendingLoss) throw this.#fencedError(action, partitions, this.#pendingLoss.reason)
+    const member = { memberId: this.#memberId, memberEpoch: this.#memberEpoch }
+    if (this.#pendingLoss) throw this.#fencedError(action, partitions, this.#pendingLoss.reason, member)
     // Work done under one membership is never sent under the next: between retries the member may
     // have been lost and rejoined with partitions that a newer owner processes meanwhile.
     const request = () =>
@@ -259,7 +260,12 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
         action,
         (connection) => {
           if (membership !== this.#membership)
-            throw this.#fencedError(action, partitions, this.#pendingLoss?.reason ?? 'the member rejoined')
+            throw this.#fencedError(
+              action,
+              partitions,
+              this.#pendingLoss?.reason ?? 'the member rejoined',
+              member,
+            )
           return send(connection)
         },
         bound,
@@ -274,18 +280,24 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
       if (failure !== 'stale-epoch' || membership !== this.#membership) {
         const reason = `${action}: ${describeError(error)}`
         this.#markLost(reason, failure === 'unknown-member')
-        throw this.#fencedError(action, partitions, reason, error)
+        throw this.#fencedError(action, partitions, reason, member, error)
       }
     }
     await this.#nextHeartbeat(action, partitions, bound)
-    if (membership !== this.#membership) throw this.#fencedError(action, partitions, 'the member rejoined')
+    if (membership !== this.#membership)
+      throw this.#fencedError(action, partitions, 'the member rejoined', member)
     if (checkOwnership) {
       const moved = partitions.filter(
         ({ topic, partition }) => !this.#fetcher.partitions.has(topicPartitionKey(topic, partition)),
       )
       if (moved.length > 0) {
         // Moved to another member by a rebalance: only these partitions are gone, the member is fine.
-        throw this.#fencedError(action, partitions, `${describe(moved)} no longer assigned to this member`)
+        throw this.#fencedError(
+          action,
+          partitions,
+          `${describe(moved)} no longer assigned to this member`,
+          member,
+        )
       }
     }
     try {
@@ -296,22 +308,24 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
       if (KStreamsError.isInstance(error) && error.code === ErrorCodes.FENCED) throw error
       const reason = `${action} (retried after a stale member epoch): ${describeError(error)}`
       this.#markLost(reason, failure === 'unknown-member')
-      throw this.#fencedError(action, partitions, reason, error)
+      throw this.#fencedError(action, partitions, reason, member, error)
     }
   }
 
-  #fencedError(action: string, partitions: TopicPartition[], reason: string, cause?: unknown): FencedError {
+  /** `member`: the generation the request was made for, which the loss may have reset since. */
+  #fencedError(
+    action: string,
+    partitions: TopicPartition[],
+    reason: string,
+    member = { memberId: this.#memberId, memberEpoch: this.#memberEpoch },
+    cause?: unknown,
+  ): FencedError {
     return new FencedError(
-      `could not ${action} for group "${this.#options.groupId}": this member (${this.#memberId || 'no id'}, epoch ${this.#memberEpoch}) was fenced (${reason}); its partitions are lost and it rejoins`,
+      `could not ${action} for group "${this.#options.groupId}": this member (${member.memberId || 'no id yet'}, epoch ${member.memberEpoch}) was fenced (${reason}); its partitions are lost and it rejoins`,
       {
         cause,
         retriable: false,
-        context: {
-          groupId: this.#options.groupId,
-          memberId: this.#memberId,
-          memberEpoch: this.#memberEpoch,
-          partitions: describe(partitions),
-        },
+        context: { groupId: this.#options.groupId, ...member, partitions: describe(partitions) },
       },
     )
   }
