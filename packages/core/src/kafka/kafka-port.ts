@@ -1,6 +1,7 @@
 // The Kafka port: the only way the runtime reaches Kafka. A small, internal interface so that the
 // runtime can be tested against any client, and other clients can be adapted behind it later.
 // The default adapter is `platformatic-kafka-port.ts` (@platformatic/kafka).
+import type { Logger } from '../logger.js'
 
 export interface TopicPartition {
   topic: string
@@ -71,6 +72,20 @@ export interface GroupConsumerOptions {
   fetchMaxBytes?: number
   fetchMaxBytesPerPartition?: number
   fetchMaxWaitMs?: number
+  /**
+   * How long a commit or a committed-offset fetch keeps retrying while no broker answers (or the
+   * coordinator is unavailable) before it fails with a retriable KafkaError. Heartbeats retry for
+   * as long as the outage lasts: the runtime decides when it has lasted too long.
+   * @default 120000
+   * @example brokerUnavailableTimeoutMs: 30_000
+   */
+  brokerUnavailableTimeoutMs?: number
+  /**
+   * Where membership events go: lost partitions, rejoins, the start and end of an outage (once
+   * per outage, not once per attempt).
+   * @default silentLogger
+   */
+  logger?: Logger
 }
 
 export interface GroupConsumer {

@@ -1,8 +1,16 @@
 // Connections and metadata for the group consumer, on @platformatic/kafka's exported protocol
 // layer: which broker leads each partition, topic ids, and the group coordinator.
-import { type Connection, ConnectionPool, findCoordinatorV6, metadataV12 } from '@platformatic/kafka'
+import {
+  apiVersionsV3,
+  type Connection,
+  ConnectionPool,
+  findCoordinatorV6,
+  metadataV12,
+} from '@platformatic/kafka'
 import { KafkaError } from '../errors.js'
-import { describeError, partialResponse } from './platformatic-errors.js'
+import { brokerVersionProblem } from './platformatic-broker-versions.js'
+import type { ConnectivityTracker } from './platformatic-connectivity.js'
+import { describeError, isUnreachable, partialResponse } from './platformatic-errors.js'
 
 export interface Broker {
   host: string
@@ -25,6 +33,11 @@ export interface ClusterOptions {
   clientId: string
   connectTimeoutMs: number
   requestTimeoutMs: number
+  /**
+   * Told about every request of this cluster's: answered (`reachable`) or not reaching any broker
+   * (`unreachable`). The port shares one tracker between all its clients.
+   */
+  connectivity?: ConnectivityTracker
 }
 
 function parseServer(server: string): Broker {
@@ -53,11 +66,21 @@ export class Cluster {
     this.groupPool = new ConnectionPool(`${options.clientId}-group`, connectionOptions)
   }
 
+  /** The bootstrap servers as "host:port, …", for messages. */
+  get servers(): string {
+    return this.#options.bootstrapServers.join(', ')
+  }
+
+  get connectivity(): ConnectivityTracker | undefined {
+    return this.#options.connectivity
+  }
+
   async anyConnection(pool: ConnectionPool = this.groupPool): Promise<Connection> {
     const known = [...this.#brokers.values()]
     try {
       return await pool.getFirstAvailable(known.length > 0 ? known : this.#bootstrap)
     } catch (error) {
+      this.#options.connectivity?.unreachable(error)
       throw new KafkaError(
         `cannot reach Kafka at ${this.#options.bootstrapServers.join(', ')}: ${describeError(error)}`,
         { cause: error, retriable: true },
@@ -72,7 +95,35 @@ export class Cluster {
       broker = this.#brokers.get(nodeId)
     }
     if (!broker) throw new KafkaError(`broker ${nodeId} is not in the cluster metadata`, { retriable: true })
-    return pool.get(broker)
+    try {
+      return await pool.get(broker)
+    } catch (error) {
+      this.#report(error)
+      throw error
+    }
+  }
+
+  /**
+   * Fails with a KafkaError naming what is missing when the broker lacks a protocol version that
+   * kstreams sends (see platformatic-broker-versions.ts).
+   */
+  async checkBrokerVersions(): Promise<void> {
+    const connection = await this.anyConnection()
+    const broker = `${connection.host}:${connection.port}`
+    let response: Awaited<ReturnType<typeof apiVersionsV3.api.async>>
+    try {
+      response = await apiVersionsV3.api.async(connection, 'kstreams', '1')
+      this.#options.connectivity?.reachable()
+    } catch (error) {
+      this.#report(error)
+      throw new KafkaError(`cannot ask Kafka at ${broker} for its API versions: ${describeError(error)}`, {
+        cause: error,
+        retriable: isUnreachable(error),
+        context: { broker },
+      })
+    }
+    const problem = brokerVersionProblem(broker, response.apiKeys)
+    if (problem) throw new KafkaError(problem, { retriable: false, context: { broker } })
   }
 
   /** Fetches metadata for `topics` (and the broker list). Missing topics are simply absent. */
@@ -81,7 +132,9 @@ export class Cluster {
     let response: Awaited<ReturnType<typeof metadataV12.api.async>>
     try {
       response = await metadataV12.api.async(connection, topics, false, false)
+      this.#options.connectivity?.reachable()
     } catch (error) {
+      this.#report(error)
       const partial = partialResponse<typeof response>(error)
       if (!partial)
         throw new KafkaError(`metadata request failed: ${describeError(error)}`, {
@@ -121,15 +174,28 @@ export class Cluster {
   async coordinatorFor(groupId: string): Promise<Connection> {
     const connection = await this.anyConnection()
     const response = await findCoordinatorV6.api.async(connection, 0, [groupId]).catch((error: unknown) => {
+      this.#report(error)
       throw new KafkaError(`cannot find the coordinator of group "${groupId}": ${describeError(error)}`, {
         cause: error,
         retriable: true,
       })
     })
+    this.#options.connectivity?.reachable()
     const coordinator = response.coordinators.find((candidate) => candidate.errorCode === 0)
     if (!coordinator) throw new KafkaError(`no coordinator for group "${groupId}" yet`, { retriable: true })
     this.#brokers.set(coordinator.nodeId, { host: coordinator.host, port: coordinator.port })
-    return this.groupPool.get({ host: coordinator.host, port: coordinator.port })
+    try {
+      return await this.groupPool.get({ host: coordinator.host, port: coordinator.port })
+    } catch (error) {
+      this.#report(error)
+      throw error
+    }
+  }
+
+  /** A failed request counts against connectivity only when no broker answered it. */
+  #report(error: unknown): void {
+    if (isUnreachable(error)) this.#options.connectivity?.unreachable(error)
+    else this.#options.connectivity?.reachable()
   }
 
   async close(): Promise<void> {
