@@ -2,7 +2,7 @@
 // resolves only when everything handed over so far is acknowledged: the commit cycle awaits it
 // before committing input offsets.
 import { channels } from '../diagnostics.js'
-import { ProductionError } from '../errors.js'
+import { KStreamsError, ProductionError } from '../errors.js'
 import {
   type AdminPort,
   type ProducedOffset,
@@ -193,8 +193,8 @@ export class KafkaRecordCollector implements RecordCollector {
   #failed(batch: ProduceRecord[], error: unknown): void {
     const topics = [...new Set(batch.map((record) => record.topic))].join(', ')
     const failure =
-      error instanceof ProductionError
-        ? error
+      KStreamsError.isInstance(error) && error.code === 'KSTREAMS_PRODUCTION'
+        ? (error as ProductionError)
         : new ProductionError(
             `could not produce ${batch.length} record(s) to ${topics}: ${error instanceof Error ? error.message : String(error)}`,
             { cause: error, context: { topic: topics } },

@@ -190,6 +190,8 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         fetchMaxBytes: config.fetchMaxBytes,
         fetchMaxBytesPerPartition: config.fetchMaxBytesPerPartition,
         fetchMaxWaitMs: config.fetchMaxWaitMs,
+        brokerUnavailableTimeoutMs: config.brokerUnavailableTimeoutMs,
+        logger: config.logger,
       })
       this.#consumer = consumer
       this.#coordinator = new CommitCoordinator({
