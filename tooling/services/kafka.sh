@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Apache Kafka 4.x, single node in KRaft mode, from Maven Central jars (no Docker, no tarball).
 #   kafka.sh start|stop|status          the broker on 127.0.0.1:$KAFKA_PORT (default 9092)
+#   kafka.sh start --keep               start on the log directory of the last run (topics, offsets
+#                                       and groups intact) instead of an empty one
+#   kafka.sh stop --keep                stop (the log directory is always left on disk; --keep says so)
+#   kafka.sh restart                    stop, then start --keep: a broker restart with its data
 #   kafka.sh tool <class> [args...]     a console tool, e.g. org.apache.kafka.tools.consumer.ConsoleConsumer
+# KAFKA_EXTRA_PROPERTIES (lines of key=value) is appended to server.properties, overriding it.
 # With KAFKA_BOOTSTRAP_SERVERS set by the user, that broker is used and nothing is started.
 SERVICE=kafka
+USAGE="start [--keep]|stop [--keep]|restart|status|tool <class> [args...]"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
@@ -45,11 +51,18 @@ start_service() {
   require_free_port "$KAFKA_CONTROLLER_PORT" "the Kafka controller" KAFKA_CONTROLLER_PORT
   : >"$LOG_FILE"
   fetch_jars
-  # A fresh log directory each start: tests create their own topics and expect no leftovers.
-  rm -rf "$SERVICE_DIR/data"
+  if [ "$KEEP_DATA" = 1 ] && [ -f "$SERVICE_DIR/data/meta.properties" ]; then
+    say "starting on the existing log directory $SERVICE_DIR/data"
+  else
+    # A fresh log directory by default: tests create their own topics and expect no leftovers.
+    rm -rf "$SERVICE_DIR/data"
+  fi
   mkdir -p "$SERVICE_DIR/data"
   sed -e "s#@DATA_DIR@#$SERVICE_DIR/data#" -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
     "$SERVICES_HOME/kafka/server.properties" >"$SERVICE_DIR/server.properties"
+  if [ -n "${KAFKA_EXTRA_PROPERTIES:-}" ]; then
+    printf '\n# From KAFKA_EXTRA_PROPERTIES\n%s\n' "$KAFKA_EXTRA_PROPERTIES" >>"$SERVICE_DIR/server.properties"
+  fi
   local logging="-Dlog4j2.configurationFile=$SERVICES_HOME/kafka/log4j2.properties"
   java "$logging" -cp "$LIBS/*" kafka.tools.StorageTool format -t "$CLUSTER_ID" \
     -c "$SERVICE_DIR/server.properties" --ignore-formatted >>"$LOG_FILE" 2>&1 ||
@@ -68,10 +81,26 @@ stop_service() {
   stop_process
 }
 
-if [ "${1:-}" = tool ]; then
+# --keep may follow start or stop; restart is stop then start --keep.
+KEEP_DATA=0
+COMMAND="${1:-}"
+case "${2:-}" in
+  --keep) KEEP_DATA=1 ;;
+  "") ;;
+  *) [ "$COMMAND" = tool ] || die "unknown option \"$2\" (expected --keep)" ;;
+esac
+if [ "$COMMAND" = restart ]; then
+  [ -z "$KSTREAMS_EXTERNAL_KAFKA" ] || die "external broker in use (KAFKA_BOOTSTRAP_SERVERS); not restarting it"
+  KEEP_DATA=1
+  stop_service
+  main start
+  exit 0
+fi
+
+if [ "$COMMAND" = tool ]; then
   shift
   require_java
   fetch_jars
   exec java "-Dlog4j2.configurationFile=$SERVICES_HOME/kafka/log4j2.properties" -cp "$LIBS/*" "$@"
 fi
-main "$@"
+main "$COMMAND"

@@ -110,7 +110,7 @@ main() {
       fi
       ;;
     *)
-      echo "usage: $0 start|stop|status" >&2
+      echo "usage: $0 ${USAGE:-start|stop|status}" >&2
       return 2
       ;;
   esac

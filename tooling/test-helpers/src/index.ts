@@ -1,6 +1,7 @@
 export { endpoints } from './endpoints.js'
 export {
   createTestTopics,
+  createTopicsOn,
   deleteTopicsWhenTestEnds,
   produceStrings,
   type ReadMessage,
@@ -8,5 +9,6 @@ export {
   type TestMessage,
   type TestTopicSpec,
 } from './kafka.js'
+export { type DedicatedKafka, type DedicatedKafkaOptions, startDedicatedKafka } from './kafka-broker.js'
 export { type ChildApp, spawnNodeScript } from './processes.js'
 export { uniqueName, uniqueSuffix } from './unique-name.js'

@@ -19,10 +19,10 @@ export interface TestTopicSpec {
   configs?: Record<string, string>
 }
 
-function createAdmin(): Admin {
+function createAdmin(bootstrapServers: string[] = endpoints.kafkaBootstrapServers): Admin {
   return new Admin({
     clientId: uniqueName('test-admin'),
-    bootstrapBrokers: endpoints.kafkaBootstrapServers,
+    bootstrapBrokers: bootstrapServers,
   })
 }
 
@@ -31,7 +31,14 @@ function createAdmin(): Admin {
  * Returns the topic names in the order of `specs`.
  */
 export async function createTestTopics(...specs: TestTopicSpec[]): Promise<string[]> {
-  const admin = createAdmin()
+  const names = await createTopicsOn(endpoints.kafkaBootstrapServers, specs)
+  deleteTopicsWhenTestEnds(...names)
+  return names
+}
+
+/** Creates uniquely named topics on the brokers at `bootstrapServers`; returns their names. */
+export async function createTopicsOn(bootstrapServers: string[], specs: TestTopicSpec[]): Promise<string[]> {
+  const admin = createAdmin(bootstrapServers)
   const names = specs.map((spec) => uniqueName(spec.prefix))
   try {
     for (const [index, spec] of specs.entries()) {
@@ -48,7 +55,6 @@ export async function createTestTopics(...specs: TestTopicSpec[]): Promise<strin
   } finally {
     await admin.close()
   }
-  deleteTopicsWhenTestEnds(...names)
   return names
 }
 
@@ -73,13 +79,17 @@ export interface TestMessage {
   timestamp?: number
 }
 
-/** Produces string records with acks from all replicas. */
-export async function produceStrings(topic: string, messages: TestMessage[]): Promise<void> {
+/** Produces string records with acks from all replicas (to the shared test broker by default). */
+export async function produceStrings(
+  topic: string,
+  messages: TestMessage[],
+  bootstrapServers: string[] = endpoints.kafkaBootstrapServers,
+): Promise<void> {
   const producer = new Producer({
     // Kafka's Java default partitioner (murmur2 & 0x7fffffff), as kstreams and Kafka Streams use.
     partitioner: compatibilityPartitioner,
     clientId: uniqueName('test-producer'),
-    bootstrapBrokers: endpoints.kafkaBootstrapServers,
+    bootstrapBrokers: bootstrapServers,
     serializers: stringSerializers,
     // Retries of a non-idempotent producer can write records twice, which tests would count.
     idempotent: true,
@@ -123,11 +133,12 @@ export async function readTopicUntil(
   topic: string,
   done: (messages: ReadMessage[]) => boolean,
   timeoutMs = 60_000,
+  bootstrapServers: string[] = endpoints.kafkaBootstrapServers,
 ): Promise<ReadMessage[]> {
   const consumer = new Consumer({
     groupId: uniqueName('test-reader'),
     clientId: uniqueName('test-reader'),
-    bootstrapBrokers: endpoints.kafkaBootstrapServers,
+    bootstrapBrokers: bootstrapServers,
     deserializers: {
       ...stringDeserializers,
       key: (bytes?: Buffer) => bytes ?? null,

@@ -2,7 +2,12 @@
 // a group consumer of our own on its exported protocol layer (see platformatic-group-consumer.ts)
 // for what the high-level Consumer lacks: awaited revocation, exact per-partition pause and seek,
 // and commits with metadata.
-import { Admin, ConfigResourceTypes, Producer } from '@platformatic/kafka'
+import {
+  Admin,
+  type ProducerOptions as ClientProducerOptions,
+  ConfigResourceTypes,
+  Producer,
+} from '@platformatic/kafka'
 import { ConfigError, KafkaError } from '../errors.js'
 import {
   type AdminPort,
@@ -11,12 +16,20 @@ import {
   type PartitionReader,
   type ProducedOffset,
   type ProduceRecord,
+  type ProducerOptions,
   type ProducerPort,
   type TopicDescription,
   type TopicPartition,
   topicPartitionKey,
 } from './kafka-port.js'
-import { Cluster } from './platformatic-cluster.js'
+import { Cluster, type ClusterOptions } from './platformatic-cluster.js'
+import {
+  ConnectivityTracker,
+  isRetriable,
+  retriesWithin,
+  retryWithin,
+  trackingRetryDelay,
+} from './platformatic-connectivity.js'
 import { describeError, isUnknownTopic, protocolFailures } from './platformatic-errors.js'
 import { LATEST, PartitionFetcher } from './platformatic-fetcher.js'
 import { PlatformaticGroupConsumer } from './platformatic-group-consumer.js'
@@ -30,9 +43,17 @@ export interface PlatformaticKafkaPortOptions {
   connectTimeoutMs?: number
   /** @default 30000 */
   requestTimeoutMs?: number
-  /** Compression of produced batches. @default 'none' */
+  /** Compression of produced batches, unless `createProducer` is given one. @default 'none' */
   compression?: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
+  /**
+   * How long an admin call (describe or create topics) retries retriable failures, as the Java
+   * admin client's `default.api.timeout.ms`. @default 60000
+   */
+  adminTimeoutMs?: number
 }
+
+const defaultDeliveryTimeoutMs = 120_000
+const defaultBatchMaxBytes = 900_000
 
 export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOptions): KafkaPort {
   if (!Array.isArray(options?.bootstrapServers) || options.bootstrapServers.length === 0) {
@@ -45,34 +66,78 @@ export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOption
     connectTimeoutMs: options.connectTimeoutMs ?? 5000,
     requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
   }
-  const clientOptions = (clientId: string) => ({
-    clientId,
-    bootstrapBrokers: base.bootstrapServers,
-    connectTimeout: base.connectTimeoutMs,
-    requestTimeout: base.requestTimeoutMs,
-    retries: 3,
-  })
-  return {
-    createConsumer: (consumerOptions) =>
-      new PlatformaticGroupConsumer(
-        new Cluster({ ...base, clientId: consumerOptions.clientId }),
-        consumerOptions,
-      ),
-    createReader: ({ clientId, fetchMaxBytes }) =>
-      new PlatformaticPartitionReader(new Cluster({ ...base, clientId }), fetchMaxBytes ?? 50 * 1024 * 1024),
-    createProducer: ({ clientId }) =>
-      new PlatformaticProducer(
-        new Producer({
-          ...clientOptions(clientId),
-          acks: -1,
-          // Without idempotence the client's retries can write a batch twice (seen on new topics).
-          idempotent: true,
-          compression: options.compression ?? 'none',
-        }),
-      ),
-    createAdmin: ({ clientId }) =>
-      new PlatformaticAdmin(new Admin(clientOptions(clientId)), base.bootstrapServers),
+  const connectivity = new ConnectivityTracker(base.bootstrapServers)
+  const clusterOptions = (clientId: string): ClusterOptions => {
+    const cluster: ClusterOptions & { connectivity?: ConnectivityTracker } = { ...base, clientId }
+    // The cluster (and through it the group consumer and the fetchers) reports to the same tracker
+    // once ClusterOptions has its `connectivity` field; until then the cluster ignores it.
+    cluster.connectivity = connectivity
+    return cluster
   }
+  const adminTimeoutMs = options.adminTimeoutMs ?? 60_000
+  return {
+    connectivity,
+    createConsumer: (consumerOptions) =>
+      new PlatformaticGroupConsumer(new Cluster(clusterOptions(consumerOptions.clientId)), consumerOptions),
+    createReader: ({ clientId, fetchMaxBytes }) =>
+      new PlatformaticPartitionReader(
+        new Cluster(clusterOptions(clientId)),
+        fetchMaxBytes ?? 50 * 1024 * 1024,
+      ),
+    createProducer: (producerOptions) => {
+      const clientOptions = producerClientOptions(options, producerOptions, connectivity)
+      return new PlatformaticProducer(new Producer<Buffer, Buffer, Buffer, Buffer>(clientOptions), {
+        servers: base.bootstrapServers,
+        deliveryTimeoutMs: producerOptions.deliveryTimeoutMs ?? defaultDeliveryTimeoutMs,
+        batchMaxBytes: producerOptions.batchMaxBytes ?? defaultBatchMaxBytes,
+        connectivity,
+      })
+    },
+    createAdmin: ({ clientId }) =>
+      new PlatformaticAdmin(
+        new Admin({
+          clientId,
+          bootstrapBrokers: base.bootstrapServers,
+          connectTimeout: base.connectTimeoutMs,
+          requestTimeout: base.requestTimeoutMs,
+          // One attempt per call: PlatformaticAdmin retries within adminTimeoutMs itself, and
+          // decides that a missing topic is an answer, not a reason to wait.
+          retries: 0,
+        }),
+        { servers: base.bootstrapServers, timeoutMs: adminTimeoutMs, connectivity },
+      ),
+  }
+}
+
+/**
+ * The @platformatic/kafka Producer options for `createProducer(producerOptions)`. The client
+ * retries a failed produce request itself, with the same producer id and sequence numbers, so the
+ * broker drops a resent batch that it had written already (the answer was lost): enough retries
+ * to cover `deliveryTimeoutMs` keep a whole outage inside one idempotent send. The client has no
+ * linger or batch size of its own (a send is one request); lingering is the record collector's
+ * job, and PlatformaticProducer splits a send at `batchMaxBytes`.
+ */
+export function producerClientOptions(
+  portOptions: PlatformaticKafkaPortOptions,
+  producerOptions: ProducerOptions,
+  connectivity: ConnectivityTracker,
+): ProducerClientOptions {
+  return {
+    clientId: producerOptions.clientId,
+    bootstrapBrokers: portOptions.bootstrapServers,
+    connectTimeout: portOptions.connectTimeoutMs ?? 5000,
+    requestTimeout: portOptions.requestTimeoutMs ?? 30_000,
+    retries: retriesWithin(producerOptions.deliveryTimeoutMs ?? defaultDeliveryTimeoutMs),
+    retryDelay: trackingRetryDelay(connectivity),
+    acks: -1,
+    // Without idempotence the client's retries can write a batch twice (seen on new topics).
+    idempotent: true,
+    compression: producerOptions.compression ?? portOptions.compression ?? 'none',
+  }
+}
+
+type ProducerClientOptions = ClientProducerOptions<Buffer, Buffer, Buffer, Buffer> & {
+  compression: NonNullable<ProducerOptions['compression']>
 }
 
 const encoder = new TextEncoder()
@@ -81,52 +146,95 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
+interface ProducerSettings {
+  servers: string[]
+  deliveryTimeoutMs: number
+  batchMaxBytes: number
+  connectivity: ConnectivityTracker
+}
+
+type ClientMessage = Parameters<Producer['send']>[0]['messages'][number]
+
 class PlatformaticProducer implements ProducerPort {
   readonly #producer: Producer
+  readonly #settings: ProducerSettings
 
-  constructor(producer: Producer) {
+  constructor(producer: Producer, settings: ProducerSettings) {
     this.#producer = producer
+    this.#settings = settings
   }
 
   async send(records: ProduceRecord[]): Promise<ProducedOffset[]> {
     if (records.length === 0) return []
-    const messages = new Array(records.length)
-    for (let index = 0; index < records.length; index += 1) {
-      const record = records[index]!
-      let headers: Map<Buffer, Buffer> | undefined
-      if (record.headers && record.headers.length > 0) {
-        headers = new Map()
-        for (const [name, value] of record.headers) {
-          headers.set(Buffer.from(encoder.encode(name)), value === null ? Buffer.alloc(0) : asBuffer(value))
-        }
-      }
-      messages[index] = {
-        topic: record.topic,
-        partition: record.partition,
-        key: record.key === null ? undefined : asBuffer(record.key),
-        value: record.value === null ? undefined : asBuffer(record.value),
-        timestamp: record.timestamp === undefined ? undefined : BigInt(record.timestamp),
-        headers,
+    const started = Date.now()
+    const offsets = new Map<string, ProducedOffset>()
+    // Chunks go one after the other, so that a partition's records keep their order.
+    for (const chunk of chunksOf(records, this.#settings.batchMaxBytes)) {
+      for (const produced of await this.#sendChunk(chunk, started)) {
+        const key = topicPartitionKey(produced.topic, produced.partition)
+        if (!offsets.has(key)) offsets.set(key, produced)
       }
     }
+    return [...offsets.values()]
+  }
+
+  async #sendChunk(records: ProduceRecord[], started: number): Promise<ProducedOffset[]> {
+    const messages = records.map(toMessage)
+    const { deliveryTimeoutMs, connectivity } = this.#settings
+    const deadline = started + deliveryTimeoutMs
+    return retryWithin({
+      budgetMs: Math.max(0, deadline - Date.now()),
+      tracker: connectivity,
+      // The client already retried this request for the whole budget with the same sequence
+      // numbers; it gives up early only on an unretriable error or when the budget is spent, so
+      // a second round here is rare (and gets a new producer id from the client).
+      operation: () => this.#deliverWithin(messages, Math.max(0, deadline - Date.now())),
+      giveUp: (error) => this.#failure(records, error, Date.now() - started),
+    })
+  }
+
+  /**
+   * One client send, bounded by `budgetMs`: an attempt can hang past the retries' count (a broker
+   * that accepts connections but never answers takes `requestTimeoutMs` each time), and the
+   * caller must hear about the failure at the deadline, as with the Java producer.
+   */
+  async #deliverWithin(messages: ClientMessage[], budgetMs: number): Promise<ProducedOffset[]> {
+    let timer: NodeJS.Timeout | undefined
+    const sending = this.#producer.send({ messages, acks: -1 })
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new DeliveryTimeout(this.#settings.connectivity.outage()?.lastError)),
+        budgetMs,
+      )
+    })
     try {
-      const result = await this.#producer.send({ messages, acks: -1 })
+      const result = await Promise.race([sending, deadline])
       return (result.offsets ?? []).map(({ topic, partition, offset }) => ({
         topic,
         partition,
         baseOffset: offset,
       }))
-    } catch (error) {
-      const topics = [...new Set(records.map((record) => record.topic))].join(', ')
-      throw new KafkaError(
-        `producing ${records.length} record(s) to ${topics} failed: ${describeError(error)}`,
-        {
-          cause: error,
-          retriable: false,
-          context: { topic: topics },
-        },
-      )
+    } finally {
+      clearTimeout(timer)
+      // Past the deadline the client may still be retrying; its outcome no longer matters here.
+      sending.catch(() => {})
     }
+  }
+
+  #failure(records: ProduceRecord[], error: unknown, elapsedMs: number): KafkaError {
+    const topics = [...new Set(records.map((record) => record.topic))].join(', ')
+    const retriable = isRetriable(error)
+    const reason = retriable
+      ? `Kafka at ${this.#settings.servers.join(', ')} did not accept them within ${seconds(elapsedMs)} (deliveryTimeoutMs ${this.#settings.deliveryTimeoutMs})`
+      : `Kafka at ${this.#settings.servers.join(', ')} refused them after ${seconds(elapsedMs)}`
+    return new KafkaError(
+      `producing ${records.length} record(s) to ${topics} failed: ${reason}: ${describeError(error)}`,
+      {
+        cause: error,
+        retriable,
+        context: { topic: topics, brokers: this.#settings.servers.join(', '), elapsedMs },
+      },
+    )
   }
 
   async close(): Promise<void> {
@@ -134,13 +242,79 @@ class PlatformaticProducer implements ProducerPort {
   }
 }
 
+/** The client's send did not settle within the delivery timeout (it is retrying, or hangs). */
+class DeliveryTimeout extends KafkaError {
+  constructor(lastError: string | undefined) {
+    super(`no acknowledgement before the delivery timeout${lastError ? ` (last error: ${lastError})` : ''}`, {
+      retriable: true,
+    })
+  }
+}
+
+function toMessage(record: ProduceRecord): ClientMessage {
+  let headers: Map<Buffer, Buffer> | undefined
+  if (record.headers && record.headers.length > 0) {
+    headers = new Map()
+    for (const [name, value] of record.headers) {
+      headers.set(Buffer.from(encoder.encode(name)), value === null ? Buffer.alloc(0) : asBuffer(value))
+    }
+  }
+  return {
+    topic: record.topic,
+    partition: record.partition,
+    key: record.key === null ? undefined : asBuffer(record.key),
+    value: record.value === null ? undefined : asBuffer(record.value),
+    timestamp: record.timestamp === undefined ? undefined : BigInt(record.timestamp),
+    headers,
+  }
+}
+
+/**
+ * Consecutive runs of `records` of at most `maxBytes` each (a larger single record goes alone),
+ * measured as the record collector measures its batches, so that its batches are never split.
+ */
+export function chunksOf(records: ProduceRecord[], maxBytes: number): ProduceRecord[][] {
+  const chunks: ProduceRecord[][] = []
+  let chunk: ProduceRecord[] = []
+  let bytes = 0
+  for (const record of records) {
+    const size = recordBytes(record)
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      chunks.push(chunk)
+      chunk = []
+      bytes = 0
+    }
+    chunk.push(record)
+    bytes += size
+  }
+  if (chunk.length > 0) chunks.push(chunk)
+  return chunks
+}
+
+function recordBytes(record: ProduceRecord): number {
+  let bytes = 70 + (record.key?.byteLength ?? 0) + (record.value?.byteLength ?? 0)
+  if (record.headers)
+    for (const [name, value] of record.headers) bytes += name.length + (value?.byteLength ?? 0) + 4
+  return bytes
+}
+
+function seconds(milliseconds: number): string {
+  return `${(milliseconds / 1000).toFixed(1)} s`
+}
+
+interface AdminSettings {
+  servers: string[]
+  timeoutMs: number
+  connectivity: ConnectivityTracker
+}
+
 class PlatformaticAdmin implements AdminPort {
   readonly #admin: Admin
-  readonly #servers: string[]
+  readonly #settings: AdminSettings
 
-  constructor(admin: Admin, servers: string[]) {
+  constructor(admin: Admin, settings: AdminSettings) {
     this.#admin = admin
-    this.#servers = servers
+    this.#settings = settings
   }
 
   async describeTopics(topics: string[], configKeys?: string[]): Promise<Map<string, TopicDescription>> {
@@ -148,31 +322,33 @@ class PlatformaticAdmin implements AdminPort {
     // One topic at a time: a missing topic fails the whole metadata request.
     for (const topic of topics) {
       try {
-        const metadata = await this.#admin.metadata({ topics: [topic], forceUpdate: true })
+        const metadata = await this.#retry(`describe topic "${topic}"`, () =>
+          this.#admin.metadata({ topics: [topic], forceUpdate: true }),
+        )
         const found = metadata.topics.get(topic)
         if (found) result.set(topic, { name: topic, partitions: found.partitionsCount })
       } catch (error) {
-        if (isUnknownTopic(error)) continue
-        throw this.#wrap(`describe topic "${topic}"`, error)
+        if (isUnknownTopic((error as KafkaError).cause)) continue
+        throw error
       }
     }
     if (configKeys && configKeys.length > 0 && result.size > 0) {
-      try {
-        const described = await this.#admin.describeConfigs({
-          resources: [...result.keys()].map((name) => ({
-            resourceType: ConfigResourceTypes.TOPIC,
-            resourceName: name,
-            configurationKeys: configKeys,
-          })),
-        })
-        for (const resource of described) {
-          const configs: Record<string, string> = {}
-          for (const config of resource.configs)
-            if (typeof config.value === 'string') configs[config.name] = config.value
-          result.get(resource.resourceName)!.configs = configs
-        }
-      } catch (error) {
-        throw this.#wrap(`describe the configs of topic(s) ${[...result.keys()].join(', ')}`, error)
+      const described = await this.#retry(
+        `describe the configs of topic(s) ${[...result.keys()].join(', ')}`,
+        () =>
+          this.#admin.describeConfigs({
+            resources: [...result.keys()].map((name) => ({
+              resourceType: ConfigResourceTypes.TOPIC,
+              resourceName: name,
+              configurationKeys: configKeys,
+            })),
+          }),
+      )
+      for (const resource of described) {
+        const configs: Record<string, string> = {}
+        for (const config of resource.configs)
+          if (typeof config.value === 'string') configs[config.name] = config.value
+        result.get(resource.resourceName)!.configs = configs
       }
     }
     return result
@@ -181,15 +357,19 @@ class PlatformaticAdmin implements AdminPort {
   async createTopics(topics: Array<TopicDescription & { replicationFactor?: number }>): Promise<void> {
     for (const topic of topics) {
       try {
-        await this.#admin.createTopics({
-          topics: [topic.name],
-          partitions: topic.partitions,
-          replicas: topic.replicationFactor ?? -1,
-          configs: Object.entries(topic.configs ?? {}).map(([name, value]) => ({ name, value })),
-        })
+        // A retry after a lost answer finds the topic created by the first attempt: that is success.
+        await this.#retry(`create topic "${topic.name}"`, () =>
+          this.#admin.createTopics({
+            topics: [topic.name],
+            partitions: topic.partitions,
+            replicas: topic.replicationFactor ?? -1,
+            configs: Object.entries(topic.configs ?? {}).map(([name, value]) => ({ name, value })),
+          }),
+        )
       } catch (error) {
-        if (protocolFailures(error).some((failure) => failure.id === 'TOPIC_ALREADY_EXISTS')) continue
-        throw this.#wrap(`create topic "${topic.name}"`, error)
+        const cause = (error as KafkaError).cause
+        if (protocolFailures(cause).some((failure) => failure.id === 'TOPIC_ALREADY_EXISTS')) continue
+        throw error
       }
     }
   }
@@ -198,14 +378,22 @@ class PlatformaticAdmin implements AdminPort {
     await this.#admin.close()
   }
 
-  #wrap(action: string, error: unknown): KafkaError {
-    const unreachable = protocolFailures(error).length === 0
-    return new KafkaError(
-      unreachable
-        ? `cannot ${action}: Kafka at ${this.#servers.join(', ')} did not answer (${describeError(error)})`
-        : `cannot ${action}: ${describeError(error)}`,
-      { cause: error, retriable: unreachable },
-    )
+  #retry<T>(action: string, operation: () => Promise<T>): Promise<T> {
+    return retryWithin({
+      budgetMs: this.#settings.timeoutMs,
+      tracker: this.#settings.connectivity,
+      operation,
+      giveUp: (error, elapsedMs, attempts) => {
+        const unreachable = protocolFailures(error).length === 0 && !isUnknownTopic(error)
+        const servers = this.#settings.servers.join(', ')
+        return new KafkaError(
+          unreachable
+            ? `cannot ${action}: Kafka at ${servers} did not answer for ${seconds(elapsedMs)} (${attempts} attempt(s)): ${describeError(error)}`
+            : `cannot ${action}: ${describeError(error)}`,
+          { cause: error, retriable: isRetriable(error), context: { brokers: servers, elapsedMs } },
+        )
+      },
+    })
   }
 }
 
