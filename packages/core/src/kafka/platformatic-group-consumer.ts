@@ -98,7 +98,11 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
       ...rest,
       logger: rest.logger ?? silentLogger,
     }
-    this.#fetcher = new PartitionFetcher(cluster, { ...this.#options, topics: () => this.#options.topics })
+    this.#fetcher = new PartitionFetcher(cluster, {
+      ...this.#options,
+      tracker: cluster.connectivity,
+      topics: () => this.#options.topics,
+    })
   }
 
   async subscribe(): Promise<void> {

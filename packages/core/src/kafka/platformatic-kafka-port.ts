@@ -67,13 +67,8 @@ export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOption
     requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
   }
   const connectivity = new ConnectivityTracker(base.bootstrapServers)
-  const clusterOptions = (clientId: string): ClusterOptions => {
-    const cluster: ClusterOptions & { connectivity?: ConnectivityTracker } = { ...base, clientId }
-    // The cluster (and through it the group consumer and the fetchers) reports to the same tracker
-    // once ClusterOptions has its `connectivity` field; until then the cluster ignores it.
-    cluster.connectivity = connectivity
-    return cluster
-  }
+  // Every cluster (and through it the group consumer and the fetchers) reports to the one tracker.
+  const clusterOptions = (clientId: string): ClusterOptions => ({ ...base, clientId, connectivity })
   const adminTimeoutMs = options.adminTimeoutMs ?? 60_000
   return {
     connectivity,
@@ -404,6 +399,7 @@ class PlatformaticPartitionReader implements PartitionReader {
   constructor(cluster: Cluster, fetchMaxBytes: number) {
     this.#cluster = cluster
     this.#fetcher = new PartitionFetcher(cluster, {
+      tracker: cluster.connectivity,
       topics: () => [...new Set([...this.#fetcher.partitions.values()].map((state) => state.topic))],
       offsetReset: 'earliest',
       fetchMinBytes: 1,

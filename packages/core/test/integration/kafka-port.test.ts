@@ -156,6 +156,8 @@ describe('the @platformatic/kafka port on a real broker', () => {
     const admin = createPlatformaticKafkaPort({
       bootstrapServers: ['127.0.0.1:1'],
       connectTimeoutMs: 500,
+      // Admin calls retry an unreachable broker for adminTimeoutMs (default 60 s) before giving up.
+      adminTimeoutMs: 2000,
     }).createAdmin({ clientId: 'unreachable' })
     onTestFinished(() => admin.close())
     await expect(admin.describeTopics(['any'])).rejects.toMatchObject({
