@@ -224,6 +224,7 @@ export class SimulatedKafka {
   readonly #processes = new Map<string, SimulatedProcess>()
   readonly #started = Date.now()
   readonly dataArrived = new Signal()
+  readonly #writers = new WeakMap<FetchedRecord, string>()
   #sends = 0
   #members = 0
   #outage: BrokerOutage | undefined
@@ -504,11 +505,16 @@ export class SimulatedKafka {
   }
 
   /** @internal Appends records to their partitions; returns the base offset per partition. */
-  append(records: ProduceRecord[]): ProducedOffset[] {
-    return this.#append(records)
+  append(records: ProduceRecord[], writer: string): ProducedOffset[] {
+    return this.#append(records, writer)
   }
 
-  #append(records: ProduceRecord[]): ProducedOffset[] {
+  /** The process whose producer wrote the record (undefined for records written by `produce`). */
+  writerOf(record: FetchedRecord): string | undefined {
+    return this.#writers.get(record)
+  }
+
+  #append(records: ProduceRecord[], writer?: string): ProducedOffset[] {
     // Check every record first, so a bad one writes nothing of the batch.
     const placed = records.map((record) => {
       const topic = this.#topics.get(record.topic)
@@ -530,7 +536,7 @@ export class SimulatedKafka {
     const now = Date.now()
     for (const { record, log, partition } of placed) {
       const offset = BigInt(log.length)
-      log.push({
+      const stored: FetchedRecord = {
         topic: record.topic,
         partition,
         offset,
@@ -541,7 +547,9 @@ export class SimulatedKafka {
         headers: (record.headers ?? []).map(
           ([name, value]) => [name, value === null ? null : value.slice()] as const,
         ),
-      })
+      }
+      log.push(stored)
+      if (writer !== undefined) this.#writers.set(stored, writer)
       const key = topicPartitionKey(record.topic, partition)
       if (!base.has(key)) base.set(key, { topic: record.topic, partition, baseOffset: offset })
     }
@@ -1016,7 +1024,7 @@ class SimulatedProducer implements ProducerPort {
         this.#cluster.faults.produceFailures += 1
         if (fate.writtenAnyway) {
           this.#cluster.faults.lostAcks += 1
-          this.#cluster.append(copies)
+          this.#cluster.append(copies, this.#process.name)
         }
         this.#cluster.event(
           fate.writtenAnyway ? 'lost-ack' : 'produce-failure',
@@ -1029,7 +1037,7 @@ class SimulatedProducer implements ProducerPort {
           { retriable: true, context: { topic: topics } },
         )
       }
-      return this.#cluster.append(copies)
+      return this.#cluster.append(copies, this.#process.name)
     })()
     entry.settled = result.then(
       () => {},
@@ -1052,7 +1060,7 @@ class SimulatedProducer implements ProducerPort {
       if (entry.doomed) break
       entry.landed = true
       try {
-        this.#cluster.append(entry.records)
+        this.#cluster.append(entry.records, this.#process.name)
       } catch {
         break
       }

@@ -1,0 +1,216 @@
+// Property tests of the runtime on the simulated Kafka: over many seeds, with instances joining,
+// leaving, crashing (also between "changelog flushed" and "offsets committed"), fenced members,
+// failing produce requests, and slow and hung processor calls.
+//
+// A failure prints fast-check's seed and path. Replay it with
+//   KSTREAMS_SIM_SEED=<seed> KSTREAMS_SIM_PATH=<path> npx vitest run --project unit test/simulation.test.ts
+// More runs: KSTREAMS_SIM_RUNS=500. Shrink a failure to a smaller scenario: KSTREAMS_SIM_SHRINK=1.
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  finalCounts,
+  lostRecords,
+  orderViolations,
+  type PlannedEvent,
+  type RunResult,
+  runScenario,
+  type Scenario,
+  type ScenarioKind,
+} from './simulation-harness.js'
+
+const runs = Number(process.env.KSTREAMS_SIM_RUNS ?? 25)
+const seed = process.env.KSTREAMS_SIM_SEED === undefined ? undefined : Number(process.env.KSTREAMS_SIM_SEED)
+const path = process.env.KSTREAMS_SIM_PATH
+const shrink = process.env.KSTREAMS_SIM_SHRINK === '1'
+
+/** Scenarios of `kind`; with `produceFailures`, one or two sends of the run fail. */
+function scenarios(kind: ScenarioKind, produceFailures: boolean): fc.Arbitrary<Scenario> {
+  const event: fc.Arbitrary<PlannedEvent> = fc.record({
+    kind: fc.constantFrom('join', 'leave', 'crash', 'crash-on-commit', 'fence'),
+    atProgress: fc.double({ min: 0, max: 0.95, noNaN: true }),
+  })
+  return fc.record({
+    kind: fc.constant(kind),
+    seed: fc.integer({ min: 1, max: 0x7fffffff }),
+    partitions: fc.integer({ min: 1, max: 4 }),
+    records: fc.integer({ min: 200, max: 1500 }),
+    keys: fc.integer({ min: 1, max: 40 }),
+    instances: fc.integer({ min: 1, max: 2 }),
+    events: fc.array(event, { maxLength: 5 }),
+    failSends: produceFailures
+      ? fc.uniqueArray(fc.integer({ min: 0, max: 150 }), { minLength: 1, maxLength: 2 })
+      : fc.constant([]),
+    slowRate: fc.constantFrom(0, 0.01, 0.05),
+    hungRate: fc.constantFrom(0, 0.002),
+  })
+}
+
+/** Every kind of fault, early and late: run first, so each property run has them all at least once. */
+function everyFault(kind: ScenarioKind, produceFailures: boolean): Scenario {
+  return {
+    kind,
+    seed: 20240601,
+    partitions: 3,
+    records: 800,
+    keys: 12,
+    instances: 2,
+    events: [
+      { kind: 'crash-on-commit', atProgress: 0.1 },
+      { kind: 'join', atProgress: 0.2 },
+      { kind: 'fence', atProgress: 0.35 },
+      { kind: 'crash', atProgress: 0.5 },
+      { kind: 'leave', atProgress: 0.6 },
+      { kind: 'crash-on-commit', atProgress: 0.7 },
+    ],
+    failSends: produceFailures ? [60] : [],
+    slowRate: 0.05,
+    hungRate: 0.002,
+  }
+}
+
+interface Totals {
+  runs: number
+  commitCrashes: number
+  commitCrashesWithChangelogAhead: number
+  crashes: number
+  fences: number
+  produceFailures: number
+  lostAcks: number
+  rebalances: number
+  slowCalls: number
+  hungCalls: number
+  uncleanRuns: number
+  cleanRuns: number
+  durationMs: number
+}
+
+function newTotals(): Totals {
+  return {
+    runs: 0,
+    commitCrashes: 0,
+    commitCrashesWithChangelogAhead: 0,
+    crashes: 0,
+    fences: 0,
+    produceFailures: 0,
+    lostAcks: 0,
+    rebalances: 0,
+    slowCalls: 0,
+    hungCalls: 0,
+    uncleanRuns: 0,
+    cleanRuns: 0,
+    durationMs: 0,
+  }
+}
+
+function count(totals: Totals, result: RunResult, durationMs: number): void {
+  const { faults } = result.kafka
+  totals.runs += 1
+  totals.commitCrashes += result.commitCrashes.length
+  totals.commitCrashesWithChangelogAhead += result.commitCrashes.filter(
+    (crash) => crash.changelogAhead > 0,
+  ).length
+  totals.crashes += faults.crashes
+  totals.fences += faults.fences
+  totals.produceFailures += faults.produceFailures
+  totals.lostAcks += faults.lostAcks
+  totals.rebalances += faults.rebalances
+  totals.slowCalls += result.processorCalls.slow
+  totals.hungCalls += result.processorCalls.hung
+  if (result.uncleanStops > 0) totals.uncleanRuns += 1
+  else totals.cleanRuns += 1
+  totals.durationMs += durationMs
+}
+
+function assertOptions(kind: ScenarioKind, produceFailures: boolean) {
+  return {
+    numRuns: runs,
+    verbose: true,
+    endOnFailure: !shrink,
+    examples: seed === undefined ? [[everyFault(kind, produceFailures)] as [Scenario]] : [],
+    ...(seed === undefined ? {} : { seed }),
+    ...(path === undefined ? {} : { path }),
+  }
+}
+
+/** The problems of one run, with what happened in it, for the failure report. */
+function report(result: RunResult, problems: string[]): string {
+  return [
+    `${problems.length} problem(s), first ones:`,
+    ...problems.slice(0, 8),
+    `unclean stops: ${result.uncleanStops}; instances: ${result.instancesStarted}; failures: ${JSON.stringify(result.failures.slice(0, 3))}`,
+    `faults: ${JSON.stringify(result.kafka.faults)}`,
+    `events: ${JSON.stringify(result.kafka.events.filter((event) => event.kind !== 'rebalance').slice(0, 30))}`,
+  ].join('\n')
+}
+
+/** What must hold after every run: nothing lost, order per partition, no group rule broken, counts. */
+function problemsOf(result: RunResult, scenario: Scenario): string[] {
+  const problems = [
+    ...lostRecords(result).map((id) => `lost: ${id}`),
+    ...orderViolations(result),
+    ...result.kafka.violations.map((violation) => `violation: ${violation}`),
+  ]
+  if (scenario.kind === 'stateful') {
+    for (const [key, { truth, output, changelog }] of finalCounts(result)) {
+      if (output === undefined || output < truth)
+        problems.push(`${key}: count ${output} below the truth ${truth}`)
+      else if (result.uncleanStops === 0 && output !== truth) {
+        problems.push(`${key}: count ${output}, truth ${truth}, and no instance stopped uncleanly`)
+      }
+      if (changelog !== output)
+        problems.push(`${key}: the changelog ends at ${changelog}, the output at ${output}`)
+    }
+  }
+  return problems
+}
+
+function property(arbitrary: fc.Arbitrary<Scenario>, totals: Totals) {
+  return fc.asyncProperty(arbitrary, async (scenario) => {
+    const started = Date.now()
+    const result = await runScenario(scenario)
+    count(totals, result, Date.now() - started)
+    const problems = problemsOf(result, scenario)
+    if (problems.length > 0) throw new Error(report(result, problems))
+  })
+}
+
+describe('simulation: the runtime on a simulated Kafka, over many seeds', () => {
+  it('stateless: no input record is lost, per-partition order holds, the runtime breaks no group rule', async () => {
+    const totals = newTotals()
+    await fc.assert(property(scenarios('stateless', false), totals), assertOptions('stateless', false))
+    console.info(`stateless simulation: ${JSON.stringify(totals)}`)
+    // Not vacuous: the faults were injected.
+    expect(totals.crashes).toBeGreaterThan(0)
+    expect(totals.commitCrashes).toBeGreaterThan(0)
+    expect(totals.fences).toBeGreaterThan(0)
+    expect(totals.rebalances).toBeGreaterThan(0)
+    expect(totals.slowCalls).toBeGreaterThan(0)
+    expect(totals.hungCalls).toBeGreaterThan(0)
+  }, 300_000)
+
+  it('stateful: counts restored after a crash are at least the truth, and equal to it without a crash', async () => {
+    const totals = newTotals()
+    await fc.assert(property(scenarios('stateful', false), totals), assertOptions('stateful', false))
+    console.info(`stateful simulation: ${JSON.stringify(totals)}`)
+    // Not vacuous: instances crashed with changelog entries flushed beyond the committed input,
+    // and others restored from those changelogs; some runs had no unclean stop at all.
+    expect(totals.commitCrashesWithChangelogAhead).toBeGreaterThan(0)
+    expect(totals.uncleanRuns).toBeGreaterThan(0)
+    expect(totals.cleanRuns).toBeGreaterThan(0)
+    expect(totals.fences).toBeGreaterThan(0)
+  }, 300_000)
+
+  // Fails on the runtime as of 13d23b8 (where this branch started): after a send fails, the
+  // record collector goes on sending the records processed next, so the output partition gets a
+  // gap (the failed batch) that the replay after the restart fills later, out of order. Kafka
+  // Streams refuses every send once one failed (RecordCollectorImpl.checkForException).
+  it('produce failures: nothing is lost and per-partition order holds after a failed send', async () => {
+    const totals = newTotals()
+    await fc.assert(
+      property(fc.oneof(scenarios('stateless', true), scenarios('stateful', true)), totals),
+      assertOptions('stateless', true),
+    )
+    console.info(`produce-failure simulation: ${JSON.stringify(totals)}`)
+    expect(totals.produceFailures).toBeGreaterThan(0)
+  }, 300_000)
+})
