@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import {
   createApp,
   type FetchedRecord,
+  type KafkaPort,
   type KeyValueStore,
   type KStreamsApp,
   type Processor,
@@ -203,7 +204,11 @@ function describe(kafka: SimulatedKafka, scenario: Scenario): string {
  */
 export async function runScenario(
   scenario: Scenario,
-  options: { timeoutMs?: number } = {},
+  options: {
+    timeoutMs?: number
+    /** Replaces the port an instance gets, e.g. to plant a bug and see the checks catch it. */
+    wrapPort?: (port: SimulatedKafkaPort, kafka: SimulatedKafka) => KafkaPort
+  } = {},
 ): Promise<RunResult> {
   const timeoutMs = options.timeoutMs ?? 20_000
   const kafka = new SimulatedKafka({ seed: scenario.seed, failSends: scenario.failSends })
@@ -234,7 +239,7 @@ export async function runScenario(
       applicationId: APPLICATION_ID,
       bootstrapServers: ['sim:9092'],
       clientId: name,
-      kafka: port,
+      kafka: options.wrapPort ? options.wrapPort(port, kafka) : port,
       handleSignals: false,
       logger: silentLogger,
       onFatalError: () => {},

@@ -7,6 +7,7 @@
 // More runs: KSTREAMS_SIM_RUNS=500. Shrink a failure to a smaller scenario: KSTREAMS_SIM_SHRINK=1.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import type { GroupConsumer } from '../src/index.js'
 import {
   finalCounts,
   lostRecords,
@@ -67,6 +68,21 @@ function everyFault(kind: ScenarioKind, produceFailures: boolean): Scenario {
     hungRate: 0.002,
   }
 }
+
+const smallestProduceFailure: [Scenario] = [
+  {
+    kind: 'stateless',
+    seed: 1,
+    partitions: 2,
+    records: 200,
+    keys: 4,
+    instances: 1,
+    events: [],
+    failSends: [5],
+    slowRate: 0,
+    hungRate: 0,
+  },
+]
 
 interface Totals {
   runs: number
@@ -206,11 +222,59 @@ describe('simulation: the runtime on a simulated Kafka, over many seeds', () => 
   // Streams refuses every send once one failed (RecordCollectorImpl.checkForException).
   it('produce failures: nothing is lost and per-partition order holds after a failed send', async () => {
     const totals = newTotals()
-    await fc.assert(
-      property(fc.oneof(scenarios('stateless', true), scenarios('stateful', true)), totals),
-      assertOptions('stateless', true),
-    )
+    await fc.assert(property(fc.oneof(scenarios('stateless', true), scenarios('stateful', true)), totals), {
+      ...assertOptions('stateless', true),
+      // The smallest scenario found that shows it (about 7 runs in 10; the interleaving with real
+      // timers varies): one instance, no other fault, the sixth send fails.
+      ...(seed === undefined
+        ? { examples: [smallestProduceFailure, [everyFault('stateless', true)] as [Scenario]] }
+        : {}),
+    })
     console.info(`produce-failure simulation: ${JSON.stringify(totals)}`)
     expect(totals.produceFailures).toBeGreaterThan(0)
   }, 300_000)
+
+  it('is not vacuous: a planted bug (offsets committed ahead of processing) shows up as lost records', async () => {
+    const result = await runScenario(
+      {
+        ...smallestProduceFailure[0],
+        partitions: 1,
+        records: 600,
+        failSends: [],
+        slowRate: 0.2,
+        events: [{ kind: 'crash', atProgress: 0.4 }],
+      },
+      {
+        // Commits every partition up to its end, whatever was processed: as a runtime that
+        // committed fetched offsets instead of processed ones would.
+        wrapPort: (port, kafka) => ({
+          ...port,
+          createConsumer: (options) => {
+            const consumer = port.createConsumer(options)
+            const wrapped: GroupConsumer = {
+              subscribe: () => consumer.subscribe(),
+              poll: (maxWaitMs) => consumer.poll(maxWaitMs),
+              pause: (partitions) => consumer.pause(partitions),
+              resume: (partitions) => consumer.resume(partitions),
+              seek: (partition, offset) => consumer.seek(partition, offset),
+              committed: (partitions) => consumer.committed(partitions),
+              commit: (offsets) =>
+                consumer.commit(
+                  offsets.map((offset) => ({
+                    ...offset,
+                    offset: kafka.endOffset(offset.topic, offset.partition),
+                  })),
+                ),
+              generation: () => consumer.generation(),
+              assignment: () => consumer.assignment(),
+              close: () => consumer.close(),
+            }
+            return wrapped
+          },
+        }),
+      },
+    )
+    expect(result.kafka.faults.crashes).toBe(1)
+    expect(lostRecords(result).length).toBeGreaterThan(0)
+  }, 60_000)
 })
