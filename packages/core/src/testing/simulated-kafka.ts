@@ -997,7 +997,9 @@ class SimulatedProducer implements ProducerPort {
   /**
    * Acknowledges in send order, each after its seeded delay. A failing send fails the sends
    * queued behind it too, as the idempotent producer fails later batches when one expired, so
-   * what reaches a partition is always a prefix of what was sent.
+   * what reaches a partition is always a prefix of what was sent. Sends made after the failure
+   * are accepted again, as by the Java producer once it bumped its epoch: a caller that goes on
+   * sending after a failure leaves a gap in the partition.
    */
   send(records: ProduceRecord[]): Promise<ProducedOffset[]> {
     if (this.#process.crashed) return Promise.reject(crashedError(this.#process.name))
