@@ -24,12 +24,21 @@ const seed = process.env.KSTREAMS_SIM_SEED === undefined ? undefined : Number(pr
 const path = process.env.KSTREAMS_SIM_PATH
 const shrink = process.env.KSTREAMS_SIM_SHRINK === '1'
 
-/** Scenarios of `kind`; with `produceFailures`, one or two sends of the run fail. */
-function scenarios(kind: ScenarioKind, produceFailures: boolean): fc.Arbitrary<Scenario> {
+/**
+ * Scenarios of `kind`: instances join, leave, crash and crash inside a commit, with slow and hung
+ * processor calls. With `produceFailures`, one or two sends of the run fail; with `fences`, two to
+ * four members are fenced besides.
+ */
+function scenarios(
+  kind: ScenarioKind,
+  faults: { produceFailures?: boolean; fences?: boolean } = {},
+): fc.Arbitrary<Scenario> {
+  const at = fc.double({ min: 0, max: 0.95, noNaN: true })
   const event: fc.Arbitrary<PlannedEvent> = fc.record({
-    kind: fc.constantFrom('join', 'leave', 'crash', 'crash-on-commit', 'fence'),
-    atProgress: fc.double({ min: 0, max: 0.95, noNaN: true }),
+    kind: fc.constantFrom('join', 'leave', 'crash', 'crash-on-commit'),
+    atProgress: at,
   })
+  const fence: fc.Arbitrary<PlannedEvent> = fc.record({ kind: fc.constant('fence'), atProgress: at })
   return fc.record({
     kind: fc.constant(kind),
     seed: fc.integer({ min: 1, max: 0x7fffffff }),
@@ -37,8 +46,12 @@ function scenarios(kind: ScenarioKind, produceFailures: boolean): fc.Arbitrary<S
     records: fc.integer({ min: 200, max: 1500 }),
     keys: fc.integer({ min: 1, max: 40 }),
     instances: fc.integer({ min: 1, max: 2 }),
-    events: fc.array(event, { maxLength: 5 }),
-    failSends: produceFailures
+    events: faults.fences
+      ? fc
+          .tuple(fc.array(event, { maxLength: 3 }), fc.array(fence, { minLength: 2, maxLength: 4 }))
+          .map(([others, fences]) => [...others, ...fences])
+      : fc.array(event, { maxLength: 5 }),
+    failSends: faults.produceFailures
       ? fc.uniqueArray(fc.integer({ min: 0, max: 150 }), { minLength: 1, maxLength: 2 })
       : fc.constant([]),
     slowRate: fc.constantFrom(0, 0.01, 0.05),
@@ -47,7 +60,10 @@ function scenarios(kind: ScenarioKind, produceFailures: boolean): fc.Arbitrary<S
 }
 
 /** Every kind of fault, early and late: run first, so each property run has them all at least once. */
-function everyFault(kind: ScenarioKind, produceFailures: boolean): Scenario {
+function everyFault(
+  kind: ScenarioKind,
+  faults: { produceFailures?: boolean; fences?: boolean } = {},
+): Scenario {
   return {
     kind,
     seed: 20240601,
@@ -58,12 +74,12 @@ function everyFault(kind: ScenarioKind, produceFailures: boolean): Scenario {
     events: [
       { kind: 'crash-on-commit', atProgress: 0.1 },
       { kind: 'join', atProgress: 0.2 },
-      { kind: 'fence', atProgress: 0.35 },
+      ...(faults.fences ? [{ kind: 'fence' as const, atProgress: 0.35 }] : []),
       { kind: 'crash', atProgress: 0.5 },
       { kind: 'leave', atProgress: 0.6 },
       { kind: 'crash-on-commit', atProgress: 0.7 },
     ],
-    failSends: produceFailures ? [60] : [],
+    failSends: faults.produceFailures ? [60] : [],
     slowRate: 0.05,
     hungRate: 0.002,
   }
@@ -137,21 +153,19 @@ function count(totals: Totals, result: RunResult, durationMs: number): void {
   totals.durationMs += durationMs
 }
 
-function assertOptions(kind: ScenarioKind, produceFailures: boolean) {
+function assertOptions(kind: ScenarioKind, faults: { produceFailures?: boolean; fences?: boolean } = {}) {
   return {
     numRuns: runs,
     verbose: true,
     endOnFailure: !shrink,
     // Always the same examples, so that a replayed path points at the same run.
     examples: [
-      [everyFault(kind, produceFailures)] as [Scenario],
+      [everyFault(kind, faults)] as [Scenario],
       // And one without an unclean stop, where counts must equal the truth.
       [
         {
-          ...everyFault(kind, false),
-          events: everyFault(kind, false).events.filter(
-            (event) => event.kind === 'join' || event.kind === 'leave',
-          ),
+          ...everyFault(kind),
+          events: everyFault(kind).events.filter((event) => event.kind === 'join' || event.kind === 'leave'),
         },
       ] as [Scenario],
     ],
@@ -205,12 +219,11 @@ function property(arbitrary: fc.Arbitrary<Scenario>, totals: Totals) {
 describe('simulation: the runtime on a simulated Kafka, over many seeds', () => {
   it('stateless: no input record is lost, per-partition order holds, the runtime breaks no group rule', async () => {
     const totals = newTotals()
-    await fc.assert(property(scenarios('stateless', false), totals), assertOptions('stateless', false))
+    await fc.assert(property(scenarios('stateless'), totals), assertOptions('stateless'))
     console.info(`stateless simulation: ${JSON.stringify(totals)}`)
     // Not vacuous: the faults were injected.
     expect(totals.crashes).toBeGreaterThan(0)
     expect(totals.commitCrashes).toBeGreaterThan(0)
-    expect(totals.fences).toBeGreaterThan(0)
     expect(totals.rebalances).toBeGreaterThan(0)
     expect(totals.slowCalls).toBeGreaterThan(0)
     expect(totals.hungCalls).toBeGreaterThan(0)
@@ -218,14 +231,13 @@ describe('simulation: the runtime on a simulated Kafka, over many seeds', () => 
 
   it('stateful: counts restored after a crash are at least the truth, and equal to it without a crash', async () => {
     const totals = newTotals()
-    await fc.assert(property(scenarios('stateful', false), totals), assertOptions('stateful', false))
+    await fc.assert(property(scenarios('stateful'), totals), assertOptions('stateful'))
     console.info(`stateful simulation: ${JSON.stringify(totals)}`)
     // Not vacuous: instances crashed with changelog entries flushed beyond the committed input,
     // and others restored from those changelogs; some runs had no unclean stop at all.
     expect(totals.commitCrashesWithChangelogAhead).toBeGreaterThan(0)
     expect(totals.uncleanRuns).toBeGreaterThan(0)
     expect(totals.cleanRuns).toBeGreaterThan(0)
-    expect(totals.fences).toBeGreaterThan(0)
   }, 300_000)
 
   // Fails on the runtime as of 13d23b8 (where this branch started): after a send fails, the
@@ -234,14 +246,45 @@ describe('simulation: the runtime on a simulated Kafka, over many seeds', () => 
   // Streams refuses every send once one failed (RecordCollectorImpl.checkForException).
   it('produce failures: nothing is lost and per-partition order holds after a failed send', async () => {
     const totals = newTotals()
-    await fc.assert(property(fc.oneof(scenarios('stateless', true), scenarios('stateful', true)), totals), {
-      ...assertOptions('stateless', true),
-      // The smallest scenario found that shows it (about 7 runs in 10; the interleaving with real
-      // timers varies): one instance, no other fault, the sixth send fails.
-      examples: [smallestProduceFailure, [everyFault('stateless', true)] as [Scenario]],
-    })
+    await fc.assert(
+      property(
+        fc.oneof(
+          scenarios('stateless', { produceFailures: true }),
+          scenarios('stateful', { produceFailures: true }),
+        ),
+        totals,
+      ),
+      {
+        ...assertOptions('stateless', { produceFailures: true }),
+        // The smallest scenario found that shows it (about 7 runs in 10; the interleaving with real
+        // timers varies): one instance, no other fault, the sixth send fails.
+        examples: [
+          smallestProduceFailure,
+          [everyFault('stateless', { produceFailures: true })] as [Scenario],
+        ],
+      },
+    )
     console.info(`produce-failure simulation: ${JSON.stringify(totals)}`)
     expect(totals.produceFailures).toBeGreaterThan(0)
+  }, 300_000)
+
+  // Fails now and then on the runtime as of 13d23b8 (about 1 run in 150 with one fence; more
+  // fences per run here): a fenced member's lost task had records in the record collector's
+  // linger batch; onLost closed the task but the collector still sent them after onLost resolved,
+  // so they landed after the new owner's replay (seen: input offsets 194..199 written by the
+  // fenced instance after the new owner had written 0..25). DESIGN: results from a revoked epoch
+  // are dropped. Seen with fast-check seed -2071580697 path 82 (KSTREAMS_SIM_RUNS=150).
+  it('fenced members: nothing is lost and per-partition order holds; results of lost tasks are dropped', async () => {
+    const totals = newTotals()
+    await fc.assert(
+      property(
+        fc.oneof(scenarios('stateless', { fences: true }), scenarios('stateful', { fences: true })),
+        totals,
+      ),
+      assertOptions('stateless', { fences: true }),
+    )
+    console.info(`fence simulation: ${JSON.stringify(totals)}`)
+    expect(totals.fences).toBeGreaterThan(0)
   }, 300_000)
 
   it('is not vacuous: a planted bug (offsets committed ahead of processing) shows up as lost records', async () => {
