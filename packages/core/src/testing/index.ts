@@ -1,3 +1,15 @@
+export { SeededRandom } from './seeded-random.js'
+export {
+  type CommitCrash,
+  type SimulatedGroupState,
+  SimulatedKafka,
+  type SimulatedKafkaOptions,
+  type SimulatedKafkaPort,
+  type SimulatedMemberState,
+  type SimulatedRecord,
+  type SimulationEvent,
+  type SimulationFaultCounts,
+} from './simulated-kafka.js'
 export {
   type TestDriverOptions,
   type TestInputTopic,
