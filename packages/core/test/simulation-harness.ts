@@ -77,7 +77,11 @@ export interface RunResult {
   output: Array<Array<{ key: string; value: OutputValue }>>
   /** Crashes that fell inside a commit call, and whether changelog entries beyond the committed input existed then. */
   commitCrashes: Array<CommitCrash & { changelogAhead: number }>
-  /** Instances that stopped without a graceful close (crashed, or failed on an injected fault). */
+  /**
+   * Instances that stopped without a graceful close (crashed, or failed on an injected fault), or
+   * that lost their tasks without committing (fenced): work flushed to a changelog and not
+   * committed may then be counted again, so counts may exceed the truth.
+   */
   uncleanStops: number
   /** Instances that failed by themselves (app state 'error'), with their errors. */
   failures: string[]
@@ -314,7 +318,11 @@ export async function runScenario(
         }
         return
       case 'fence':
-        if (target) kafka.fence(target.port)
+        if (target) {
+          kafka.fence(target.port)
+          // The app survives a fence, but its tasks are lost without a commit (see uncleanStops).
+          result.uncleanStops += 1
+        }
         return
     }
   }

@@ -69,8 +69,10 @@ export class CommitCoordinator {
     })
     if (failure !== undefined) throw failure
     await this.#options.flushProduced()
+    // A task lost meanwhile may have had records dropped before they were sent: none of its offsets go.
+    const committable = prepared.filter(({ task }) => !task.retired)
     const offsets: CommitRequest[] = []
-    for (const { flush } of prepared) {
+    for (const { flush } of committable) {
       for (const input of flush.point.inputs) offsets.push(toRequest(input))
     }
     if (offsets.length > 0) {
@@ -78,7 +80,7 @@ export class CommitCoordinator {
         await this.#options.commitOffsets(offsets)
       } catch (error) {
         if (isFenced(error)) {
-          outcome.fenced.push(...prepared.map(({ task }) => task))
+          outcome.fenced.push(...committable.map(({ task }) => task))
           return outcome
         }
         if (KStreamsError.isInstance(error) && error.retriable) {
@@ -91,7 +93,7 @@ export class CommitCoordinator {
         throw error
       }
     }
-    for (const { task, flush } of prepared) {
+    for (const { task, flush } of committable) {
       task.markCommitted(flush.point.inputs)
       task.checkpoint((topic, partition) => this.#options.endOffset(topic, partition), flush.writes)
     }

@@ -114,6 +114,7 @@ export class Executor {
    */
   run(scheduled: ScheduledRecord): Promise<void> | undefined {
     const { fetched, lane } = scheduled
+    const scheduler = this.#options.scheduler
     const scope = new RecordScope('record', fetched, fetched.timestamp)
     lane.enter(scope)
     let outcome: Promise<void> | undefined
@@ -124,12 +125,23 @@ export class Executor {
       throw error
     }
     if (outcome === undefined) {
+      scheduler.complete(scheduled)
       lane.leave()
       return undefined
     }
-    return this.#bounded(outcome, scope).finally(() => {
-      if (lane.running === scope) lane.leave()
-    })
+    // The record counts as done before the lane is free: a commit's flush that takes the lane next
+    // must find it in the commit point, since its store writes are in the cache it flushes.
+    return this.#bounded(outcome, scope).then(
+      () => {
+        if (lane.running !== scope) return
+        if (!scope.incomplete) scheduler.complete(scheduled)
+        lane.leave()
+      },
+      (error: unknown) => {
+        if (lane.running === scope) lane.leave()
+        throw error
+      },
+    )
   }
 
   /**

@@ -45,6 +45,8 @@ export class KafkaRecordCollector implements RecordCollector {
   readonly #tracked = new Set<string>()
   readonly #endOffsets = new Map<string, bigint>()
   #batch: ProduceRecord[] = []
+  /** The task of each record in `#batch`. */
+  #owners: Array<string | undefined> = []
   #batchBytes = 0
   #pendingPartitions: PendingPartition[] = []
   #timer: NodeJS.Timeout | undefined
@@ -85,7 +87,15 @@ export class KafkaRecordCollector implements RecordCollector {
    * the Java client's default for its key bytes (see partitioner.ts); a record with a null key and
    * no partitioner is spread by the producer.
    */
-  send(record: ProduceRecord, partitioner?: Partitioner, source?: Record<unknown, unknown>): void {
+  send(
+    record: ProduceRecord,
+    partitioner?: Partitioner,
+    source?: Record<unknown, unknown>,
+    owner?: string,
+  ): void {
+    // After a failure under `fail` nothing more goes out: a later batch to the same partition
+    // would land after the gap the failed one left (the app stops; nothing past it is committed).
+    if (this.#failure) return
     if (record.partition === undefined && ((partitioner && source) || record.key !== null)) {
       const custom = partitioner && source ? partitioner : undefined
       const count = this.#partitionCounts.get(record.topic)
@@ -97,10 +107,39 @@ export class KafkaRecordCollector implements RecordCollector {
     // Kept under the broker's message size limit: one request may carry one batch per partition.
     if (this.#batch.length > 0 && this.#batchBytes + bytes > this.#options.batchMaxBytes) this.#sendBatch()
     this.#batch.push(record)
+    this.#owners.push(owner)
     this.#batchBytes += bytes
     if (this.#batch.length >= this.#options.batchSize) this.#sendBatch()
     else if (this.#timer === undefined)
       this.#timer = setTimeout(() => this.#sendBatch(), this.#options.lingerMs)
+  }
+
+  /**
+   * Drops the records of these tasks that were not sent yet: the tasks were lost, and what they
+   * produced belongs to an epoch that is over.
+   */
+  discardUnsent(owners: ReadonlySet<string>): number {
+    if (this.#batch.length === 0) return 0
+    const batch: ProduceRecord[] = []
+    const kept: Array<string | undefined> = []
+    const newIndex = new Map<number, number>()
+    let bytes = 0
+    this.#batch.forEach((record, index) => {
+      const owner = this.#owners[index]
+      if (owner !== undefined && owners.has(owner)) return
+      newIndex.set(index, batch.length)
+      batch.push(record)
+      kept.push(owner)
+      bytes += recordBytes(record)
+    })
+    const dropped = this.#batch.length - batch.length
+    this.#pendingPartitions = this.#pendingPartitions
+      .filter((pending) => newIndex.has(pending.index))
+      .map((pending) => ({ ...pending, index: newIndex.get(pending.index)! }))
+    this.#batch = batch
+    this.#owners = kept
+    this.#batchBytes = bytes
+    return dropped
   }
 
   /** Waits until some batch settles (when `hasCapacity` is false). */
@@ -125,9 +164,18 @@ export class KafkaRecordCollector implements RecordCollector {
       this.#timer = undefined
     }
     if (this.#batch.length === 0) return
+    if (this.#failure) {
+      // Not sent after a failure (see `send`): the records stay uncommitted and are produced again.
+      this.#batch = []
+      this.#owners = []
+      this.#batchBytes = 0
+      this.#pendingPartitions = []
+      return
+    }
     const batch = this.#batch
     const pending = this.#pendingPartitions
     this.#batch = []
+    this.#owners = []
     this.#batchBytes = 0
     this.#pendingPartitions = []
     const sent = this.#resolvePartitions(batch, pending)

@@ -665,6 +665,10 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     if (commit && affected.size > 0 && !this.#failure) {
       await this.#drain([...affected], this.config.rebalanceTimeoutMs)
       await this.#coordinator!.commit(affected)
+    } else if (!commit && orphaned.length > 0) {
+      // Results of a lost epoch are dropped: the task's unsent records, and any commit of it under way.
+      for (const task of orphaned) task.markLost()
+      this.#collector?.discardUnsent(new Set(orphaned.map((task) => task.id)))
     }
     await this.#closeTasks(orphaned)
     this.config.logger.info(`${commit ? 'revoked' : 'lost'} ${partitions.length} partition(s)`, {

@@ -9,5 +9,11 @@ export type Partitioner = (record: Record<unknown, unknown>, partitions: number)
  * tracks acknowledgements; the test driver's keeps them in memory.
  */
 export interface RecordCollector {
-  send(record: ProduceRecord, partitioner?: Partitioner, source?: Record<unknown, unknown>): void
+  /** `owner`: the id of the task the record belongs to, so the records of a lost task can be dropped. */
+  send(
+    record: ProduceRecord,
+    partitioner?: Partitioner,
+    source?: Record<unknown, unknown>,
+    owner?: string,
+  ): void
 }

@@ -94,6 +94,7 @@ export class StreamTask {
   readonly #scheduler: InputScheduler
   readonly #executor: Executor
   readonly #inFlight: InFlightLimit
+  readonly #collector: RecordCollector
   readonly #stores = new Map<string, StateStore>()
   readonly #logged: LoggedStore[] = []
   readonly #encodedTopics = new Map<string, Uint8Array>()
@@ -105,6 +106,7 @@ export class StreamTask {
   /** A record finished since stream-time punctuations were last looked at. */
   #recordFinished = false
   #failed = false
+  #lost = false
   #closed = false
 
   constructor(options: TaskOptions) {
@@ -115,6 +117,11 @@ export class StreamTask {
     this.ownership = { taskId: this.id, memberId: '', memberEpoch: 0, ...options.ownership }
     this.#cache = new RecordCache(options.cacheMaxBytes)
     this.#inFlight = options.inFlight ?? unbounded
+    // Every record this task produces is tagged with it, so the records of a lost task can be dropped.
+    const owner = this.id
+    this.#collector = {
+      send: (record, partitioner, source) => options.collector.send(record, partitioner, source, owner),
+    }
     this.#scheduler = new InputScheduler({
       taskId: this.id,
       partition: options.partition,
@@ -129,7 +136,7 @@ export class StreamTask {
       subtopology: options.subtopology,
       scheduler: this.#scheduler,
       stores: this.#stores,
-      collector: options.collector,
+      collector: this.#collector,
       errorPolicies: options.errorPolicies,
       logger: options.logger,
       now: options.now,
@@ -251,13 +258,11 @@ export class StreamTask {
       }
       if (outcome === undefined) {
         limit.count -= 1
-        scheduler.complete(next)
         this.#recordFinished = true
         continue
       }
-      this.#track(outcome, (completed) => {
+      this.#track(outcome, () => {
         limit.count -= 1
-        if (completed) scheduler.complete(next)
         this.#recordFinished = true
       })
       break
@@ -285,6 +290,21 @@ export class StreamTask {
   /** Resolves when nothing runs in the task (its in-flight record or punctuation settled). */
   async idle(): Promise<void> {
     while (this.#asyncInFlight) await this.#asyncInFlight.catch(() => {})
+  }
+
+  /**
+   * The task was lost (fenced, or its partitions taken away without a revocation): nothing of it
+   * may be committed any more, even by a commit already under way, whose records may have been
+   * dropped. Gives up the record running now.
+   */
+  markLost(): void {
+    this.#lost = true
+    this.#executor.abandonRunning()
+  }
+
+  /** True once the task was lost or closed: a commit leaves it out. */
+  get retired(): boolean {
+    return this.#lost || this.#closed
   }
 
   /** Gives up the record running now (see `Executor.abandonRunning`); it is not completed. */
@@ -368,20 +388,19 @@ export class StreamTask {
   }
 
   /** Follows an asynchronous record or punctuation. Returns true when one is now running. */
-  #track(outcome: Promise<void> | undefined, onDone: ((completed: boolean) => void) | undefined): boolean {
+  #track(outcome: Promise<void> | undefined, onDone: (() => void) | undefined): boolean {
     if (outcome === undefined) return false
     const lane = this.#scheduler.lane
     const scope = lane.running
     const tracked = outcome.then(
       () => {
         this.#asyncInFlight = undefined
-        // A record given up (drain budget exceeded) is not done: the next owner processes it again.
-        onDone?.(scope?.incomplete !== true)
+        onDone?.()
       },
       (error: unknown) => {
         this.#asyncInFlight = undefined
         if (scope?.incomplete) {
-          onDone?.(false)
+          onDone?.()
           return
         }
         this.#failed = true
@@ -407,7 +426,7 @@ export class StreamTask {
   }
 
   #storeContext(directory: string, topic: string | undefined): StateStoreContext {
-    const { collector } = this.#options
+    const collector = this.#collector
     const partition = this.partition
     const changelog: ChangelogWriter | undefined = topic
       ? {
