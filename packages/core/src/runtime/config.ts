@@ -272,9 +272,13 @@ function rejectUnknownOptions(config: object): void {
 
 const compressions: readonly string[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd']
 
-/** Exits with code 1: the default `onFatalError`. */
+/**
+ * The default `onFatalError`: the process ends with exit code 1. It exits after a moment, not at
+ * once, so that handlers of `app.done()` and pending log writes still run.
+ */
 function exitOnFatalError(): void {
-  process.exit(1)
+  process.exitCode = 1
+  setTimeout(() => process.exit(1), 1000).unref()
 }
 
 /** Checks every option and fills in defaults. Throws a ConfigError naming the first bad option. */

@@ -202,17 +202,18 @@ describe('a broker restart', () => {
     expectDegradedThenRunning()
   }, 300_000)
 
-  it('is ridden out when the outage outlasts the group session timeout: instances rejoin and resume', async () => {
+  it('is ridden out when the outage outlasts the group session timeout: every instance resumes', async () => {
     const { apps, backAt, expectDegradedThenRunning } = await rideOutOutage(
       'outage-session',
       2 * sessionTimeoutMs,
     )
-    for (const app of apps) {
-      // The broker expired the members while they could not heartbeat: each joined again.
-      const rejoined = [...app.output().matchAll(/^rebalance assigned (\d+)$/gm)].some(
-        (match) => Number(match[1]) >= backAt,
-      )
-      expect(rejoined).toBe(true)
+    // A restarted broker reloads the group and starts every member's session timer afresh, so the
+    // members are not necessarily expired by an outage longer than the session timeout; whether
+    // they kept their membership or joined again, each instance must own partitions and process
+    // records after the broker returned (the SIGSTOP test in group-consumer-app.test.ts forces an
+    // expiry and a rejoin).
+    for (const [index, app] of apps.entries()) {
+      expect(firstProcessedAfter(app, backAt), `instance ${index} processed after the outage`).toBeDefined()
     }
     expectDegradedThenRunning()
   }, 300_000)
