@@ -1,17 +1,26 @@
 // npm run bench -- --scenario passthrough --records 1000000 --value-bytes 100 --partitions 12 [--json]
+// (every option is described in the README)
 import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
+import { resolve } from 'node:path'
 import { scenarios } from './scenarios/index.js'
+import type { ScenarioOptions } from './scenarios/scenario.js'
 
 const { values } = parseArgs({
   options: {
     scenario: { type: 'string', default: 'passthrough' },
-    records: { type: 'string', default: '1000000' },
+    records: { type: 'string' },
     'value-bytes': { type: 'string', default: '100' },
     partitions: { type: 'string', default: '12' },
     'latency-records': { type: 'string', default: '10000' },
     'latency-rate': { type: 'string', default: '2000' },
     json: { type: 'boolean', default: false },
+    'before-core': { type: 'string' },
+    'before-records': { type: 'string' },
+    'async-ms': { type: 'string', default: '10' },
+    'rss-curve': { type: 'boolean', default: false },
+    'kstreams-config': { type: 'string' },
+    'kstreams-node-args': { type: 'string', default: '' },
   },
 })
 
@@ -51,13 +60,20 @@ if (!scenario) {
   console.error(`unknown scenario "${values.scenario}"; known: ${[...scenarios.keys()].join(', ')}`)
   process.exit(2)
 }
-const options = {
-  records: Number(values.records),
+const options: ScenarioOptions = {
+  records: Number(values.records ?? scenario.defaultRecords ?? 1_000_000),
   valueBytes: Number(values['value-bytes']),
   partitions: Number(values.partitions),
   latencyRecords: Number(values['latency-records']),
   latencyRate: Number(values['latency-rate']),
+  beforeCorePath: values['before-core'] ? resolve(values['before-core']) : undefined,
+  beforeRecords: values['before-records'] ? Number(values['before-records']) : undefined,
+  asyncMs: Number(values['async-ms']),
+  rssCurve: values['rss-curve'],
+  kstreamsConfig: values['kstreams-config'],
+  kstreamsNodeArguments: values['kstreams-node-args'].split(' ').filter((argument) => argument !== ''),
 }
+if (options.kstreamsConfig) JSON.parse(options.kstreamsConfig) // fails here rather than in a runner
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`
 console.error(`${scenario.name}: ${scenario.description}; ${JSON.stringify(options)}; ${machine}`)
 const results = await scenario.run(options)
@@ -80,6 +96,23 @@ if (values.json) {
     'p99 ms': result.latencyP99Ms.toFixed(0),
     'peak RSS MB': result.peakRssMegabytes.toFixed(0),
     'vs peer': `${((result.recordsPerSecond / peer.recordsPerSecond) * 100).toFixed(0)}%`,
+    'close s': result.closeSeconds === undefined ? '' : result.closeSeconds.toFixed(1),
   }))
   console.table(rows)
+  for (const result of results) {
+    if (!result.rssCurve || result.rssCurve.length === 0) continue
+    // Every 10th second, plus the peak and the last sample, so the curve's shape fits a screen.
+    const curve = result.rssCurve
+    const peak = curve.reduce((highest, sample) => (sample.rssMegabytes > highest.rssMegabytes ? sample : highest))
+    console.log(`RSS curve of ${result.side} (peak ${peak.rssMegabytes.toFixed(0)} MB at ${peak.second} s):`)
+    console.table(
+      curve
+        .filter((sample, index) => sample.second % 10 === 0 || sample === peak || index === curve.length - 1)
+        .map((sample) => ({
+          second: sample.second,
+          'RSS MB': sample.rssMegabytes.toFixed(0),
+          records: sample.records,
+        })),
+    )
+  }
 }

@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { Admin, Consumer, compatibilityPartitioner, Producer } from '@platformatic/kafka'
 import { percentile, type RunnerReport } from './measure.js'
@@ -19,6 +20,18 @@ export interface RunResult {
   latencyP50Ms: number
   latencyP99Ms: number
   peakRssMegabytes: number
+  /** Seconds from SIGTERM to exit; NaN when the runner had to be killed after `closeTimeoutMs`. */
+  closeSeconds?: number
+  /** With `rssCurve`: the runner's RSS and the records written so far, once a second. */
+  rssCurve?: RssSample[]
+}
+
+export interface RssSample {
+  /** Seconds since the runner was started. */
+  second: number
+  rssMegabytes: number
+  /** Records in the output topic at that moment. */
+  records: number
 }
 
 export function runId(): string {
@@ -87,6 +100,19 @@ export interface RunOptions {
   latencyRecords: number
   latencyRate: number
   env?: Record<string, string>
+  /** Node arguments for the runner, e.g. `--cpu-prof --cpu-prof-dir=/tmp/profiles`. */
+  nodeArguments?: string[]
+  /** Samples the runner's RSS every second (from /proc, so Linux only). */
+  rssCurve?: boolean
+  /** How long the runner may take to close after SIGTERM before it is killed. @default 60 s */
+  closeTimeoutMs?: number
+}
+
+/** The resident set of a process, read from /proc/PID/status (VmRSS, in kB). */
+async function residentMegabytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(status)
+  return match ? (Number(match[1]) * 1024) / 1e6 : Number.NaN
 }
 
 /**
@@ -103,7 +129,7 @@ export async function runSide(options: RunOptions): Promise<RunResult> {
   })
   const child: ChildProcess = spawn(
     process.execPath,
-    [fileURLToPath(new URL(options.runner, import.meta.url))],
+    [...(options.nodeArguments ?? []), fileURLToPath(new URL(options.runner, import.meta.url))],
     {
       env: {
         ...process.env,
@@ -119,9 +145,22 @@ export async function runSide(options: RunOptions): Promise<RunResult> {
   child.stdout!.on('data', (chunk: Buffer) => {
     stdout += chunk.toString()
   })
+  const startedAt = Date.now()
+  let written = 0
+  const rssCurve: RssSample[] = []
+  // The curve is read from outside the runner, so it costs the runner nothing and also covers a
+  // runner that is killed.
+  const sampler = options.rssCurve
+    ? setInterval(() => {
+        residentMegabytes(child.pid!).then(
+          (rssMegabytes) =>
+            rssCurve.push({ second: Math.round((Date.now() - startedAt) / 1000), rssMegabytes, records: written }),
+          () => {},
+        )
+      }, 1000)
+    : undefined
   try {
     let firstSeenAt: number | undefined
-    let written = 0
     const deadline = Date.now() + 15 * 60_000
     while (written < options.records) {
       if (child.exitCode !== null) throw new Error(`${options.side} runner exited early (${child.exitCode})`)
@@ -132,10 +171,29 @@ export async function runSide(options: RunOptions): Promise<RunResult> {
       if (written > 0 && firstSeenAt === undefined) firstSeenAt = Date.now()
     }
     const seconds = (Date.now() - firstSeenAt!) / 1000
+    if (sampler) clearInterval(sampler)
     const latencies = options.latencyRecords > 0 ? await measureLatency(options) : []
+    const terminatedAt = Date.now()
+    const exited = once(child, 'exit')
     child.kill('SIGTERM')
-    await once(child, 'exit')
-    const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as RunnerReport
+    const closed = await Promise.race([
+      exited.then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), options.closeTimeoutMs ?? 60_000)),
+    ])
+    const closeSeconds = closed ? (Date.now() - terminatedAt) / 1000 : Number.NaN
+    if (!closed) {
+      console.error(`${options.side}: did not close within ${options.closeTimeoutMs ?? 60_000} ms of SIGTERM; killed`)
+      child.kill('SIGKILL')
+      await exited
+    }
+    // The last report: after the close, or the one printed at SIGTERM when the runner was killed.
+    const reportLine = stdout
+      .trim()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .at(-1)
+    if (!reportLine) throw new Error(`${options.side} runner printed no report`)
+    const report = JSON.parse(reportLine) as RunnerReport
     const total = options.records + options.latencyRecords
     latencies.sort((left, right) => left - right)
     return {
@@ -148,8 +206,11 @@ export async function runSide(options: RunOptions): Promise<RunResult> {
       latencyP50Ms: percentile(latencies, 0.5),
       latencyP99Ms: percentile(latencies, 0.99),
       peakRssMegabytes: report.peakRssBytes / 1e6,
+      closeSeconds,
+      ...(options.rssCurve ? { rssCurve } : {}),
     }
   } finally {
+    if (sampler) clearInterval(sampler)
     if (child.exitCode === null) child.kill('SIGKILL')
     await watcher.close()
   }

@@ -2,9 +2,11 @@
 export interface RunnerReport {
   cpuSeconds: number
   peakRssBytes: number
+  /** Set on the report printed when SIGTERM arrived, before the runner closed. */
+  atTerminate?: boolean
 }
 
-/** Samples RSS every 50 ms; call the returned function for the report. */
+/** Samples RSS every 50 ms (until the process exits); call the returned function for a report. */
 export function startMeasuring(): () => RunnerReport {
   const cpuStart = process.cpuUsage()
   let peakRssBytes = process.memoryUsage.rss()
@@ -13,7 +15,6 @@ export function startMeasuring(): () => RunnerReport {
   }, 50)
   timer.unref()
   return () => {
-    clearInterval(timer)
     const cpu = process.cpuUsage(cpuStart)
     return {
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
@@ -22,10 +23,15 @@ export function startMeasuring(): () => RunnerReport {
   }
 }
 
-/** Prints the report as the last line of stdout once SIGTERM arrives, after `stop` resolves. */
+/**
+ * Prints the report as the last line of stdout once SIGTERM arrives, after `stop` resolves. A
+ * report is printed at SIGTERM too, so that a runner that does not close in time (and is killed)
+ * still reports what it used while it ran.
+ */
 export function reportOnTerminate(stop: () => Promise<void>): void {
   const report = startMeasuring()
   process.once('SIGTERM', () => {
+    process.stdout.write(`${JSON.stringify({ ...report(), atTerminate: true })}\n`)
     stop().then(
       () => {
         process.stdout.write(`${JSON.stringify(report())}\n`)

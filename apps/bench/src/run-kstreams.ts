@@ -4,27 +4,18 @@
 //   backend chosen by BENCH_BACKEND (`memory` or `lmdb`);
 // - `windowed-count`: count per key and 1-minute tumbling window in a window store (memory);
 // - `restore`: the `count` app started on an existing changelog; it reports how fast its tasks
-//   restored (BENCH_TASKS of them) and exits.
+//   restored (BENCH_TASKS of them) and exits;
+// - `async-io`: every record awaits a simulated remote call of BENCH_ASYNC_MS (10) ms, then goes to
+//   the sink unchanged.
+// BENCH_CORE_PATH loads @kstreams/core from another build (an older commit's dist/index.js), so
+// that the same runner measures the runtime before and after a change in one run.
+// BENCH_KSTREAMS_CONFIG is JSON merged into the app's config (fetchMaxBytes, maxBufferedBytes, …).
 import { subscribe } from 'node:diagnostics_channel'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  consoleLogger,
-  createApp,
-  type KeyValueStore,
-  mapValues,
-  type ProcessorContext,
-  serdes,
-  silentLogger,
-  stores,
-  type Topology,
-  TopologyBuilder,
-  tumblingWindows,
-  windowedCount,
-  windowedKeySerde,
-} from '@kstreams/core'
-import { createLmdbBackend } from '@kstreams/store-lmdb'
+import { pathToFileURL } from 'node:url'
+import type { KeyValueStore, ProcessorContext, Record, StreamsConfig, Topology } from '@kstreams/core'
 import { reportOnTerminate } from './measure.js'
 
 const {
@@ -34,8 +25,27 @@ const {
   BENCH_MODE,
   BENCH_BACKEND,
   BENCH_TASKS,
+  BENCH_CORE_PATH,
+  BENCH_KSTREAMS_CONFIG,
+  BENCH_ASYNC_MS,
   KAFKA_BOOTSTRAP_SERVERS,
 } = process.env
+// The type is the current core's; an older build is expected to share the parts used here.
+const core: typeof import('@kstreams/core') = await import(
+  BENCH_CORE_PATH ? pathToFileURL(BENCH_CORE_PATH).href : '@kstreams/core'
+)
+const {
+  consoleLogger,
+  createApp,
+  mapValues,
+  serdes,
+  silentLogger,
+  stores,
+  TopologyBuilder,
+  tumblingWindows,
+  windowedCount,
+  windowedKeySerde,
+} = core
 const suffix = new Uint8Array([0x21])
 
 function passthroughTopology(): Topology {
@@ -58,8 +68,37 @@ function passthroughTopology(): Topology {
     .build()
 }
 
-function countTopology(): Topology {
-  const backend = BENCH_BACKEND === 'lmdb' ? createLmdbBackend() : stores.memory()
+function asyncIoTopology(): Topology {
+  const delayMs = Number(BENCH_ASYNC_MS ?? 10)
+  return new TopologyBuilder()
+    .addSource('input', { topics: [BENCH_INPUT!], keySerde: serdes.bytes(), valueSerde: serdes.bytes() })
+    .addProcessor('remote-call', { parents: ['input'] }, () => {
+      let context: ProcessorContext<Uint8Array, Uint8Array>
+      return {
+        init: (processorContext: ProcessorContext<Uint8Array, Uint8Array>) => {
+          context = processorContext
+        },
+        process: async (record: Record<Uint8Array, Uint8Array>) => {
+          await new Promise((resolve) => setTimeout(resolve, delayMs))
+          context.forward(record)
+        },
+      }
+    })
+    .addSink('output', {
+      topic: BENCH_OUTPUT!,
+      keySerde: serdes.bytes(),
+      valueSerde: serdes.bytes(),
+      parents: ['remote-call'],
+    })
+    .build()
+}
+
+async function countTopology(): Promise<Topology> {
+  // Loaded only when used: the LMDB package imports the current core, not BENCH_CORE_PATH's.
+  const backend =
+    BENCH_BACKEND === 'lmdb'
+      ? (await import('@kstreams/store-lmdb')).createLmdbBackend()
+      : stores.memory()
   return new TopologyBuilder()
     .addSource('input', { topics: [BENCH_INPUT!], keySerde: serdes.string(), valueSerde: serdes.bytes() })
     .addStore(stores.keyValue('counts', { keySerde: serdes.string(), valueSerde: serdes.int64(), backend }))
@@ -128,11 +167,13 @@ if (BENCH_MODE === 'restore') {
   })
 }
 
-const topologies: { [mode: string]: () => Topology } = {
+const topologies: { [mode: string]: () => Topology | Promise<Topology> } = {
   passthrough: passthroughTopology,
   'windowed-count': windowedCountTopology,
+  'async-io': asyncIoTopology,
 }
-const app = createApp((topologies[BENCH_MODE!] ?? countTopology)(), {
+const app = createApp(await (topologies[BENCH_MODE!] ?? countTopology)(), {
+  ...(BENCH_KSTREAMS_CONFIG ? (JSON.parse(BENCH_KSTREAMS_CONFIG) as Partial<StreamsConfig>) : {}),
   applicationId: BENCH_GROUP!,
   bootstrapServers: KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092',
   handleSignals: false,

@@ -2,7 +2,7 @@
 // count written to the output, next to a raw loop counting in a Map (no durability) and to the
 // stateless kstreams pass-through, all on the same input.
 import { createTopics, deleteTopics, preload, type RunResult, runId, runSide } from '../harness.js'
-import type { Scenario, ScenarioOptions } from './scenario.js'
+import { kstreamsRunnerSettings, type Scenario, type ScenarioOptions } from './scenario.js'
 
 export const count: Scenario = {
   name: 'count',
@@ -41,6 +41,10 @@ export const count: Scenario = {
       await preload(input, options.records, options.valueBytes, 100_000)
       const results: RunResult[] = []
       for (const { side, runner, env, output, group } of runs) {
+        const settings =
+          runner === './run-kstreams.js'
+            ? kstreamsRunnerSettings(options)
+            : { env: {}, nodeArguments: [], rssCurve: options.rssCurve }
         results.push(
           await runSide({
             side,
@@ -51,7 +55,8 @@ export const count: Scenario = {
             valueBytes: options.valueBytes,
             latencyRecords: options.latencyRecords,
             latencyRate: options.latencyRate,
-            env: { ...env, BENCH_GROUP: group },
+            ...settings,
+            env: { ...settings.env, ...env, BENCH_GROUP: group },
           }),
         )
       }

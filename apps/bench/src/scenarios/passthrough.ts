@@ -1,37 +1,66 @@
 // Stateless pass-through: source → mapValues → sink over a 12-partition topic, kstreams next to a
-// raw @platformatic/kafka consume → produce loop doing the same mapping, on the same input.
+// raw @platformatic/kafka consume → produce loop doing the same mapping, on the same input. With
+// --before-core, the same kstreams runner on an older build of @kstreams/core runs too.
+// `backlog` is the same run on a large preloaded backlog, for memory: RSS sampled every second.
 import { createTopics, deleteTopics, preload, type RunResult, runId, runSide } from '../harness.js'
-import type { Scenario, ScenarioOptions } from './scenario.js'
+import { kstreamsRunnerSettings, type Scenario, type ScenarioOptions } from './scenario.js'
+
+async function runPassthrough(
+  name: string,
+  options: ScenarioOptions,
+  phases: { latencyRecords: number; rssCurve: boolean },
+): Promise<RunResult[]> {
+  const id = runId()
+  const input = `bench-${name}-in-${id}`
+  const sides = [
+    { side: 'raw', runner: './run-raw.js', corePath: undefined },
+    { side: 'kstreams', runner: './run-kstreams.js', corePath: undefined },
+    ...(options.beforeCorePath
+      ? [{ side: 'kstreams before', runner: './run-kstreams.js', corePath: options.beforeCorePath }]
+      : []),
+  ].map((side, index) => ({ ...side, output: `bench-${name}-out-${index}-${id}`, group: `bench-${name}-${index}-${id}` }))
+  const topics = [input, ...sides.map(({ output }) => output)]
+  await createTopics(topics, options.partitions)
+  try {
+    await preload(input, options.records, options.valueBytes)
+    const results: RunResult[] = []
+    for (const { side, runner, corePath, output, group } of sides) {
+      const settings =
+        runner === './run-kstreams.js'
+          ? kstreamsRunnerSettings(options, corePath)
+          : { env: {}, nodeArguments: [], rssCurve: options.rssCurve }
+      results.push(
+        await runSide({
+          side,
+          runner,
+          input,
+          output,
+          records: options.records,
+          valueBytes: options.valueBytes,
+          latencyRecords: phases.latencyRecords,
+          latencyRate: options.latencyRate,
+          ...settings,
+          rssCurve: settings.rssCurve || phases.rssCurve,
+          env: { ...settings.env, BENCH_MODE: 'passthrough', BENCH_GROUP: group },
+        }),
+      )
+    }
+    return results
+  } finally {
+    await deleteTopics(topics).catch(() => {})
+  }
+}
 
 export const passthrough: Scenario = {
   name: 'passthrough',
   description: 'source → mapValues → sink, kstreams vs a raw @platformatic/kafka loop',
-  async run(options: ScenarioOptions): Promise<RunResult[]> {
-    const id = runId()
-    const input = `bench-passthrough-in-${id}`
-    const outputs = { raw: `bench-passthrough-raw-${id}`, kstreams: `bench-passthrough-kstreams-${id}` }
-    await createTopics([input, outputs.raw, outputs.kstreams], options.partitions)
-    try {
-      await preload(input, options.records, options.valueBytes)
-      const results: RunResult[] = []
-      for (const side of ['raw', 'kstreams'] as const) {
-        results.push(
-          await runSide({
-            side,
-            runner: side === 'raw' ? './run-raw.js' : './run-kstreams.js',
-            input,
-            output: outputs[side],
-            records: options.records,
-            valueBytes: options.valueBytes,
-            latencyRecords: options.latencyRecords,
-            latencyRate: options.latencyRate,
-            env: { BENCH_MODE: 'passthrough' },
-          }),
-        )
-      }
-      return results
-    } finally {
-      await deleteTopics([input, outputs.raw, outputs.kstreams]).catch(() => {})
-    }
-  },
+  run: (options) => runPassthrough('passthrough', options, { latencyRecords: options.latencyRecords, rssCurve: false }),
+}
+
+export const backlog: Scenario = {
+  name: 'backlog',
+  description: 'pass-through draining a large preloaded backlog, RSS sampled every second, vs the raw loop',
+  defaultRecords: 10_000_000,
+  // The latency phase is left out: this scenario is about memory while draining.
+  run: (options) => runPassthrough('backlog', options, { latencyRecords: 0, rssCurve: true }),
 }
