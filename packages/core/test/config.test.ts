@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ConfigError, KStreamsError, resolveConfig, type StreamsConfig } from '../src/index.js'
+import { checkNodeVersion } from '../src/runtime/kstreams-app.js'
 
 const valid: StreamsConfig = { applicationId: 'orders-app', bootstrapServers: ['127.0.0.1:9092'] }
 
@@ -92,5 +93,14 @@ describe('resolveConfig', () => {
       'producerCompression',
     )
     expect(configError({ ...valid, onFatalError: 'exit' }).context.option).toBe('onFatalError')
+  })
+
+  it('refuses a Node.js older than 22, naming the version required and the one running', () => {
+    expect(() => checkNodeVersion('20.20.2')).toThrow(ConfigError)
+    expect(() => checkNodeVersion('20.20.2')).toThrow(
+      'Node.js 22 or newer; this process runs Node.js 20.20.2',
+    )
+    expect(() => checkNodeVersion('22.0.0')).not.toThrow()
+    expect(() => checkNodeVersion('24.21.0')).not.toThrow()
   })
 })
