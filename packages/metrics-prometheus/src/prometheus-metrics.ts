@@ -95,7 +95,15 @@ export interface PrometheusMetrics {
 }
 
 /** Every state of a KStreamsApp (AppState in core), exported as 0 until the app reaches it. */
-const appStates = ['created', 'rebalancing', 'running', 'pending-shutdown', 'not-running', 'error'] as const
+const appStates = [
+  'created',
+  'rebalancing',
+  'running',
+  'degraded',
+  'pending-shutdown',
+  'not-running',
+  'error',
+] as const
 
 /** States after which nothing runs any more: gauges describing running work are cleared. */
 const stoppedStates: ReadonlySet<string> = new Set(['not-running', 'error'])

@@ -148,6 +148,7 @@ describe('createPrometheusMetrics', () => {
       created: 0,
       rebalancing: 0,
       running: 0,
+      degraded: 0,
       'pending-shutdown': 0,
       'not-running': 0,
       error: 0,
@@ -156,6 +157,10 @@ describe('createPrometheusMetrics', () => {
     publish('kstreams:state', { from: 'rebalancing', to: 'running' })
     expect(await sample(registry, 'kstreams_state', { state: 'running' })).toBe(1)
     expect(await sample(registry, 'kstreams_state', { state: 'rebalancing' })).toBe(0)
+    publish('kstreams:state', { from: 'running', to: 'degraded' })
+    expect(await sample(registry, 'kstreams_state', { state: 'degraded' })).toBe(1)
+    expect(await sample(registry, 'kstreams_state', { state: 'running' })).toBe(0)
+    publish('kstreams:state', { from: 'degraded', to: 'running' })
     publish('kstreams:state', { from: 'running', to: 'rebalancing' })
     expect(await sample(registry, 'kstreams_state', { state: 'running' })).toBe(0)
     expect(await sample(registry, 'kstreams_state', { state: 'rebalancing' })).toBe(1)
