@@ -6,6 +6,7 @@ export {
   produceStrings,
   type ReadMessage,
   readTopicUntil,
+  setGroupSessionTimeout,
   type TestMessage,
   type TestTopicSpec,
 } from './kafka.js'

@@ -1,7 +1,9 @@
 import {
   Admin,
+  ConfigResourceTypes,
   Consumer,
   compatibilityPartitioner,
+  IncrementalAlterConfigOperationTypes,
   Producer,
   stringDeserializers,
   stringSerializers,
@@ -190,4 +192,32 @@ export async function readTopicUntil(
     await consumer.close(true)
   }
   return messages
+}
+
+/**
+ * Sets the session timeout of one consumer group (a KIP-848 group config, Kafka 4.x), so a test
+ * can expire a member quickly without changing the shared broker. The broker's
+ * `group.consumer.min.session.timeout.ms` bounds it from below.
+ */
+export async function setGroupSessionTimeout(groupId: string, sessionTimeoutMs: number): Promise<void> {
+  const admin = createAdmin()
+  try {
+    await admin.incrementalAlterConfigs({
+      resources: [
+        {
+          resourceType: ConfigResourceTypes.GROUP,
+          resourceName: groupId,
+          configs: [
+            {
+              name: 'consumer.session.timeout.ms',
+              configOperation: IncrementalAlterConfigOperationTypes.SET,
+              value: String(sessionTimeoutMs),
+            },
+          ],
+        },
+      ],
+    })
+  } finally {
+    await admin.close()
+  }
 }

@@ -4,14 +4,7 @@
 // scope they are called in, never a task-wide "current record". A processor call that does not
 // settle within `processingTimeoutMs` is a processing error (KSTREAMS_TIMEOUT).
 import { channels } from '../diagnostics.js'
-import {
-  IllegalStateError,
-  KStreamsError,
-  ProcessingError,
-  SerdeError,
-  TimeoutError,
-  TopologyError,
-} from '../errors.js'
+import { KStreamsError, ProcessingError, SerdeError, TimeoutError, TopologyError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { Cancellable, Processor, ProcessorContext, PunctuationType, Punctuator } from '../processor.js'
 import type { Record } from '../record.js'

@@ -5,39 +5,17 @@ import {
   produceStrings,
   type ReadMessage,
   readTopicUntil,
+  setGroupSessionTimeout,
   spawnNodeScript,
   uniqueName,
 } from '@kstreams/test-helpers'
-import { Admin, ConfigResourceTypes, IncrementalAlterConfigOperationTypes } from '@platformatic/kafka'
 import { describe, expect, it } from 'vitest'
 
 const fixture = fileURLToPath(new URL('./fixtures/group-member-app.mjs', import.meta.url))
 const SESSION_TIMEOUT_MS = 3000
 
-async function setSessionTimeout(groupId: string): Promise<void> {
-  const admin = new Admin({
-    clientId: uniqueName('fencing-admin'),
-    bootstrapBrokers: endpoints.kafkaBootstrapServers,
-  })
-  try {
-    await admin.incrementalAlterConfigs({
-      resources: [
-        {
-          resourceType: ConfigResourceTypes.GROUP,
-          resourceName: groupId,
-          configs: [
-            {
-              name: 'consumer.session.timeout.ms',
-              configOperation: IncrementalAlterConfigOperationTypes.SET,
-              value: String(SESSION_TIMEOUT_MS),
-            },
-          ],
-        },
-      ],
-    })
-  } finally {
-    await admin.close()
-  }
+function setSessionTimeout(groupId: string): Promise<void> {
+  return setGroupSessionTimeout(groupId, SESSION_TIMEOUT_MS)
 }
 
 function values(count: number, prefix: string): Array<{ key: string; value: string }> {

@@ -1,10 +1,5 @@
-import { createTestTopics, endpoints, uniqueName } from '@kstreams/test-helpers'
-import {
-  Admin,
-  ConfigResourceTypes,
-  IncrementalAlterConfigOperationTypes,
-  NetworkError,
-} from '@platformatic/kafka'
+import { createTestTopics, endpoints, setGroupSessionTimeout, uniqueName } from '@kstreams/test-helpers'
+import { NetworkError } from '@platformatic/kafka'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { KStreamsError } from '../../src/errors.js'
 import type { Logger, TopicPartition } from '../../src/index.js'
@@ -16,30 +11,8 @@ import { PlatformaticGroupConsumer } from '../../src/kafka/platformatic-group-co
 // broker's minimum here) instead of 10 s keeps these tests short without touching the shared broker.
 const SESSION_TIMEOUT_MS = 3000
 
-async function setSessionTimeout(groupId: string): Promise<void> {
-  const admin = new Admin({
-    clientId: uniqueName('fencing-admin'),
-    bootstrapBrokers: endpoints.kafkaBootstrapServers,
-  })
-  try {
-    await admin.incrementalAlterConfigs({
-      resources: [
-        {
-          resourceType: ConfigResourceTypes.GROUP,
-          resourceName: groupId,
-          configs: [
-            {
-              name: 'consumer.session.timeout.ms',
-              configOperation: IncrementalAlterConfigOperationTypes.SET,
-              value: String(SESSION_TIMEOUT_MS),
-            },
-          ],
-        },
-      ],
-    })
-  } finally {
-    await admin.close()
-  }
+function setSessionTimeout(groupId: string): Promise<void> {
+  return setGroupSessionTimeout(groupId, SESSION_TIMEOUT_MS)
 }
 
 /**
