@@ -1,8 +1,8 @@
 // npm run bench -- --scenario passthrough --records 1000000 --value-bytes 100 --partitions 12 [--json]
 // (every option is described in the README)
 import { cpus, totalmem } from 'node:os'
-import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
 import { scenarios } from './scenarios/index.js'
 import type { ScenarioOptions } from './scenarios/scenario.js'
 
@@ -19,6 +19,7 @@ const { values } = parseArgs({
     'before-records': { type: 'string' },
     'async-ms': { type: 'string', default: '10' },
     'rss-curve': { type: 'boolean', default: false },
+    sides: { type: 'string' },
     'kstreams-config': { type: 'string' },
     'kstreams-node-args': { type: 'string', default: '' },
   },
@@ -70,6 +71,7 @@ const options: ScenarioOptions = {
   beforeRecords: values['before-records'] ? Number(values['before-records']) : undefined,
   asyncMs: Number(values['async-ms']),
   rssCurve: values['rss-curve'],
+  sides: values.sides?.split(',').map((side) => side.trim()),
   kstreamsConfig: values['kstreams-config'],
   kstreamsNodeArguments: values['kstreams-node-args'].split(' ').filter((argument) => argument !== ''),
 }
@@ -103,7 +105,9 @@ if (values.json) {
     if (!result.rssCurve || result.rssCurve.length === 0) continue
     // Every 10th second, plus the peak and the last sample, so the curve's shape fits a screen.
     const curve = result.rssCurve
-    const peak = curve.reduce((highest, sample) => (sample.rssMegabytes > highest.rssMegabytes ? sample : highest))
+    const peak = curve.reduce((highest, sample) =>
+      sample.rssMegabytes > highest.rssMegabytes ? sample : highest,
+    )
     console.log(`RSS curve of ${result.side} (peak ${peak.rssMegabytes.toFixed(0)} MB at ${peak.second} s):`)
     console.table(
       curve

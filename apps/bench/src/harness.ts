@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { Admin, Consumer, compatibilityPartitioner, Producer } from '@platformatic/kafka'
-import { percentile, type RunnerReport } from './measure.js'
+import { type MemoryBreakdown, percentile, type RunnerReport } from './measure.js'
 
 export const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',')
 
@@ -22,6 +22,8 @@ export interface RunResult {
   peakRssMegabytes: number
   /** Seconds from SIGTERM to exit; NaN when the runner had to be killed after `closeTimeoutMs`. */
   closeSeconds?: number
+  /** What the runner's memory was made of at its RSS peak (MB), sampled once a second. */
+  memoryAtPeak?: MemoryBreakdown
   /** With `rssCurve`: the runner's RSS and the records written so far, once a second. */
   rssCurve?: RssSample[]
 }
@@ -154,7 +156,11 @@ export async function runSide(options: RunOptions): Promise<RunResult> {
     ? setInterval(() => {
         residentMegabytes(child.pid!).then(
           (rssMegabytes) =>
-            rssCurve.push({ second: Math.round((Date.now() - startedAt) / 1000), rssMegabytes, records: written }),
+            rssCurve.push({
+              second: Math.round((Date.now() - startedAt) / 1000),
+              rssMegabytes,
+              records: written,
+            }),
           () => {},
         )
       }, 1000)
@@ -176,13 +182,19 @@ export async function runSide(options: RunOptions): Promise<RunResult> {
     const terminatedAt = Date.now()
     const exited = once(child, 'exit')
     child.kill('SIGTERM')
+    let closeTimer: NodeJS.Timeout | undefined
     const closed = await Promise.race([
       exited.then(() => true),
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), options.closeTimeoutMs ?? 60_000)),
+      new Promise<boolean>((resolve) => {
+        closeTimer = setTimeout(() => resolve(false), options.closeTimeoutMs ?? 60_000)
+      }),
     ])
+    clearTimeout(closeTimer)
     const closeSeconds = closed ? (Date.now() - terminatedAt) / 1000 : Number.NaN
     if (!closed) {
-      console.error(`${options.side}: did not close within ${options.closeTimeoutMs ?? 60_000} ms of SIGTERM; killed`)
+      console.error(
+        `${options.side}: did not close within ${options.closeTimeoutMs ?? 60_000} ms of SIGTERM; killed`,
+      )
       child.kill('SIGKILL')
       await exited
     }
@@ -206,6 +218,7 @@ export async function runSide(options: RunOptions): Promise<RunResult> {
       latencyP50Ms: percentile(latencies, 0.5),
       latencyP99Ms: percentile(latencies, 0.99),
       peakRssMegabytes: report.peakRssBytes / 1e6,
+      ...(report.memoryAtPeak ? { memoryAtPeak: report.memoryAtPeak } : {}),
       closeSeconds,
       ...(options.rssCurve ? { rssCurve } : {}),
     }

@@ -2,16 +2,50 @@
 export interface RunnerReport {
   cpuSeconds: number
   peakRssBytes: number
+  memoryAtPeak?: MemoryBreakdown
   /** Set on the report printed when SIGTERM arrived, before the runner closed. */
   atTerminate?: boolean
 }
 
-/** Samples RSS every 50 ms (until the process exits); call the returned function for a report. */
+/** Where resident memory goes, in MB, from `process.memoryUsage()`. */
+export interface MemoryBreakdown {
+  rss: number
+  /** V8's heap as reserved (what RSS sees) and as used by live and not yet collected objects. */
+  heapTotal: number
+  heapUsed: number
+  /** Memory of C++ objects bound to JavaScript, Buffers and ArrayBuffers included. */
+  external: number
+  arrayBuffers: number
+}
+
+function breakdown(): MemoryBreakdown {
+  const usage = process.memoryUsage()
+  return {
+    rss: usage.rss / 1e6,
+    heapTotal: usage.heapTotal / 1e6,
+    heapUsed: usage.heapUsed / 1e6,
+    external: usage.external / 1e6,
+    arrayBuffers: usage.arrayBuffers / 1e6,
+  }
+}
+
+/**
+ * Samples RSS every 50 ms (until the process exits), and once a second what it is made of, kept
+ * at the highest RSS; call the returned function for a report.
+ */
 export function startMeasuring(): () => RunnerReport {
   const cpuStart = process.cpuUsage()
   let peakRssBytes = process.memoryUsage.rss()
+  let memoryAtPeak = breakdown()
+  let ticks = 0
   const timer = setInterval(() => {
     peakRssBytes = Math.max(peakRssBytes, process.memoryUsage.rss())
+    // The full breakdown walks V8's heap spaces: too costly for every sample.
+    ticks += 1
+    if (ticks % 20 === 0) {
+      const memory = breakdown()
+      if (memory.rss >= memoryAtPeak.rss) memoryAtPeak = memory
+    }
   }, 50)
   timer.unref()
   return () => {
@@ -19,6 +53,7 @@ export function startMeasuring(): () => RunnerReport {
     return {
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
       peakRssBytes: Math.max(peakRssBytes, process.memoryUsage.rss()),
+      memoryAtPeak,
     }
   }
 }

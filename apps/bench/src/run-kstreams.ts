@@ -96,9 +96,7 @@ function asyncIoTopology(): Topology {
 async function countTopology(): Promise<Topology> {
   // Loaded only when used: the LMDB package imports the current core, not BENCH_CORE_PATH's.
   const backend =
-    BENCH_BACKEND === 'lmdb'
-      ? (await import('@kstreams/store-lmdb')).createLmdbBackend()
-      : stores.memory()
+    BENCH_BACKEND === 'lmdb' ? (await import('@kstreams/store-lmdb')).createLmdbBackend() : stores.memory()
   return new TopologyBuilder()
     .addSource('input', { topics: [BENCH_INPUT!], keySerde: serdes.string(), valueSerde: serdes.bytes() })
     .addStore(stores.keyValue('counts', { keySerde: serdes.string(), valueSerde: serdes.int64(), backend }))

@@ -18,7 +18,11 @@ async function runPassthrough(
     ...(options.beforeCorePath
       ? [{ side: 'kstreams before', runner: './run-kstreams.js', corePath: options.beforeCorePath }]
       : []),
-  ].map((side, index) => ({ ...side, output: `bench-${name}-out-${index}-${id}`, group: `bench-${name}-${index}-${id}` }))
+  ].map((side, index) => ({
+    ...side,
+    output: `bench-${name}-out-${index}-${id}`,
+    group: `bench-${name}-${index}-${id}`,
+  })).filter(({ side }) => !options.sides || options.sides.includes(side))
   const topics = [input, ...sides.map(({ output }) => output)]
   await createTopics(topics, options.partitions)
   try {
@@ -54,7 +58,8 @@ async function runPassthrough(
 export const passthrough: Scenario = {
   name: 'passthrough',
   description: 'source → mapValues → sink, kstreams vs a raw @platformatic/kafka loop',
-  run: (options) => runPassthrough('passthrough', options, { latencyRecords: options.latencyRecords, rssCurve: false }),
+  run: (options) =>
+    runPassthrough('passthrough', options, { latencyRecords: options.latencyRecords, rssCurve: false }),
 }
 
 export const backlog: Scenario = {

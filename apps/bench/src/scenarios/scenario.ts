@@ -16,6 +16,8 @@ export interface ScenarioOptions {
   beforeRecords?: number
   /** The simulated remote call of the `async-io` scenario, in ms. */
   asyncMs: number
+  /** Only the sides whose names are listed run (all when absent), e.g. to try settings on kstreams alone. */
+  sides?: string[]
   /** Samples each side's RSS every second and reports the curve. */
   rssCurve: boolean
   /** JSON merged into the config of every kstreams side, e.g. `{"maxBufferedBytes":16777216}`. */
