@@ -8,7 +8,7 @@
 //     revocation and close), whatever the processors' speed.
 import { EventEmitter } from 'node:events'
 import { channels } from '../diagnostics.js'
-import { ConfigError, IllegalStateError, KafkaError, KStreamsError, TopologyError } from '../errors.js'
+import { ConfigError, IllegalStateError, KafkaError, KStreamsError } from '../errors.js'
 import {
   type AdminPort,
   type GroupConsumer,
@@ -27,7 +27,8 @@ import { type ResolvedConfig, resolveConfig, type StreamsConfig } from './config
 import { BufferBudget } from './input-scheduler.js'
 import { KafkaRecordCollector } from './kafka-record-collector.js'
 import { StateRestorer } from './state-restorer.js'
-import { changelogTopic, InFlightLimit, StreamTask } from './task.js'
+import { InFlightLimit, StreamTask } from './task.js'
+import { prepareTopics } from './topics.js'
 
 /**
  * - `created`: not started yet.
@@ -178,7 +179,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         logger: config.logger,
       })
       this.#collector = collector
-      await this.#checkTopics()
+      await prepareTopics({ admin: this.#admin, collector, topology: this.topology, config })
       const consumer = kafka.createConsumer({
         groupId: config.applicationId,
         clientId: `${config.clientId}-consumer`,
@@ -282,99 +283,6 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     onAssigned: (partitions) => this.#serialized(() => this.#assign(partitions)),
     onRevoked: (partitions) => this.#serialized(() => this.#revoke(partitions, true)),
     onLost: (partitions) => this.#serialized(() => this.#revoke(partitions, false)),
-  }
-
-  async #checkTopics(): Promise<void> {
-    const admin = this.#admin!
-    const sourceTopics = this.topology.sourceTopics
-    const sinkTopics = [
-      ...new Set(this.topology.subtopologies.flatMap((subtopology) => subtopology.sinkTopics)),
-    ]
-    const described = await admin.describeTopics([...new Set([...sourceTopics, ...sinkTopics])])
-    const missing = sourceTopics.filter((topic) => !described.has(topic))
-    if (missing.length > 0) {
-      throw new TopologyError(
-        `source topic(s) ${missing.map((topic) => `"${topic}"`).join(', ')} do not exist; create them before starting (kstreams does not create input topics)`,
-        { context: { topic: missing[0] } },
-      )
-    }
-    const missingSinks = sinkTopics.filter((topic) => !described.has(topic))
-    if (missingSinks.length > 0) {
-      throw new TopologyError(
-        `sink topic(s) ${missingSinks.map((topic) => `"${topic}"`).join(', ')} do not exist; create them before starting (kstreams does not create output topics)`,
-        { context: { topic: missingSinks[0] } },
-      )
-    }
-    for (const subtopology of this.topology.subtopologies) {
-      const counts = subtopology.sourceTopics.map((topic) => `${topic} (${described.get(topic)!.partitions})`)
-      const distinct = new Set(subtopology.sourceTopics.map((topic) => described.get(topic)!.partitions))
-      if (distinct.size > 1) {
-        throw new TopologyError(
-          `sub-topology ${subtopology.id} reads topics that are not co-partitioned: ${counts.join(', ')}; they need the same number of partitions`,
-          { context: { topic: subtopology.sourceTopics[0] } },
-        )
-      }
-    }
-    for (const topic of sinkTopics)
-      this.#collector!.setPartitionCount(topic, described.get(topic)!.partitions)
-    await this.#ensureChangelogs((topic) => described.get(topic)!.partitions)
-    const { errorPolicies } = this.config
-    if (errorPolicies.deserialization === 'dead-letter' || errorPolicies.processing === 'dead-letter') {
-      await admin.createTopics([{ name: errorPolicies.deadLetterTopic, partitions: 1 }])
-    }
-  }
-
-  /**
-   * Creates each store's compacted changelog with as many partitions as its sub-topology's sources,
-   * or checks the one that exists. New changelogs keep entries uncompacted for
-   * `changelogMinCompactionLagMs`, so that the older entry of a key outlives the commit of the
-   * newer one (restore keeps the older one when the newer one's input was not committed).
-   */
-  async #ensureChangelogs(sourcePartitions: (topic: string) => number): Promise<void> {
-    const admin = this.#admin!
-    const wanted = new Map<
-      string,
-      { store: string; partitions: number; configs: { [name: string]: string } }
-    >()
-    for (const subtopology of this.topology.subtopologies) {
-      for (const store of subtopology.stores) {
-        const logging = this.topology.stores.get(store)!.logging
-        if (logging === false) continue
-        wanted.set(changelogTopic(this.config.applicationId, store), {
-          store,
-          partitions: sourcePartitions(subtopology.sourceTopics[0]!),
-          configs: {
-            'min.compaction.lag.ms': String(this.config.changelogMinCompactionLagMs),
-            ...logging.topicConfigs,
-            'cleanup.policy': 'compact',
-          },
-        })
-      }
-    }
-    if (wanted.size === 0) return
-    const existing = await admin.describeTopics([...wanted.keys()], ['cleanup.policy'])
-    const missing = [...wanted].filter(([topic]) => !existing.has(topic))
-    await admin.createTopics(
-      missing.map(([name, { partitions, configs }]) => ({ name, partitions, configs })),
-    )
-    for (const [topic, { store, partitions }] of wanted) {
-      const found = existing.get(topic)
-      if (found && found.partitions !== partitions) {
-        throw new TopologyError(
-          `the changelog topic "${topic}" of store "${store}" has ${found.partitions} partition(s), but the store's source topics have ${partitions}; they must match (delete the changelog to rebuild it, or fix the sources)`,
-          { context: { topic, store } },
-        )
-      }
-      const policy = found?.configs?.['cleanup.policy']
-      if (found && policy !== undefined && !policy.split(',').includes('compact')) {
-        throw new TopologyError(
-          `the changelog topic "${topic}" of store "${store}" has cleanup.policy=${policy}; it must include "compact" or old state is deleted`,
-          { context: { topic, store } },
-        )
-      }
-      this.#collector!.setPartitionCount(topic, partitions)
-      this.#collector!.trackEndOffsets(topic)
-    }
   }
 
   // ---- the loops ---------------------------------------------------------------------------

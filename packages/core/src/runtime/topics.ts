@@ -1,0 +1,107 @@
+// The topics an application needs, checked (and, for internal ones, created) before it reads a
+// record: sources and fixed sinks must exist, co-partitioned sources must agree on their partition
+// count, changelogs are created compacted with as many partitions as their sources (or checked),
+// and the dead-letter topic is created when a policy writes to it.
+import { TopologyError } from '../errors.js'
+import type { AdminPort } from '../kafka/kafka-port.js'
+import type { Topology } from '../topology.js'
+import type { ResolvedConfig } from './config.js'
+import type { KafkaRecordCollector } from './kafka-record-collector.js'
+import { changelogTopic } from './task.js'
+
+export interface TopicContext {
+  admin: AdminPort
+  /** Learns every sink and changelog partition count, and tracks changelog end offsets. */
+  collector: KafkaRecordCollector
+  topology: Topology
+  config: ResolvedConfig
+}
+
+/** Checks sources and sinks, creates or checks changelogs and the dead-letter topic. */
+export async function prepareTopics(context: TopicContext): Promise<void> {
+  const { admin, collector, topology, config } = context
+  const sourceTopics = topology.sourceTopics
+  const sinkTopics = [...new Set(topology.subtopologies.flatMap((subtopology) => subtopology.sinkTopics))]
+  const described = await admin.describeTopics([...new Set([...sourceTopics, ...sinkTopics])])
+  const missing = sourceTopics.filter((topic) => !described.has(topic))
+  if (missing.length > 0) {
+    throw new TopologyError(
+      `source topic(s) ${missing.map((topic) => `"${topic}"`).join(', ')} do not exist; create them before starting (kstreams does not create input topics)`,
+      { context: { topic: missing[0] } },
+    )
+  }
+  const missingSinks = sinkTopics.filter((topic) => !described.has(topic))
+  if (missingSinks.length > 0) {
+    throw new TopologyError(
+      `sink topic(s) ${missingSinks.map((topic) => `"${topic}"`).join(', ')} do not exist; create them before starting (kstreams does not create output topics)`,
+      { context: { topic: missingSinks[0] } },
+    )
+  }
+  for (const subtopology of topology.subtopologies) {
+    const counts = subtopology.sourceTopics.map((topic) => `${topic} (${described.get(topic)!.partitions})`)
+    const distinct = new Set(subtopology.sourceTopics.map((topic) => described.get(topic)!.partitions))
+    if (distinct.size > 1) {
+      throw new TopologyError(
+        `sub-topology ${subtopology.id} reads topics that are not co-partitioned: ${counts.join(', ')}; they need the same number of partitions`,
+        { context: { topic: subtopology.sourceTopics[0] } },
+      )
+    }
+  }
+  for (const topic of sinkTopics) collector.setPartitionCount(topic, described.get(topic)!.partitions)
+  await ensureChangelogs(context, (topic) => described.get(topic)!.partitions)
+  const { errorPolicies } = config
+  if (errorPolicies.deserialization === 'dead-letter' || errorPolicies.processing === 'dead-letter') {
+    await admin.createTopics([{ name: errorPolicies.deadLetterTopic, partitions: 1 }])
+  }
+}
+
+/**
+ * Creates each store's compacted changelog with as many partitions as its sub-topology's sources,
+ * or checks the one that exists. New changelogs keep entries uncompacted for
+ * `changelogMinCompactionLagMs`, so that the older entry of a key outlives the commit of the
+ * newer one (restore keeps the older one when the newer one's input was not committed).
+ */
+async function ensureChangelogs(
+  context: TopicContext,
+  sourcePartitions: (topic: string) => number,
+): Promise<void> {
+  const { admin, collector, topology, config } = context
+  const wanted = new Map<string, { store: string; partitions: number; configs: { [name: string]: string } }>()
+  for (const subtopology of topology.subtopologies) {
+    for (const store of subtopology.stores) {
+      const logging = topology.stores.get(store)!.logging
+      if (logging === false) continue
+      wanted.set(changelogTopic(config.applicationId, store), {
+        store,
+        partitions: sourcePartitions(subtopology.sourceTopics[0]!),
+        configs: {
+          'min.compaction.lag.ms': String(config.changelogMinCompactionLagMs),
+          ...logging.topicConfigs,
+          'cleanup.policy': 'compact',
+        },
+      })
+    }
+  }
+  if (wanted.size === 0) return
+  const existing = await admin.describeTopics([...wanted.keys()], ['cleanup.policy'])
+  const missing = [...wanted].filter(([topic]) => !existing.has(topic))
+  await admin.createTopics(missing.map(([name, { partitions, configs }]) => ({ name, partitions, configs })))
+  for (const [topic, { store, partitions }] of wanted) {
+    const found = existing.get(topic)
+    if (found && found.partitions !== partitions) {
+      throw new TopologyError(
+        `the changelog topic "${topic}" of store "${store}" has ${found.partitions} partition(s), but the store's source topics have ${partitions}; they must match (delete the changelog to rebuild it, or fix the sources)`,
+        { context: { topic, store } },
+      )
+    }
+    const policy = found?.configs?.['cleanup.policy']
+    if (found && policy !== undefined && !policy.split(',').includes('compact')) {
+      throw new TopologyError(
+        `the changelog topic "${topic}" of store "${store}" has cleanup.policy=${policy}; it must include "compact" or old state is deleted`,
+        { context: { topic, store } },
+      )
+    }
+    collector.setPartitionCount(topic, partitions)
+    collector.trackEndOffsets(topic)
+  }
+}
