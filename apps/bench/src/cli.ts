@@ -19,7 +19,8 @@ const { values } = parseArgs({
     'before-records': { type: 'string' },
     'async-ms': { type: 'string', default: '10' },
     'rss-curve': { type: 'boolean', default: false },
-    sides: { type: 'string' },
+    // Repeated, since side names hold commas: --sides raw --sides kstreams.
+    sides: { type: 'string', multiple: true },
     'kstreams-config': { type: 'string' },
     'kstreams-node-args': { type: 'string', default: '' },
   },
@@ -71,7 +72,7 @@ const options: ScenarioOptions = {
   beforeRecords: values['before-records'] ? Number(values['before-records']) : undefined,
   asyncMs: Number(values['async-ms']),
   rssCurve: values['rss-curve'],
-  sides: values.sides?.split(',').map((side) => side.trim()),
+  sides: values.sides,
   kstreamsConfig: values['kstreams-config'],
   kstreamsNodeArguments: values['kstreams-node-args'].split(' ').filter((argument) => argument !== ''),
 }

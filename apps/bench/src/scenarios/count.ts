@@ -29,12 +29,24 @@ export const count: Scenario = {
         env: { BENCH_MODE: 'windowed-count' },
       },
       { side: 'kstreams pass-through', runner: './run-kstreams.js', env: { BENCH_MODE: 'passthrough' } },
+      // The LMDB package imports the current core, so only the in-memory count runs on the older one.
+      ...(options.beforeCorePath
+        ? [
+            {
+              side: 'kstreams count, memory, before',
+              runner: './run-kstreams.js',
+              env: { BENCH_MODE: 'count', BENCH_BACKEND: 'memory', BENCH_CORE_PATH: options.beforeCorePath },
+            },
+          ]
+        : []),
     ]
-    const runs = sides.map((side, index) => ({
-      ...side,
-      output: `bench-count-out-${index}-${id}`,
-      group: `bench-count-${index}-${id}`,
-    }))
+    const runs = sides
+      .map((side, index) => ({
+        ...side,
+        output: `bench-count-out-${index}-${id}`,
+        group: `bench-count-${index}-${id}`,
+      }))
+      .filter(({ side }) => !options.sides || options.sides.includes(side))
     const changelogs = runs.map(({ group }) => `${group}-counts-changelog`)
     await createTopics([input, ...runs.map(({ output }) => output)], options.partitions)
     try {
