@@ -626,7 +626,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
   /** Stops on an error without committing anything more, then calls `onFatalError`. */
   async #fail(cause: unknown, fatal = true): Promise<void> {
     if (this.#failure) return
-    const error = cause instanceof Error ? cause : new Error(String(cause))
+    const error = this.#describeOutage(cause instanceof Error ? cause : new Error(String(cause)))
     this.#failure = error
     this.#stopping = true
     this.#wake()
@@ -650,6 +650,27 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     this.#done.reject(error)
     if (this.listenerCount('error') > 0) this.emit('error', error)
     if (fatal) this.config.onFatalError(error)
+  }
+
+  /**
+   * A produce or Kafka failure while no broker answers is the outage itself (whichever client gave
+   * up first): it is reported as one KSTREAMS_KAFKA error naming the brokers and how long they
+   * were away, with the client's error as its cause.
+   */
+  #describeOutage(error: Error): Error {
+    const outage = this.#kafka?.connectivity?.outage()
+    if (!outage || !KStreamsError.isInstance(error)) return error
+    if (error.code !== 'KSTREAMS_PRODUCTION' && error.code !== 'KSTREAMS_KAFKA') return error
+    if (error.code === 'KSTREAMS_KAFKA' && error.context.option === 'brokerUnavailableTimeoutMs') return error
+    const seconds = ((Date.now() - outage.sinceMs) / 1000).toFixed(1)
+    return new KafkaError(
+      `Kafka at ${outage.brokers} has been unreachable for ${seconds} s: ${error.message}`,
+      {
+        cause: error,
+        retriable: true,
+        context: { ...error.context, brokers: outage.brokers, unreachableMs: Date.now() - outage.sinceMs },
+      },
+    )
   }
 
   #serialized<T>(work: () => Promise<T>): Promise<T> {
