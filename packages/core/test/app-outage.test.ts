@@ -1,11 +1,21 @@
 import { expect, it } from 'vitest'
 import {
   type AppState,
+  type BackendRangeOptions,
+  type BackendWrite,
   createApp,
+  createMemoryBackend,
+  FencedError,
   type KafkaPort,
+  type KeyValueStore,
   type KStreamsError,
+  type Processor,
+  type ProcessorContext,
+  type StoreBackend,
+  type StoreBackendFactory,
   serdes,
   silentLogger,
+  stores,
   TopologyBuilder,
 } from '../src/index.js'
 import { SimulatedKafka } from '../src/testing/index.js'
@@ -47,4 +57,116 @@ it('reports a produce failure during a broker outage as the outage: one KSTREAMS
   expect((error.cause as KStreamsError).code).toBe('KSTREAMS_PRODUCTION')
   expect(states.at(-1)).toBe('error')
   expect(app.state).toBe('error')
+})
+
+it('a store that says its owner was fenced loses that task, not the app: it is rebuilt from the committed offsets and nothing is lost', async () => {
+  const kafka = new SimulatedKafka({ seed: 5 })
+  kafka.createTopic('words', 2)
+  kafka.createTopic('counts', 2)
+  const words = Array.from({ length: 400 }, (_, index) => ({
+    key: `w${index % 10}`,
+    value: `w${index % 10}`,
+  }))
+  kafka.produce('words', words.slice(0, 200))
+  let fencedFlushes = 0
+  let fenceNext = false
+  const memory = createMemoryBackend()
+  // A backend whose flush says, once, that a newer owner took the task over.
+  const fencing: StoreBackendFactory = {
+    name: 'fencing-memory',
+    persistent: false,
+    open: async (context) => {
+      const backend = await memory.open(context)
+      const wrapped: StoreBackend = {
+        contractVersion: 1,
+        capabilities: backend.capabilities,
+        get: (key: Uint8Array) => backend.get(key),
+        getMany: (keys: readonly Uint8Array[]) => backend.getMany(keys),
+        write: (batch: readonly BackendWrite[]) => backend.write(batch),
+        range: (options?: BackendRangeOptions) => backend.range(options),
+        approximateCount: () => backend.approximateCount(),
+        close: () => backend.close(),
+        flush: async () => {
+          if (fenceNext && context.partition === 0) {
+            fenceNext = false
+            fencedFlushes += 1
+            throw new FencedError(`store "counts" of task ${context.taskId}: a newer owner wrote it`, {
+              context: { store: 'counts', taskId: context.taskId },
+            })
+          }
+        },
+      }
+      return wrapped
+    },
+  }
+  const topology = new TopologyBuilder()
+    .addSource('words', { topics: ['words'], keySerde: serdes.string(), valueSerde: serdes.string() })
+    .addStore(
+      stores.keyValue('counts', { keySerde: serdes.string(), valueSerde: serdes.int64(), backend: fencing }),
+    )
+    .addProcessor(
+      'count',
+      { parents: ['words'], stores: ['counts'] },
+      (): Processor<string, string, string, bigint> => {
+        let context: ProcessorContext<string, bigint>
+        let counts: KeyValueStore<string, bigint>
+        return {
+          init: (processorContext) => {
+            context = processorContext
+            counts = context.getStore<KeyValueStore<string, bigint>>('counts')
+          },
+          process: async (record) => {
+            const count = ((await counts.get(record.key)) ?? 0n) + 1n
+            await counts.put(record.key, count)
+            context.forward({ ...record, value: count })
+          },
+        }
+      },
+    )
+    .addSink('out', {
+      topic: 'counts',
+      keySerde: serdes.string(),
+      valueSerde: serdes.int64(),
+      parents: ['count'],
+    })
+    .build()
+  const errors: string[] = []
+  const app = createApp(topology, {
+    applicationId: 'fenced-store',
+    bootstrapServers: ['sim:9092'],
+    kafka: kafka.port('instance'),
+    commitIntervalMs: 20,
+    cacheMaxBytesPerTask: 0,
+    handleSignals: false,
+    logger: { ...silentLogger, error: (message: string) => errors.push(message) },
+    onFatalError: () => {},
+  })
+  await app.start()
+  const committedEnd = (partition: number) =>
+    kafka.committed('fenced-store', 'words', partition)?.offset ?? 0n
+  const until = async (condition: () => boolean) => {
+    const deadline = Date.now() + 10_000
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error('timed out')
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+  }
+  await until(() => committedEnd(0) + committedEnd(1) > 0n)
+  fenceNext = true
+  kafka.produce('words', words.slice(200))
+  await until(() => fencedFlushes === 1)
+  await until(
+    () => committedEnd(0) === kafka.endOffset('words', 0) && committedEnd(1) === kafka.endOffset('words', 1),
+  )
+  expect(app.state).toBe('running')
+  expect(errors.some((message) => message.includes('were fenced'))).toBe(true)
+  // Every word's last count is at least its number of occurrences: nothing was lost.
+  const last = new Map<string, bigint>()
+  for (let partition = 0; partition < 2; partition += 1) {
+    for (const record of kafka.records('counts', partition)) {
+      last.set(new TextDecoder().decode(record.key!), Buffer.from(record.value!).readBigInt64BE())
+    }
+  }
+  for (let index = 0; index < 10; index += 1) expect(last.get(`w${index}`)).toBeGreaterThanOrEqual(40n)
+  await app.close()
 })

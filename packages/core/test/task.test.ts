@@ -13,7 +13,7 @@ import { CommitCoordinator } from '../src/runtime/commit-coordinator.js'
 import { decodeCommitMetadata } from '../src/runtime/commit-metadata.js'
 import { BufferBudget, InputScheduler } from '../src/runtime/input-scheduler.js'
 import { RecordScope } from '../src/runtime/record-scope.js'
-import { StreamTask, type TaskOptions } from '../src/runtime/task.js'
+import { InFlightLimit, StreamTask, type TaskOptions } from '../src/runtime/task.js'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -397,4 +397,36 @@ it('commit metadata: versioned, reads the older format, carries completed offset
   expect(
     decodeCommitMetadata(encodeCommitMetadata({ offset: 0n, completed: many, streamTime: 1 }), 0n)?.completed,
   ).toEqual([])
+})
+
+it('a process-wide in-flight limit holds back other tasks until a record finishes', async () => {
+  const releases: Array<() => void> = []
+  const topology = new TopologyBuilder()
+    .addSource('in', { topics: ['in'], keySerde: serdes.string(), valueSerde: serdes.string() })
+    .addProcessor(
+      'slow',
+      { parents: ['in'] },
+      (): Processor<string, string, never, never> => ({
+        process: () => new Promise<void>((resolve) => releases.push(resolve)),
+      }),
+    )
+    .build()
+  const limit = new InFlightLimit(1)
+  const one = new StreamTask({ ...taskOptions(topology, 0, []), inFlight: limit })
+  const two = new StreamTask({ ...taskOptions(topology, 1, []), inFlight: limit })
+  await one.init()
+  await two.init()
+  one.enqueue('in', [fetched('in', 0, 1, 'a', 0)])
+  two.enqueue('in', [fetched('in', 0, 1, 'b', 1)])
+  expect(one.pump(10, 0)).toBe(1)
+  expect(two.pump(10, 0)).toBe(0)
+  expect(limit.count).toBe(1)
+  releases[0]!()
+  await one.idle()
+  expect(limit.count).toBe(0)
+  expect(two.pump(10, 0)).toBe(1)
+  releases[1]!()
+  await two.idle()
+  await one.close()
+  await two.close()
 })
