@@ -323,7 +323,11 @@ export class PartitionFetcher {
         retryAtMs: now,
       }
       this.#streaks.set(target, streak)
-      logger?.warn(
+      // An unreachable broker is the app's one outage warning (the tracker tells it); errors that
+      // came in an answer are this fetcher's own.
+      const log = unreachable && tracker ? logger?.info : logger?.warn
+      log?.call(
+        logger,
         `cannot fetch from Kafka at ${streak.brokers}: ${describeError(error)}; retrying with backoff`,
         {
           ...where,

@@ -697,7 +697,10 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     this.#connectivity?.unreachable(error)
     if (this.#outageSince !== undefined) return
     this.#outageSince = Date.now()
-    this.#options.logger.warn(
+    // With a tracker, the app logs the one warning of an outage; this line is the group's detail.
+    const log = this.#connectivity ? this.#options.logger.info : this.#options.logger.warn
+    log.call(
+      this.#options.logger,
       `consumer group "${this.#options.groupId}": Kafka at ${this.#cluster.servers} is unreachable (${describeError(error)}); retrying until it answers`,
       { groupId: this.#options.groupId },
     )
