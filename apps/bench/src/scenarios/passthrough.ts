@@ -18,11 +18,13 @@ async function runPassthrough(
     ...(options.beforeCorePath
       ? [{ side: 'kstreams before', runner: './run-kstreams.js', corePath: options.beforeCorePath }]
       : []),
-  ].map((side, index) => ({
-    ...side,
-    output: `bench-${name}-out-${index}-${id}`,
-    group: `bench-${name}-${index}-${id}`,
-  })).filter(({ side }) => !options.sides || options.sides.includes(side))
+  ]
+    .map((side, index) => ({
+      ...side,
+      output: `bench-${name}-out-${index}-${id}`,
+      group: `bench-${name}-${index}-${id}`,
+    }))
+    .filter(({ side }) => !options.sides || options.sides.includes(side))
   const topics = [input, ...sides.map(({ output }) => output)]
   await createTopics(topics, options.partitions)
   try {
