@@ -244,6 +244,8 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     this.#setState('pending-shutdown')
     this.#stopping = true
     this.#wake()
+    // The commit loop may be waiting for its next interval: close commits by itself below.
+    this.#wakeCommit?.()
     process.off('SIGTERM', this.#signalHandler)
     process.off('SIGINT', this.#signalHandler)
     try {
