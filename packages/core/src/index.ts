@@ -90,13 +90,17 @@ export type {
   StoreLogging,
 } from './state-store.js'
 export {
+  type ConcurrencyMode,
+  type OrderingKey,
   type ProcessorOptions,
   type SinkOptions,
   type SourceOptions,
   type Subtopology,
+  type SubtopologyConcurrency,
   type TimestampExtractor,
   Topology,
   TopologyBuilder,
+  UNORDERED,
 } from './topology.js'
 export type { TopologyDescription } from './topology-description.js'
 export {

@@ -34,6 +34,14 @@ export interface StateStoreContext {
   /** Timestamp of the record being processed (stream time in punctuations). */
   currentTimestamp(): number
   /**
+   * True when the record (or punctuation) the caller runs for was given up (its task was revoked
+   * or closed, or its processor timed out): stores drop its writes, so that results of work the
+   * runtime no longer stands behind never reach a store. Optional for contexts made by hand.
+   * @default () => false
+   * @example if (context.abandoned?.()) return
+   */
+  abandoned?(): boolean
+  /**
    * Persistent stores call this before they write to their backend, so that the task's checkpoint
    * stops vouching for the local state until the next commit writes it again.
    */

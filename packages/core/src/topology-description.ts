@@ -31,7 +31,12 @@ export function describeTopology(topology: Topology): TopologyDescription {
   const lines = ['Topologies:']
   const mermaid = ['flowchart LR']
   for (const subtopology of topology.subtopologies) {
-    lines.push(`  Sub-topology: ${subtopology.id}`)
+    const { mode, maxInFlight, orderingKey } = subtopology.concurrency
+    const concurrency =
+      mode === 'partition'
+        ? 'concurrency: partition'
+        : `concurrency: ${mode}, maxInFlight: ${maxInFlight}${mode === 'key' ? `, ordering key: ${orderingKey ? 'a function' : 'the record key'}` : ''}`
+    lines.push(`  Sub-topology: ${subtopology.id} (${concurrency})`)
     mermaid.push(`  subgraph sub${subtopology.id}["Sub-topology ${subtopology.id}"]`)
     for (const node of subtopology.nodes) {
       const children = topology.children.get(node.name) ?? []

@@ -16,11 +16,72 @@ export interface SourceOptions<K, V> {
   timestampExtractor?: TimestampExtractor<K, V>
 }
 
-export interface ProcessorOptions<P extends string> {
+/**
+ * Returned by an `orderingKey` function for a record that needs no ordering (it runs on its own,
+ * concurrently with anything else).
+ */
+export const UNORDERED: unique symbol = Symbol.for('kstreams.unordered')
+
+/**
+ * How the records of a task may overlap:
+ * - `partition`: one record at a time per task, in order, as in Kafka Streams;
+ * - `key`: records with the same ordering key run one at a time, in order; different keys run
+ *   concurrently;
+ * - `unordered`: any record may run concurrently with any other.
+ */
+export type ConcurrencyMode = 'partition' | 'key' | 'unordered'
+
+/** Chooses a record's ordering key in `key` mode; `UNORDERED` lets the record run without ordering. */
+export type OrderingKey<K, V> = (record: Record<K, V>) => string | typeof UNORDERED
+
+/** How the tasks of a sub-topology run their records (resolved from its processors' options). */
+export interface SubtopologyConcurrency {
+  mode: ConcurrencyMode
+  /** `key` mode: the ordering key function; undefined: the record's key bytes (a null key: unordered). */
+  orderingKey: OrderingKey<unknown, unknown> | undefined
+  /** Records started and not finished per task, at most (1 in `partition` mode). */
+  maxInFlight: number
+}
+
+/** Records in flight per task by default in `key` and `unordered` mode. */
+export const DEFAULT_MAX_IN_FLIGHT = 256
+
+export interface ProcessorOptions<P extends string, K = unknown, V = unknown> {
   /** Nodes whose output this processor receives. At least one. */
   parents: readonly [P, ...P[]]
   /** Names of stores (added with `addStore`) this processor may use. @default [] */
   stores?: readonly string[]
+  /**
+   * How records may overlap in this processor's sub-topology (one mode per sub-topology: when
+   * its processors declare different ones, the strictest wins, `partition` < `key` < `unordered`;
+   * a processor that declares none adopts its sub-topology's). In `key` mode, records of one
+   * ordering key run in order and never overlap, so store reads and writes per key are safe;
+   * records of different keys run concurrently and their outputs interleave.
+   *
+   * @default 'partition' (when no processor of the sub-topology declares a mode)
+   * @example
+   * .addProcessor('enrich', { parents: ['orders'], stores: ['totals'], concurrency: 'key', maxInFlight: 128 }, enrich)
+   */
+  concurrency?: ConcurrencyMode
+  /**
+   * `key` mode: the ordering key of an input record. It is called with the record as the
+   * sub-topology's source read it (so a processor that gives it must read from sources only);
+   * returning `UNORDERED` lets a record run without ordering. A record that fails to deserialize
+   * runs without ordering.
+   *
+   * @default the record's key bytes; a null key is `UNORDERED`
+   * @example orderingKey: (record) => record.value.customerId ?? UNORDERED
+   */
+  orderingKey?: OrderingKey<K, V>
+  /**
+   * Records started and not finished per task, at most (besides the process-wide
+   * `maxInFlightRecords`). An integer, at least 1; several processors of one sub-topology: the
+   * smallest applies. It also bounds how far a task reads ahead of a busy key.
+   *
+   * @default 256 in `key` and `unordered` mode; 1 in `partition` mode
+   * @example maxInFlight: 64
+   */
+  maxInFlight?: number
 }
 
 export interface SinkOptions<K, V, P extends string> {
@@ -55,6 +116,10 @@ export interface ProcessorNode {
   supplier: ProcessorSupplier<unknown, unknown, unknown, unknown>
   parents: readonly string[]
   stores: readonly string[]
+  /** As declared; the sub-topology's `concurrency` says how it runs. */
+  concurrency: ConcurrencyMode | undefined
+  orderingKey: OrderingKey<unknown, unknown> | undefined
+  maxInFlight: number | undefined
 }
 
 export interface SinkNode {
@@ -78,6 +143,8 @@ export interface Subtopology {
   /** Fixed sink topics (dynamic topics are only known per record). */
   sinkTopics: readonly string[]
   stores: readonly string[]
+  /** How its tasks run records: the strictest mode its processors declare (`partition` if none). */
+  concurrency: SubtopologyConcurrency
 }
 
 /** A validated, immutable topology. Build it with `new TopologyBuilder()`. */
@@ -188,7 +255,7 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
    */
   addProcessor<N extends string, P extends keyof Nodes & string, KOut, VOut>(
     name: N,
-    options: ProcessorOptions<P>,
+    options: ProcessorOptions<P, Nodes[P][0], Nodes[P][1]>,
     supplier: ProcessorSupplier<Nodes[P][0], Nodes[P][1], KOut, VOut>,
   ): TopologyBuilder<Nodes & { readonly [key in N]: readonly [KOut, VOut] }> {
     this.#checkName(name)
@@ -198,6 +265,7 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
       })
     }
     const parents = this.#checkParents(name, options?.parents)
+    this.#checkConcurrency(name, options, parents)
     const stores = [...(options.stores ?? [])]
     for (const store of stores) {
       const users = this.#storeUsers.get(store) ?? []
@@ -210,6 +278,9 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
       supplier: supplier as ProcessorSupplier<unknown, unknown, unknown, unknown>,
       parents,
       stores,
+      concurrency: options.concurrency,
+      orderingKey: options.orderingKey as OrderingKey<unknown, unknown> | undefined,
+      maxInFlight: options.maxInFlight,
     })
     return this as never
   }
@@ -310,6 +381,53 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
     return [...parents]
   }
 
+  #checkConcurrency(
+    name: string,
+    options: { concurrency?: unknown; orderingKey?: unknown; maxInFlight?: unknown },
+    parents: readonly string[],
+  ): void {
+    const { concurrency, orderingKey, maxInFlight } = options
+    const context = { processor: name }
+    if (concurrency !== undefined && !MODE_ORDER.includes(concurrency as ConcurrencyMode)) {
+      throw new TopologyError(
+        `processor "${name}": "concurrency" must be 'partition', 'key' or 'unordered', got ${JSON.stringify(concurrency)}`,
+        { context: { ...context, option: 'concurrency' } },
+      )
+    }
+    if (maxInFlight !== undefined) {
+      if (!Number.isInteger(maxInFlight) || (maxInFlight as number) < 1) {
+        throw new TopologyError(
+          `processor "${name}": "maxInFlight" must be an integer of at least 1, got ${String(maxInFlight)}`,
+          { context: { ...context, option: 'maxInFlight' } },
+        )
+      }
+      if ((concurrency ?? 'partition') === 'partition' && maxInFlight !== 1) {
+        throw new TopologyError(
+          `processor "${name}": "maxInFlight" ${maxInFlight} needs concurrency 'key' or 'unordered' (partition mode runs one record at a time per task)`,
+          { context: { ...context, option: 'maxInFlight' } },
+        )
+      }
+    }
+    if (orderingKey === undefined) return
+    if (typeof orderingKey !== 'function') {
+      throw new TopologyError(`processor "${name}": "orderingKey" must be a function of the record`, {
+        context: { ...context, option: 'orderingKey' },
+      })
+    }
+    if (concurrency !== 'key') {
+      throw new TopologyError(`processor "${name}": "orderingKey" needs concurrency: 'key'`, {
+        context: { ...context, option: 'orderingKey' },
+      })
+    }
+    const notSource = parents.find((parent) => this.#nodes.get(parent)?.kind !== 'source')
+    if (notSource !== undefined) {
+      throw new TopologyError(
+        `processor "${name}": "orderingKey" is called with the record as its source read it, before any processor, so a processor that gives one must read from sources only ("${notSource}" is not a source)`,
+        { context: { ...context, option: 'orderingKey' } },
+      )
+    }
+  }
+
   #requireSerde(name: string, option: string, serde: unknown): void {
     const candidate = serde as { serialize?: unknown; deserialize?: unknown } | undefined
     if (typeof candidate?.serialize !== 'function' || typeof candidate?.deserialize !== 'function') {
@@ -319,6 +437,32 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
       )
     }
   }
+}
+
+const MODE_ORDER: readonly ConcurrencyMode[] = ['partition', 'key', 'unordered']
+
+/** The strictest mode the processors declare, with its limit and ordering key. */
+function resolveConcurrency(group: readonly TopologyNode[], id: number): SubtopologyConcurrency {
+  const processors = group.filter((node): node is ProcessorNode => node.kind === 'processor')
+  const declared = processors.filter((node) => node.concurrency !== undefined)
+  if (declared.length === 0) return { mode: 'partition', orderingKey: undefined, maxInFlight: 1 }
+  const mode = MODE_ORDER[Math.min(...declared.map((node) => MODE_ORDER.indexOf(node.concurrency!)))]!
+  if (mode === 'partition') return { mode, orderingKey: undefined, maxInFlight: 1 }
+  const limits = processors.flatMap((node) => (node.maxInFlight === undefined ? [] : [node.maxInFlight]))
+  const maxInFlight = limits.length > 0 ? Math.min(...limits) : DEFAULT_MAX_IN_FLIGHT
+  let orderingKey: OrderingKey<unknown, unknown> | undefined
+  if (mode === 'key') {
+    const keyed = processors.filter((node) => node.orderingKey !== undefined)
+    const functions = new Set(keyed.map((node) => node.orderingKey))
+    if (functions.size > 1) {
+      throw new TopologyError(
+        `sub-topology ${id} has one ordering per task, but processors ${keyed.map((node) => `"${node.name}"`).join(', ')} give different "orderingKey" functions; give the same function (or one) to all of them`,
+        { context: { processor: keyed[1]!.name, option: 'orderingKey' } },
+      )
+    }
+    orderingKey = keyed[0]?.orderingKey
+  }
+  return { mode, orderingKey, maxInFlight }
 }
 
 function assertAcyclic(nodes: Map<string, TopologyNode>): void {
@@ -382,5 +526,6 @@ function splitSubtopologies(
     stores: [...stores.keys()].filter((store) =>
       group.some((node) => node.kind === 'processor' && node.stores.includes(store)),
     ),
+    concurrency: resolveConcurrency(group, id),
   }))
 }

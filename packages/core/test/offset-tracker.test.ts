@@ -1,12 +1,15 @@
 import fc from 'fast-check'
 import { expect, it } from 'vitest'
+import { encodeCompleted } from '../src/runtime/commit-metadata.js'
 import { OffsetTracker } from '../src/runtime/offset-tracker.js'
 
 it('commits up to the lowest offset still in flight', () => {
   const tracker = new OffsetTracker()
   for (const offset of [10n, 11n, 12n]) tracker.begin(offset)
   tracker.complete(11n)
-  expect(tracker.committable()).toBeUndefined()
+  // Nothing below 10 done yet, but 11 is: the same offset with 11 in the completed-offset map.
+  expect(tracker.committable()).toBe(10n)
+  expect(tracker.completedAbove()).toEqual([11n])
   tracker.complete(10n)
   expect(tracker.committable()).toBe(12n)
   tracker.markCommitted(12n)
@@ -37,6 +40,13 @@ it('never passes an incomplete offset, whatever the completion order', () => {
           while (done.has(lowestIncomplete)) lowestIncomplete += 1
           const committable = tracker.committable()
           expect(committable === undefined ? 0 : Number(committable)).toBe(lowestIncomplete)
+          // The runs it counts, and its cheap size bound, match the done offsets above.
+          const above = tracker.completedAbove().map(Number)
+          expect(above).toEqual([...done].filter((offset) => offset > lowestIncomplete).sort((a, b) => a - b))
+          const runs = above.filter((offset, index) => index === 0 || above[index - 1] !== offset - 1).length
+          expect(tracker.completedRuns).toBe(runs)
+          const encoded = encodeCompleted(BigInt(lowestIncomplete), above.map(BigInt))
+          expect(tracker.encodedBound()).toBeGreaterThanOrEqual(encoded.length)
         }
         expect(tracker.committable()).toBe(BigInt(count))
         expect(tracker.inFlight).toBe(0)

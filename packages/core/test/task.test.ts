@@ -105,7 +105,7 @@ it('lane: a waiting flush gets the lane before records that were not started yet
   running.lane.enter(new RecordScope('record', running.fetched, 1))
   const flush = new RecordScope('flush', undefined, 1)
   let flushing = false
-  const acquired = scheduler.lane.acquire(flush).then(() => {
+  const acquired = scheduler.acquire(flush).then(() => {
     flushing = true
   })
   running.lane.leave()
@@ -114,8 +114,8 @@ it('lane: a waiting flush gets the lane before records that were not started yet
   expect(scheduler.next()).toBeUndefined()
   await acquired
   expect(flushing).toBe(true)
-  expect(scheduler.lane.running).toBe(flush)
-  scheduler.lane.leave()
+  expect(scheduler.exclusive).toBe(flush)
+  scheduler.release(flush)
   expect(decoder.decode(scheduler.next()!.fetched.value!)).toBe('b')
 })
 
@@ -359,7 +359,7 @@ it('commit coordinator: flushes every task in parallel, awaits acks, then commit
     [1, 4n],
   ])
   const metadata = decodeCommitMetadata(committed[0]![0]!.metadata, 2n)
-  expect(metadata).toEqual({ version: 1, streamTime: 6, completed: [] })
+  expect(metadata).toEqual({ version: 2, streamTime: 6, completed: [] })
   // Nothing new: the next commit commits nothing.
   expect((await coordinator.commit(tasks)).committed).toBe(0)
 
@@ -386,17 +386,37 @@ it('commit coordinator: flushes every task in parallel, awaits acks, then commit
   for (const task of tasks) await task.close()
 })
 
-it('commit metadata: versioned, reads the older format, carries completed offsets above the committed one', async () => {
+it('commit metadata: versioned, reads the older formats, carries completed offsets above the committed one', async () => {
   const { encodeCommitMetadata } = await import('../src/runtime/commit-metadata.js')
-  const text = encodeCommitMetadata({ offset: 100n, completed: [102n, 105n], streamTime: 7 })
-  expect(JSON.parse(text)).toEqual({ v: 1, streamTime: 7, completed: [2, 5] })
-  expect(decodeCommitMetadata(text, 100n)).toEqual({ version: 1, streamTime: 7, completed: [102n, 105n] })
+  const text = encodeCommitMetadata({
+    offset: 100n,
+    completed: [102n, 103n, 104n, 105n, 109n],
+    streamTime: 7,
+  })
+  expect(JSON.parse(text)).toEqual({ v: 2, streamTime: 7, completed: '2-5,9' })
+  expect(decodeCommitMetadata(text, 100n)).toEqual({
+    version: 2,
+    streamTime: 7,
+    completed: [102n, 103n, 104n, 105n, 109n],
+  })
+  expect(decodeCommitMetadata('{"v":1,"streamTime":7,"completed":[2,5]}', 100n)).toEqual({
+    version: 1,
+    streamTime: 7,
+    completed: [102n, 105n],
+  })
   expect(decodeCommitMetadata('{"streamTime":42}')).toEqual({ version: 0, streamTime: 42, completed: [] })
   expect(decodeCommitMetadata('not json')).toBeUndefined()
+  // Past the broker's limit, the highest runs are left out (and reported), never the whole map.
   const many = Array.from({ length: 2000 }, (_, index) => BigInt(index * 3 + 1))
-  expect(
-    decodeCommitMetadata(encodeCommitMetadata({ offset: 0n, completed: many, streamTime: 1 }), 0n)?.completed,
-  ).toEqual([])
+  let truncated = 0
+  const long = encodeCommitMetadata({ offset: 0n, completed: many, streamTime: 1 }, (offsets) => {
+    truncated = offsets
+  })
+  expect(long.length).toBeLessThanOrEqual(4096)
+  const kept = decodeCommitMetadata(long, 0n)!.completed
+  expect(kept.length).toBeGreaterThan(500)
+  expect(kept).toEqual(many.slice(0, kept.length))
+  expect(truncated).toBe(many.length - kept.length)
 })
 
 it('a process-wide in-flight limit holds back other tasks until a record finishes', async () => {

@@ -44,8 +44,15 @@ export interface CommitRequest extends TopicPartition, OffsetAndMetadata {}
  * given up only after `onRevoked` resolves, so the runtime can drain, flush and commit first.
  */
 export interface GroupListener {
-  /** New partitions for this member. Fetching them starts after this resolves. */
-  onAssigned(partitions: TopicPartition[]): Promise<void>
+  /**
+   * New partitions for this member. Fetching them starts after this resolves, at the committed
+   * offsets, which the consumer passes along (keyed by `topicPartitionKey`; null: none committed)
+   * when it read them first, so the runtime reads their commit metadata without another request.
+   */
+  onAssigned(
+    partitions: TopicPartition[],
+    committed?: ReadonlyMap<string, OffsetAndMetadata | null>,
+  ): Promise<void>
   /** Partitions this member must give up. Commits are still allowed until this resolves. */
   onRevoked(partitions: TopicPartition[]): Promise<void>
   /** Partitions lost without a chance to commit (fenced, session expired). Do not commit them. */

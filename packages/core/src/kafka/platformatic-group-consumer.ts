@@ -548,7 +548,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
           if (added.length > 0 && membership === this.#membership) {
             const committed = await this.committed(added)
             if (membership !== this.#membership) break
-            await this.#options.listener.onAssigned(added)
+            await this.#options.listener.onAssigned(added, committed)
             // Added even when the member was lost meanwhile: the listener knows them now, so the
             // loss must report them too.
             for (const { topic, partition } of added) {

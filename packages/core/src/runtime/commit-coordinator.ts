@@ -73,7 +73,7 @@ export class CommitCoordinator {
     const committable = prepared.filter(({ task }) => !task.retired)
     const offsets: CommitRequest[] = []
     for (const { flush } of committable) {
-      for (const input of flush.point.inputs) offsets.push(toRequest(input))
+      for (const input of flush.point.inputs) offsets.push(this.#request(input))
     }
     if (offsets.length > 0) {
       try {
@@ -103,13 +103,14 @@ export class CommitCoordinator {
     }
     return outcome
   }
-}
 
-function toRequest(input: InputCommitPoint): CommitRequest {
-  return {
-    topic: input.topic,
-    partition: input.partition,
-    offset: input.offset,
-    metadata: encodeCommitMetadata(input),
+  #request(input: InputCommitPoint): CommitRequest {
+    const metadata = encodeCommitMetadata(input, (offsets) => {
+      this.#options.logger.warn(
+        `the completed-offset map of ${input.topic}[${input.partition}] does not fit the commit metadata; ${offsets} completed record(s) above offset ${input.offset} are left out of it and will be processed again after a restart`,
+        { topic: input.topic, partition: input.partition, offset: input.offset },
+      )
+    })
+    return { topic: input.topic, partition: input.partition, offset: input.offset, metadata }
   }
 }

@@ -5,14 +5,15 @@
 // settle within `processingTimeoutMs` is a processing error (KSTREAMS_TIMEOUT).
 import { channels } from '../diagnostics.js'
 import { KStreamsError, ProcessingError, SerdeError, TimeoutError, TopologyError } from '../errors.js'
+import type { FetchedRecord } from '../kafka/kafka-port.js'
 import type { Logger } from '../logger.js'
 import type { Cancellable, Processor, ProcessorContext, PunctuationType, Punctuator } from '../processor.js'
 import type { Record } from '../record.js'
 import type { SerdeContext } from '../serde.js'
 import type { StateStore } from '../state-store.js'
-import type { ProcessorNode, SinkNode, SourceNode, Subtopology, Topology, TopologyNode } from '../topology.js'
+import type { ProcessorNode, SinkNode, Subtopology, Topology, TopologyNode } from '../topology.js'
 import { deadLetterRecord, type ErrorPolicies } from './error-policy.js'
-import type { InputScheduler, ScheduledRecord } from './input-scheduler.js'
+import type { InputScheduler, PreparedRecord, ScheduledRecord } from './input-scheduler.js'
 import type { Partitioner, RecordCollector } from './record-collector.js'
 import { currentScope, RecordScope, runInScope } from './record-scope.js'
 
@@ -108,11 +109,16 @@ export class Executor {
   run(scheduled: ScheduledRecord): Promise<void> | undefined {
     const { fetched, lane } = scheduled
     const scheduler = this.#options.scheduler
-    const scope = new RecordScope('record', fetched, fetched.timestamp)
+    const scope = new RecordScope(
+      'record',
+      fetched,
+      scheduled.prepared?.record?.timestamp ?? fetched.timestamp,
+    )
+    scheduled.scope = scope
     lane.enter(scope)
     let outcome: Promise<void> | undefined
     try {
-      outcome = runInScope(scope, () => this.#process(scope))
+      outcome = runInScope(scope, () => this.#process(scope, scheduled.prepared))
     } catch (error) {
       lane.leave()
       throw error
@@ -138,16 +144,18 @@ export class Executor {
   }
 
   /**
-   * Gives up what runs in the lane now (it outlived a drain budget): its later forwards and sends
-   * are dropped, and the lane is free for a commit's flush. Its offset stays incomplete.
+   * Gives up the records and punctuation running now (they outlived a drain budget): their later
+   * forwards, sends and store writes are dropped, and the task is free for a commit's flush. Their
+   * offsets stay incomplete.
    */
   abandonRunning(): void {
-    const lane = this.#options.scheduler.lane
-    const running = lane.running
-    if (!running || running.kind === 'flush') return
-    running.abandoned = true
-    running.incomplete = true
-    lane.leave()
+    const scheduler = this.#options.scheduler
+    for (const running of scheduler.runningScopes()) {
+      if (running.kind === 'flush') continue
+      running.abandoned = true
+      running.incomplete = true
+      scheduler.leave(running)
+    }
   }
 
   /** True when a punctuation of `type` is due at `time`. */
@@ -160,37 +168,37 @@ export class Executor {
   }
 
   /**
-   * Fires the due punctuations of `type` in the task's lane, in a punctuation scope. Call only when
-   * the lane is free. Returns a Promise only when a punctuator was asynchronous.
+   * Fires the due punctuations of `type` holding the whole task, in a punctuation scope. Returns
+   * false when records run (the task then starts no more until they finished, and the caller
+   * tries again), and a Promise only when a punctuator was asynchronous.
    */
-  punctuate(type: PunctuationType, time: number): Promise<void> | undefined {
-    const lane = this.#options.scheduler.lane
+  punctuate(type: PunctuationType, time: number): Promise<void> | undefined | false {
+    const scheduler = this.#options.scheduler
     const scope = new RecordScope('punctuation', undefined, time)
-    lane.enter(scope)
+    if (!scheduler.tryAcquire(scope)) return false
     let outcome: Promise<void> | undefined
     try {
       outcome = runInScope(scope, () => this.#punctuate(scope, type, time))
     } catch (error) {
-      lane.leave()
+      scheduler.release(scope)
       throw error
     }
     if (outcome === undefined) {
-      lane.leave()
+      scheduler.release(scope)
       return undefined
     }
-    return this.#bounded(outcome, scope).finally(() => {
-      if (lane.running === scope) lane.leave()
-    })
+    return this.#bounded(outcome, scope).finally(() => scheduler.release(scope))
   }
 
   /**
-   * Runs `work` (a store flush) holding the task's lane, in a flush scope: records that flush
-   * listeners forward run through the processors as records do, and are awaited.
+   * Runs `work` (a store flush) holding the whole task (the records running now finish first, and
+   * none starts until it is done), in a flush scope: records that flush listeners forward run
+   * through the processors as records do, and are awaited.
    */
   async flush(work: () => Promise<void>): Promise<void> {
-    const lane = this.#options.scheduler.lane
-    const scope = new RecordScope('flush', undefined, this.#options.scheduler.streamTime)
-    await lane.acquire(scope)
+    const scheduler = this.#options.scheduler
+    const scope = new RecordScope('flush', undefined, scheduler.streamTime)
+    await scheduler.acquire(scope)
     try {
       await runInScope(scope, async () => {
         await work()
@@ -202,7 +210,7 @@ export class Executor {
         await Promise.all(detached)
       }
     } finally {
-      lane.leave()
+      scheduler.release(scope)
     }
   }
 
@@ -210,8 +218,7 @@ export class Executor {
   async close(): Promise<unknown[]> {
     this.#closed = true
     for (const schedule of this.#schedules) schedule.cancelled = true
-    const running = this.#options.scheduler.lane.running
-    if (running) running.abandoned = true
+    for (const running of this.#options.scheduler.runningScopes()) running.abandoned = true
     const failures: unknown[] = []
     for (const node of this.#nodes.values()) {
       try {
@@ -252,10 +259,14 @@ export class Executor {
     return Promise.race([outcome, timeout]).finally(() => clearTimeout(timer))
   }
 
-  #process(scope: RecordScope): Promise<void> | undefined {
+  #process(scope: RecordScope, prepared: PreparedRecord | undefined): Promise<void> | undefined {
     const fetched = scope.fetched!
     const source = this.#options.topology.sourceByTopic.get(fetched.topic)!
-    const record = this.#deserialize(source, scope)
+    const { record, failure } = prepared ?? this.prepare(fetched)
+    if (failure) {
+      this.#applyPolicy(failure.stage, scope, failure.error)
+      return undefined
+    }
     if (record === undefined) return undefined
     scope.timestamp = record.timestamp
     this.#options.scheduler.observe(record.timestamp)
@@ -277,8 +288,13 @@ export class Executor {
     })
   }
 
-  #deserialize(source: SourceNode, scope: RecordScope): Record<unknown, unknown> | undefined {
-    const fetched = scope.fetched!
+  /**
+   * Deserializes an input record and extracts its timestamp; a failure is handed back, for the
+   * deserialization policy to apply when the record runs. (The input scheduler calls it to find a
+   * record's ordering key; the record then runs without being deserialized again.)
+   */
+  prepare(fetched: FetchedRecord): PreparedRecord {
+    const source = this.#options.topology.sourceByTopic.get(fetched.topic)!
     const keyContext = this.#keyContext
     const valueContext = this.#valueContext
     keyContext.topic = valueContext.topic = fetched.topic
@@ -304,8 +320,7 @@ export class Executor {
           },
         },
       )
-      this.#applyPolicy('deserialization', scope, error)
-      return undefined
+      return { record: undefined, failure: { stage: 'deserialization', error } }
     }
     const record: Record<unknown, unknown> = {
       key,
@@ -319,7 +334,7 @@ export class Executor {
     if (source.timestampExtractor) {
       record.timestamp = source.timestampExtractor(record, this.#options.scheduler.streamTime)
     }
-    return record
+    return { record, failure: undefined }
   }
 
   #deliver(node: RuntimeNode, record: Record<unknown, unknown>, scope: RecordScope): void {

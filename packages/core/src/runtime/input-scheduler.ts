@@ -1,11 +1,23 @@
 // The input side of a task: one queue per co-partitioned source topic, merged by timestamp; an
 // offset tracker per input partition (out-of-order completion allowed); the task's stream time;
-// and lanes, the units of ordering. A lane runs one item at a time, in order. In `partition`
-// mode a task has one lane, so records run one at a time as in Kafka Streams; per-key lanes fit
-// the same shape. The scheduler decides what may run next; the executor runs it.
+// and lanes, the units of ordering. A lane runs one record at a time, in order. In `partition`
+// mode a task has one lane, so records run one at a time as in Kafka Streams; in `key` mode there
+// is a lane per ordering key (made when needed, dropped when idle), in `unordered` mode one per
+// record. A record whose lane is busy waits in that lane's pending queue, so a busy key never
+// holds other keys back; how far the scheduler reads ahead is bounded by `maxInFlight`.
+// A barrier (`acquire`) gives a commit's flush, or a punctuation, the whole task: it stops
+// starting records, waits until the running ones finished, and holds the task until released.
+// The scheduler decides what may run next; the executor runs it.
 import type { InputCommitPoint } from '../commit-point.js'
 import { TopologyError } from '../errors.js'
 import type { FetchedRecord } from '../kafka/kafka-port.js'
+import type { Record } from '../record.js'
+import { type SubtopologyConcurrency, UNORDERED } from '../topology.js'
+import {
+  encodeCommitMetadata,
+  METADATA_BACKPRESSURE_CHARACTERS,
+  METADATA_OVERHEAD_CHARACTERS,
+} from './commit-metadata.js'
 import { OffsetTracker } from './offset-tracker.js'
 import type { RecordScope } from './record-scope.js'
 
@@ -23,19 +35,26 @@ export class BufferBudget {
   }
 }
 
-/**
- * A unit of ordering: what runs in it runs one item at a time. Records enter and leave it; a
- * commit's store flush `acquire`s it, and is handed the lane before any record queued after it.
- */
-export class Lane {
-  /** The record, punctuation or flush running in this lane, if any. */
-  running: RecordScope | undefined
-  readonly #waiters: Array<{ scope: RecordScope; resolve: () => void }> = []
-  readonly #onFree: () => void
+interface LaneOwner {
+  entered(lane: Lane, scope: RecordScope): void
+  left(lane: Lane, scope: RecordScope): void
+}
 
-  /** `onFree` runs whenever the lane becomes free, so its task can start the next record. */
-  constructor(onFree: () => void = () => {}) {
-    this.#onFree = onFree
+/** A unit of ordering: the records that run in it run one at a time, in the order they came. */
+export class Lane {
+  /** The record running in this lane, if any. */
+  running: RecordScope | undefined
+  /** Records of this lane that came while it was busy, in order. They began their offsets. */
+  readonly pending: ScheduledRecord[] = []
+  /** The ordering key (`key` mode), or undefined. */
+  readonly key: string | undefined
+  /** Waits in the scheduler's list of free lanes with pending records. */
+  ready = false
+  readonly #owner: LaneOwner
+
+  constructor(owner: LaneOwner, key: string | undefined) {
+    this.#owner = owner
+    this.key = key
   }
 
   get busy(): boolean {
@@ -44,28 +63,24 @@ export class Lane {
 
   enter(scope: RecordScope): void {
     this.running = scope
+    this.#owner.entered(this, scope)
   }
 
-  /** Ends what runs now; a waiting `acquire` gets the lane next. */
+  /** Ends the record running now; the lane's next pending record may start. */
   leave(): void {
-    const waiter = this.#waiters.shift()
-    if (waiter) {
-      this.running = waiter.scope
-      waiter.resolve()
-      return
-    }
+    const scope = this.running
+    if (!scope) return
     this.running = undefined
-    this.#onFree()
+    this.#owner.left(this, scope)
   }
+}
 
-  /** Waits until the lane is free and takes it for `scope` (ahead of records not yet started). */
-  acquire(scope: RecordScope): Promise<void> {
-    if (!this.running) {
-      this.running = scope
-      return Promise.resolve()
-    }
-    return new Promise((resolve) => this.#waiters.push({ scope, resolve }))
-  }
+/** What the scheduler learnt of a record when it chose its lane (`key` mode with an ordering function). */
+export interface PreparedRecord {
+  /** The deserialized record (timestamp extracted); undefined when that failed. */
+  record: Record<unknown, unknown> | undefined
+  /** Why the record cannot run: its deserialization or its ordering key failed; the policy applies. */
+  failure: { stage: 'deserialization' | 'processing'; error: unknown } | undefined
 }
 
 interface InputQueue {
@@ -76,13 +91,26 @@ interface InputQueue {
   size: number
   bytes: number
   offsets: OffsetTracker
+  /** Offsets done before a restart (the committed completed-offset map): skipped, not processed. */
+  skip: Set<bigint>
+  /** `offsets.version` when the map's size was last measured, and whether it held the queue back. */
+  measuredVersion: number
+  heldBack: boolean
+  /** `offsets.version` when the last commit point was taken. */
+  snapshotVersion: number
 }
 
 /** A record handed out by the scheduler: run it in `lane`, then `complete` it. */
 export interface ScheduledRecord {
   fetched: FetchedRecord
   lane: Lane
+  /** Deserialized when the lane was chosen, so the executor need not deserialize it again. */
+  prepared?: PreparedRecord
+  /** The scope the executor runs it in, once started. */
+  scope?: RecordScope
 }
+
+const PARTITION_MODE: SubtopologyConcurrency = { mode: 'partition', orderingKey: undefined, maxInFlight: 1 }
 
 /** Rough heap cost of a fetched record: its bytes plus the objects around them. */
 export function fetchedBytes(record: FetchedRecord): number {
@@ -93,10 +121,27 @@ export function fetchedBytes(record: FetchedRecord): number {
 
 export class InputScheduler {
   readonly partition: number
-  readonly lane: Lane
+  readonly concurrency: SubtopologyConcurrency
   readonly #taskId: string
   readonly #queues = new Map<string, InputQueue>()
   readonly #budget: BufferBudget
+  readonly #onFree: () => void
+  readonly #prepare: ((fetched: FetchedRecord) => PreparedRecord) | undefined
+  readonly #owner: LaneOwner
+  /** The one lane of `partition` mode. */
+  readonly #taskLane: Lane
+  /** `key` mode: the lanes with a running or pending record, by ordering key. */
+  readonly #lanes = new Map<string, Lane>()
+  /** Free lanes with pending records, oldest first. */
+  readonly #ready: Lane[] = []
+  /** Records running, with their lanes. */
+  readonly #running = new Map<RecordScope, Lane>()
+  #pending = 0
+  /** What holds the whole task (a flush or a punctuation), if anything. */
+  #exclusive: RecordScope | undefined
+  readonly #waiters: Array<{ scope: RecordScope; resolve: () => void }> = []
+  /** A punctuation is due: start no record until the running ones finished. */
+  #held = false
   #streamTime = -1
 
   constructor(options: {
@@ -104,13 +149,28 @@ export class InputScheduler {
     partition: number
     topics: readonly string[]
     budget: BufferBudget
-    /** Called when the lane becomes free. */
+    /** Called when a record can start again (a lane or the task became free). */
     onLaneFree?: () => void
+    /** How records may overlap. @default partition mode */
+    concurrency?: SubtopologyConcurrency
+    /** Deserializes a record (the executor's), when the ordering key is a function of the record. */
+    prepare?: (fetched: FetchedRecord) => PreparedRecord
+    /** Per topic, offsets completed before a restart (the committed completed-offset map). */
+    skip?: ReadonlyMap<string, Iterable<bigint>>
   }) {
     this.#taskId = options.taskId
     this.partition = options.partition
     this.#budget = options.budget
-    this.lane = new Lane(options.onLaneFree)
+    this.#onFree = options.onLaneFree ?? (() => {})
+    this.concurrency = options.concurrency ?? PARTITION_MODE
+    this.#prepare = this.concurrency.orderingKey ? options.prepare : undefined
+    this.#owner = {
+      entered: (lane, scope) => {
+        this.#running.set(scope, lane)
+      },
+      left: (lane, scope) => this.#left(lane, scope),
+    }
+    this.#taskLane = new Lane(this.#owner, undefined)
     for (const topic of options.topics) {
       this.#queues.set(topic, {
         topic,
@@ -119,6 +179,10 @@ export class InputScheduler {
         size: 0,
         bytes: 0,
         offsets: new OffsetTracker(),
+        skip: new Set(options.skip?.get(topic)),
+        measuredVersion: -1,
+        heldBack: false,
+        snapshotVersion: -1,
       })
     }
   }
@@ -135,14 +199,23 @@ export class InputScheduler {
 
   /**
    * Stream time as `scope` may use it to close windows and fire punctuations: never past a record
-   * still in flight in another lane, whose effects are not applied yet.
+   * still in flight in another lane (running, or pending in a lane), whose effects are not applied yet.
    */
   watermark(scope: RecordScope | undefined): number {
-    const running = this.lane.running
-    if (running && running !== scope && running.kind === 'record' && running.timestamp < this.#streamTime) {
-      return running.timestamp
+    let watermark = this.#streamTime
+    for (const running of this.#running.keys()) {
+      if (running !== scope && running.timestamp < watermark) watermark = running.timestamp
     }
-    return this.#streamTime
+    if (this.#pending > 0) {
+      const lanes = this.concurrency.mode === 'key' ? this.#lanes.values() : [this.#taskLane]
+      for (const lane of lanes) {
+        for (const pending of lane.pending) {
+          const timestamp = pending.prepared?.record?.timestamp ?? pending.fetched.timestamp
+          if (timestamp < watermark) watermark = timestamp
+        }
+      }
+    }
+    return watermark
   }
 
   enqueue(topic: string, records: FetchedRecord[]): void {
@@ -156,7 +229,7 @@ export class InputScheduler {
     this.#budget.bytes += bytes
   }
 
-  /** Records waiting in the queue of `topic`, or in all queues. */
+  /** Records waiting in the queue of `topic`, or in all queues (not counting records pending in lanes). */
   buffered(topic?: string): number {
     if (topic !== undefined) return this.#queues.get(topic)?.size ?? 0
     let total = 0
@@ -164,44 +237,130 @@ export class InputScheduler {
     return total
   }
 
-  /** Records begun and not completed. */
+  /** Records waiting in lanes for their turn. */
+  get pending(): number {
+    return this.#pending
+  }
+
+  /** Records running now. */
+  get running(): number {
+    return this.#running.size
+  }
+
+  /** Records begun and not completed (running, pending in lanes, or given up). */
   get inFlight(): number {
     let total = 0
     for (const queue of this.#queues.values()) total += queue.offsets.inFlight
     return total
   }
 
-  /** True when a record is queued and its lane is free. */
+  /** True when a record could start now. */
   get runnable(): boolean {
-    return !this.lane.busy && this.buffered() > 0
+    if (this.#exclusive || this.#waiters.length > 0 || this.#held) return false
+    if (this.#running.size >= this.concurrency.maxInFlight) return false
+    return (
+      this.#ready.length > 0 ||
+      (this.buffered() > 0 && this.#running.size + this.#pending < this.concurrency.maxInFlight)
+    )
+  }
+
+  /** The records running now (to give them up) and what holds the task. */
+  runningScopes(): RecordScope[] {
+    const scopes = [...this.#running.keys()]
+    if (this.#exclusive) scopes.push(this.#exclusive)
+    return scopes
+  }
+
+  /** Ends what runs in `scope` (a record given up, or the exclusive holder), as if it finished. */
+  leave(scope: RecordScope): void {
+    if (this.#exclusive === scope) this.release(scope)
+    else this.#running.get(scope)?.leave()
   }
 
   /**
-   * The next record to run: the queued one with the smallest timestamp across the inputs, when its
-   * lane is free. Its offset counts as in flight until `complete`.
+   * The next record to run: the head of a free lane's pending records, else the queued record with
+   * the smallest timestamp across the inputs, if its lane is free (a record whose lane is busy goes
+   * to the lane's pending records, and the next one is looked at). Nothing while the task is held
+   * or `maxInFlight` records are begun. Its offset counts as in flight until `complete`.
    */
   next(): ScheduledRecord | undefined {
-    if (this.lane.busy) return undefined
-    const queue = this.#nextQueue()
-    if (!queue) return undefined
-    const batch = queue.batches[0]!
-    const fetched = batch[queue.index]!
-    queue.index += 1
-    queue.size -= 1
-    if (queue.index >= batch.length) {
-      queue.batches.shift()
-      queue.index = 0
+    if (this.#exclusive || this.#waiters.length > 0 || this.#held) return undefined
+    const maxInFlight = this.concurrency.maxInFlight
+    if (this.#running.size >= maxInFlight) return undefined
+    while (this.#ready.length > 0) {
+      const lane = this.#ready.shift()!
+      lane.ready = false
+      const head = lane.busy ? undefined : lane.pending.shift()
+      if (!head) continue
+      this.#pending -= 1
+      return head
     }
-    const bytes = fetchedBytes(fetched)
-    queue.bytes -= bytes
-    this.#budget.bytes -= bytes
-    queue.offsets.begin(fetched.offset)
-    return { fetched, lane: this.lane }
+    while (this.#running.size + this.#pending < maxInFlight) {
+      const queue = this.#nextQueue()
+      if (!queue) return undefined
+      const fetched = this.#take(queue)
+      queue.offsets.begin(fetched.offset)
+      if (queue.skip.size > 0 && queue.skip.delete(fetched.offset)) {
+        queue.offsets.complete(fetched.offset)
+        continue
+      }
+      const scheduled = this.#schedule(fetched)
+      const lane = scheduled.lane
+      if (!lane.busy && lane.pending.length === 0) return scheduled
+      lane.pending.push(scheduled)
+      this.#pending += 1
+    }
+    return undefined
   }
 
   /** The record is done: processed, and everything it caused handed to the collector or stores. */
   complete(record: ScheduledRecord): void {
     this.#queues.get(record.fetched.topic)?.offsets.complete(record.fetched.offset)
+  }
+
+  /**
+   * Waits until no record runs and takes the whole task for `scope` (a commit's flush): no record
+   * starts meanwhile, and it is handed the task before any record not started yet. `release` ends it.
+   */
+  acquire(scope: RecordScope): Promise<void> {
+    if (!this.#exclusive && this.#running.size === 0 && this.#waiters.length === 0) {
+      this.#exclusive = scope
+      return Promise.resolve()
+    }
+    return new Promise((resolve) => this.#waiters.push({ scope, resolve }))
+  }
+
+  /** Takes the task for `scope` now if nothing runs (a punctuation); else holds new records back and returns false. */
+  tryAcquire(scope: RecordScope): boolean {
+    if (this.#exclusive || this.#running.size > 0 || this.#waiters.length > 0) {
+      this.#held = true
+      return false
+    }
+    this.#held = false
+    this.#exclusive = scope
+    return true
+  }
+
+  /** Lets records start again after `tryAcquire` held them back (the punctuation may no longer be due). */
+  unhold(): void {
+    this.#held = false
+  }
+
+  /** What holds the whole task now (a flush or a punctuation), if anything. */
+  get exclusive(): RecordScope | undefined {
+    return this.#exclusive
+  }
+
+  /** True while a flush or punctuation holds the task, or waits for it. */
+  get held(): boolean {
+    return this.#exclusive !== undefined || this.#waiters.length > 0
+  }
+
+  /** Ends what `acquire` or `tryAcquire` took. */
+  release(scope: RecordScope): void {
+    if (this.#exclusive !== scope) return
+    this.#exclusive = undefined
+    this.#handOver()
   }
 
   /** Per input partition with progress since the last commit: what a commit may cover now. */
@@ -210,6 +369,7 @@ export class InputScheduler {
     for (const queue of this.#queues.values()) {
       const offset = queue.offsets.committable()
       if (offset === undefined) continue
+      queue.snapshotVersion = queue.offsets.version
       points.push({
         topic: queue.topic,
         partition: this.partition,
@@ -223,10 +383,16 @@ export class InputScheduler {
 
   /** Records that exactly these offsets were committed. */
   markCommitted(points: readonly InputCommitPoint[]): void {
-    for (const point of points) this.#queues.get(point.topic)?.offsets.markCommitted(point.offset)
+    for (const point of points) {
+      const queue = this.#queues.get(point.topic)
+      queue?.offsets.markCommitted(point.offset, queue.snapshotVersion)
+    }
   }
 
-  /** Drops the queued records of `topic` (after a revocation or seek). */
+  /**
+   * Drops the queued records of `topic`, and those pending in lanes (after a revocation): they are
+   * not processed here, and their offsets are not committed.
+   */
   clear(topic: string): void {
     const queue = this.#queues.get(topic)
     if (!queue) return
@@ -235,11 +401,109 @@ export class InputScheduler {
     queue.index = 0
     queue.size = 0
     queue.bytes = 0
+    if (this.#pending === 0) return
+    for (const lane of [this.#taskLane, ...this.#lanes.values()]) {
+      const kept = lane.pending.filter((record) => record.fetched.topic !== topic)
+      this.#pending -= lane.pending.length - kept.length
+      lane.pending.splice(0, lane.pending.length, ...kept)
+      if (!lane.busy && lane.pending.length === 0 && lane.key !== undefined) this.#lanes.delete(lane.key)
+    }
   }
 
   /** Drops every queued record. */
   clearAll(): void {
     for (const topic of this.#queues.keys()) this.clear(topic)
+  }
+
+  #left(lane: Lane, scope: RecordScope): void {
+    this.#running.delete(scope)
+    if (lane.pending.length > 0) {
+      if (!lane.ready) {
+        lane.ready = true
+        this.#ready.push(lane)
+      }
+    } else if (lane.key !== undefined && this.#lanes.get(lane.key) === lane) {
+      this.#lanes.delete(lane.key)
+    }
+    this.#handOver()
+  }
+
+  /** The task is free of what held it, or a record finished: a waiting flush goes first, else records may start. */
+  #handOver(): void {
+    if (this.#exclusive) return
+    if (this.#running.size === 0 && this.#waiters.length > 0) {
+      const waiter = this.#waiters.shift()!
+      this.#exclusive = waiter.scope
+      waiter.resolve()
+      return
+    }
+    if (this.#waiters.length === 0) this.#onFree()
+  }
+
+  /** Chooses the lane of a record just taken from its queue. */
+  #schedule(fetched: FetchedRecord): ScheduledRecord {
+    const { mode, orderingKey } = this.concurrency
+    if (mode === 'partition') return { fetched, lane: this.#taskLane }
+    if (mode === 'unordered') return { fetched, lane: new Lane(this.#owner, undefined) }
+    let key: string | typeof UNORDERED = UNORDERED
+    let prepared: PreparedRecord | undefined
+    if (orderingKey && this.#prepare) {
+      prepared = this.#prepare(fetched)
+      if (prepared.record) {
+        try {
+          key = orderingKey(prepared.record)
+        } catch (error) {
+          prepared.failure = { stage: 'processing', error }
+        }
+      }
+    } else if (fetched.key !== null) {
+      key = Buffer.from(fetched.key.buffer, fetched.key.byteOffset, fetched.key.byteLength).toString('latin1')
+    }
+    if (key === UNORDERED || typeof key !== 'string') {
+      return { fetched, lane: new Lane(this.#owner, undefined), prepared }
+    }
+    let lane = this.#lanes.get(key)
+    if (!lane) {
+      lane = new Lane(this.#owner, key)
+      this.#lanes.set(key, lane)
+    }
+    return { fetched, lane, prepared }
+  }
+
+  #take(queue: InputQueue): FetchedRecord {
+    const batch = queue.batches[0]!
+    const fetched = batch[queue.index]!
+    queue.index += 1
+    queue.size -= 1
+    if (queue.index >= batch.length) {
+      queue.batches.shift()
+      queue.index = 0
+    }
+    const bytes = fetchedBytes(fetched)
+    queue.bytes -= bytes
+    this.#budget.bytes -= bytes
+    return fetched
+  }
+
+  /**
+   * True when the completed-offset map of the queue's partition nears the broker's metadata limit:
+   * its records wait until the map shrinks (its lowest incomplete record finishes). The cheap
+   * bound is looked at first; the exact size only when the bound is past the limit.
+   */
+  #heldBack(queue: InputQueue): boolean {
+    const offsets = queue.offsets
+    if (offsets.encodedBound() + METADATA_OVERHEAD_CHARACTERS <= METADATA_BACKPRESSURE_CHARACTERS)
+      return false
+    if (queue.measuredVersion !== offsets.version) {
+      queue.measuredVersion = offsets.version
+      const text = encodeCommitMetadata({
+        offset: offsets.position ?? 0n,
+        completed: offsets.completedAbove(),
+        streamTime: this.#streamTime,
+      })
+      queue.heldBack = text.length > METADATA_BACKPRESSURE_CHARACTERS
+    }
+    return queue.heldBack
   }
 
   #queue(topic: string): InputQueue {
@@ -257,6 +521,7 @@ export class InputScheduler {
       if (queue.size === 0) continue
       const timestamp = queue.batches[0]![queue.index]!.timestamp
       if (best === undefined || timestamp < bestTimestamp) {
+        if (this.#heldBack(queue)) continue
         best = queue
         bestTimestamp = timestamp
       }

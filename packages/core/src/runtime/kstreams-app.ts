@@ -14,6 +14,7 @@ import {
   type GroupConsumer,
   type GroupListener,
   type KafkaPort,
+  type OffsetAndMetadata,
   type ProducerPort,
   type TopicPartition,
   topicPartitionKey,
@@ -23,6 +24,7 @@ import { cleanTaskDirectories } from '../state/task-directory.js'
 import type { StateStore } from '../state-store.js'
 import type { Topology } from '../topology.js'
 import { CommitCoordinator } from './commit-coordinator.js'
+import { decodeCommitMetadata } from './commit-metadata.js'
 import { type ResolvedConfig, resolveConfig, type StreamsConfig } from './config.js'
 import { BufferBudget } from './input-scheduler.js'
 import { KafkaRecordCollector } from './kafka-record-collector.js'
@@ -282,7 +284,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
   }
 
   readonly #listener: GroupListener = {
-    onAssigned: (partitions) => this.#serialized(() => this.#assign(partitions)),
+    onAssigned: (partitions, committed) => this.#serialized(() => this.#assign(partitions, committed)),
     onRevoked: (partitions) => this.#serialized(() => this.#revoke(partitions, true)),
     onLost: (partitions) => this.#serialized(() => this.#revoke(partitions, false)),
   }
@@ -494,19 +496,30 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         committed.get(topicPartitionKey(partition.topic, partition.partition))?.offset ?? 0n,
       )
     }
-    await this.#assign(still)
+    await this.#assign(still, committed)
   }
 
-  async #assign(partitions: TopicPartition[]): Promise<void> {
+  async #assign(
+    partitions: TopicPartition[],
+    committed?: ReadonlyMap<string, OffsetAndMetadata | null>,
+  ): Promise<void> {
     if (channels.rebalance.hasSubscribers) channels.rebalance.publish({ kind: 'assigned', partitions })
     if (this.#state === 'running' || this.#state === 'degraded') this.#setState('rebalancing')
     const generation = this.#consumer!.generation()
+    // The committed completed-offset maps: a new task skips the records they list.
+    committed ??= await this.#consumer!.committed(partitions)
     for (const { topic, partition } of partitions) {
       const subtopology = this.topology.subtopologyByTopic.get(topic)
       if (!subtopology) continue
       const taskId = `${subtopology.id}_${partition}`
       let task = this.#tasks.get(taskId)
       if (!task) {
+        const skipOffsets = new Map<string, bigint[]>()
+        for (const source of subtopology.sourceTopics) {
+          const entry = committed.get(topicPartitionKey(source, partition))
+          const completed = decodeCommitMetadata(entry?.metadata, entry?.offset)?.completed ?? []
+          if (completed.length > 0) skipOffsets.set(source, completed)
+        }
         task = new StreamTask({
           applicationId: this.config.applicationId,
           topology: this.topology,
@@ -524,6 +537,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
           inFlight: this.#inFlight,
           onRunnable: () => this.#wake(),
           onFailure: (error) => void this.#fail(error),
+          skipOffsets,
         })
         await task.init()
         this.#tasks.set(taskId, task)

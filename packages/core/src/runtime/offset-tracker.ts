@@ -1,13 +1,21 @@
 // Tracks which offsets of one input partition are done, allowing out-of-order completion: the
 // committable offset is the lowest offset still in flight (or one past the last done), so a
-// commit never covers a record whose effects are not yet complete.
+// commit never covers a record whose effects are not yet complete. It also counts the runs of
+// consecutive done offsets above that point, which bound the size of their encoding in the commit
+// metadata cheaply (see `encodedBound`).
 
 export class OffsetTracker {
   /** Offsets begun and not yet released, in ascending order. */
   readonly #inFlight: bigint[] = []
   readonly #done = new Set<bigint>()
+  /** Runs of consecutive offsets in `#done`. */
+  #runs = 0
+  #highestDone = -1n
   #next: bigint | undefined
   #committed: bigint | undefined
+  #committedVersion = -1
+  /** Bumped on every change of the done offsets above the committable one. */
+  version = 0
 
   /** Marks `offset` as started. Offsets must begin in ascending order. */
   begin(offset: bigint): void {
@@ -16,21 +24,34 @@ export class OffsetTracker {
 
   /** Marks `offset` as done: processed and everything it caused handed to the producer or stores. */
   complete(offset: bigint): void {
+    this.version += 1
     if (this.#inFlight[0] === offset) {
       this.#inFlight.shift()
       this.#next = offset + 1n
-      while (this.#inFlight.length > 0 && this.#done.delete(this.#inFlight[0]!)) {
-        this.#next = this.#inFlight.shift()! + 1n
+      while (this.#inFlight.length > 0 && this.#done.has(this.#inFlight[0]!)) {
+        const done = this.#inFlight.shift()!
+        this.#remove(done)
+        this.#next = done + 1n
       }
     } else {
       this.#done.add(offset)
+      this.#runs += 1 - (this.#done.has(offset - 1n) ? 1 : 0) - (this.#done.has(offset + 1n) ? 1 : 0)
+      if (offset > this.#highestDone) this.#highestDone = offset
     }
   }
 
-  /** The offset to commit (next to read), or undefined when nothing new completed since the last commit. */
+  /**
+   * The offset to commit (next to read: the lowest incomplete one), or undefined when nothing
+   * completed since the last commit. A change of the offsets done above it alone is worth a
+   * commit too (the same offset, a new completed-offset map), so a restart can skip them.
+   */
   committable(): bigint | undefined {
-    if (this.#next === undefined || this.#next === this.#committed) return undefined
-    return this.#next
+    const position = this.position
+    if (position === undefined) return undefined
+    if (position === this.#committed && (this.#done.size === 0 || this.version === this.#committedVersion))
+      return undefined
+    if (this.#next === undefined && this.#done.size === 0) return undefined
+    return position
   }
 
   /**
@@ -42,12 +63,41 @@ export class OffsetTracker {
     return [...this.#done].sort((left, right) => (left < right ? -1 : left > right ? 1 : 0))
   }
 
+  /** The offset a commit would cover up to now (the lowest incomplete one), whether committed already or not. */
+  get position(): bigint | undefined {
+    return this.#next ?? this.#inFlight[0]
+  }
+
+  /** Runs of consecutive offsets in `completedAbove()`. */
+  get completedRuns(): number {
+    return this.#runs
+  }
+
+  /**
+   * An upper bound of the characters the run-length encoding of `completedAbove()` takes
+   * ("2-5,9,12-40": each run at most two distances, a dash and a comma), without sorting.
+   */
+  encodedBound(): number {
+    if (this.#runs === 0) return 0
+    const base = this.position ?? 0n
+    const digits = String(this.#highestDone - base).length
+    return this.#runs * (2 * digits + 2)
+  }
+
   /** Number of offsets begun and not yet released. */
   get inFlight(): number {
     return this.#inFlight.length
   }
 
-  markCommitted(offset: bigint): void {
+  /** Records that `offset` was committed, with the done offsets as they were at `version`. */
+  markCommitted(offset: bigint, version = this.version): void {
     this.#committed = offset
+    this.#committedVersion = version
+  }
+
+  #remove(offset: bigint): void {
+    this.#done.delete(offset)
+    this.#runs -= 1 - (this.#done.has(offset - 1n) ? 1 : 0) - (this.#done.has(offset + 1n) ? 1 : 0)
+    if (this.#done.size === 0) this.#highestDone = -1n
   }
 }

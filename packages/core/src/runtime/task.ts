@@ -16,7 +16,7 @@ import type { ErrorPolicies } from './error-policy.js'
 import { Executor } from './executor.js'
 import { BufferBudget, InputScheduler } from './input-scheduler.js'
 import type { RecordCollector } from './record-collector.js'
-import { currentScope } from './record-scope.js'
+import { currentScope, type RecordScope } from './record-scope.js'
 
 /** Records in flight in the whole process, over all tasks (`maxInFlightRecords`). */
 export class InFlightLimit {
@@ -53,6 +53,11 @@ export interface TaskOptions {
   onRunnable?: () => void
   /** Called with an error the `fail` policy stops on, when it surfaced asynchronously. */
   onFailure?: (error: unknown) => void
+  /**
+   * Per input topic, offsets the committed completed-offset map says are done (above the
+   * committed offset): they are skipped, not processed again.
+   */
+  skipOffsets?: ReadonlyMap<string, readonly bigint[]>
 }
 
 /** A store with a changelog, as the restorer sees it. */
@@ -102,7 +107,8 @@ export class StreamTask {
   readonly #cache: RecordCache
   /** Backend writes so far: a checkpoint is written only when none happened since the commit's flush. */
   #writes = 0
-  #asyncInFlight: Promise<void> | undefined
+  /** Asynchronous records and punctuations running now. */
+  readonly #asyncInFlight = new Set<Promise<void>>()
   /** A record finished since stream-time punctuations were last looked at. */
   #recordFinished = false
   #failed = false
@@ -128,6 +134,9 @@ export class StreamTask {
       topics: options.subtopology.sourceTopics,
       budget: options.budget ?? new BufferBudget(Number.POSITIVE_INFINITY),
       onLaneFree: options.onRunnable,
+      concurrency: options.subtopology.concurrency,
+      prepare: (fetched) => this.#executor.prepare(fetched),
+      skip: options.skipOffsets,
     })
     this.#executor = new Executor({
       taskId: this.id,
@@ -213,35 +222,48 @@ export class StreamTask {
     return !this.#closed && !this.#failed && this.#scheduler.runnable
   }
 
-  /** Records started and not finished. */
+  /** Records begun and not completed (running, or waiting in a lane). */
   get inFlight(): number {
     return this.#scheduler.inFlight
   }
 
+  /** Records running now. */
+  get running(): number {
+    return this.#scheduler.running
+  }
+
   /**
-   * Runs queued records (and due punctuations) while the lane is free, up to `maxRecords`.
-   * Records that finish synchronously are completed here; an asynchronous one keeps the lane until
-   * it settles, then `onRunnable` is called. Returns the number of records started. Throws the
-   * error a synchronous record failed with under the `fail` policy.
+   * Starts queued records (and due punctuations), up to `maxRecords`, as long as their lanes are
+   * free (in `partition` mode: one at a time; in `key` mode: one per key) and the task's and the
+   * process's in-flight limits allow. Records that finish synchronously are completed here; an
+   * asynchronous one keeps its lane until it settles, then `onRunnable` is called. A punctuation
+   * takes the whole task: records running then finish first, and none starts meanwhile. Returns
+   * the number of records started. Throws the error a synchronous record failed with under the
+   * `fail` policy.
    */
   pump(maxRecords: number, now: number): number {
     const scheduler = this.#scheduler
     const executor = this.#executor
     const limit = this.#inFlight
     let started = 0
-    while (!this.#closed && !this.#failed && !scheduler.lane.busy) {
+    scheduler.unhold()
+    while (!this.#closed && !this.#failed && !scheduler.held) {
       if (executor.punctuationDue('wall-clock', now)) {
-        if (this.#track(executor.punctuate('wall-clock', now), undefined)) break
+        const outcome = executor.punctuate('wall-clock', now)
+        if (outcome === false || this.#track(outcome, undefined, scheduler.exclusive)) break
         continue
       }
       // Stream-time punctuation follows records: it fires once a record finished and moved time.
       if (this.#recordFinished) {
-        this.#recordFinished = false
         const watermark = scheduler.watermark(undefined)
         if (executor.punctuationDue('stream-time', watermark)) {
-          if (this.#track(executor.punctuate('stream-time', watermark), undefined)) break
+          const outcome = executor.punctuate('stream-time', watermark)
+          if (outcome === false) break
+          this.#recordFinished = false
+          if (this.#track(outcome, undefined, scheduler.exclusive)) break
           continue
         }
+        this.#recordFinished = false
       }
       if (started >= maxRecords || limit.count >= limit.max) break
       const next = scheduler.next()
@@ -261,11 +283,14 @@ export class StreamTask {
         this.#recordFinished = true
         continue
       }
-      this.#track(outcome, () => {
-        limit.count -= 1
-        this.#recordFinished = true
-      })
-      break
+      this.#track(
+        outcome,
+        () => {
+          limit.count -= 1
+          this.#recordFinished = true
+        },
+        next.scope,
+      )
     }
     return started
   }
@@ -278,18 +303,22 @@ export class StreamTask {
     do {
       this.pump(Number.POSITIVE_INFINITY, now)
       await this.idle()
-    } while (!this.#closed && !this.#failed && (this.#scheduler.buffered() > 0 || this.#recordFinished))
+    } while (
+      !this.#closed &&
+      !this.#failed &&
+      (this.#scheduler.buffered() > 0 || this.#scheduler.pending > 0 || this.#recordFinished)
+    )
   }
 
-  /** Fires due wall-clock punctuations when the lane is free (the test driver's clock moves). */
+  /** Fires due wall-clock punctuations when nothing runs (the test driver's clock moves). */
   async punctuateWallClock(now: number): Promise<void> {
     await this.idle()
     if (this.#executor.punctuationDue('wall-clock', now)) await this.#executor.punctuate('wall-clock', now)
   }
 
-  /** Resolves when nothing runs in the task (its in-flight record or punctuation settled). */
+  /** Resolves when nothing runs in the task (its in-flight records and punctuation settled). */
   async idle(): Promise<void> {
-    while (this.#asyncInFlight) await this.#asyncInFlight.catch(() => {})
+    while (this.#asyncInFlight.size > 0) await Promise.allSettled([...this.#asyncInFlight])
   }
 
   /**
@@ -307,7 +336,7 @@ export class StreamTask {
     return this.#lost || this.#closed
   }
 
-  /** Gives up the record running now (see `Executor.abandonRunning`); it is not completed. */
+  /** Gives up the records running now (see `Executor.abandonRunning`); they are not completed. */
   abandonRunning(): void {
     this.#executor.abandonRunning()
   }
@@ -318,10 +347,12 @@ export class StreamTask {
   }
 
   /**
-   * The task's part of a commit: takes the lane (the record running now finishes first, the next
-   * waits), snapshots the commit point, and flushes every store with it (in parallel): cached
-   * changes go to the changelog, flush listeners and backends. Flush listeners that forward run
-   * their records through the processors here, and are awaited.
+   * The task's part of a commit: takes the whole task (the records running now finish first, none
+   * starts meanwhile, so no flushed change carries part of a record still running), snapshots the
+   * commit point (with the offsets completed above the lowest incomplete one: records waiting in
+   * lanes are incomplete), and flushes every store with it (in parallel): cached changes go to
+   * the changelog, flush listeners and backends. Flush listeners that forward run their records
+   * through the processors here, and are awaited. Then records start again.
    */
   async prepareCommit(): Promise<TaskFlush> {
     let point: CommitPoint | undefined
@@ -387,18 +418,20 @@ export class StreamTask {
     }
   }
 
-  /** Follows an asynchronous record or punctuation. Returns true when one is now running. */
-  #track(outcome: Promise<void> | undefined, onDone: (() => void) | undefined): boolean {
+  /** Follows an asynchronous record or punctuation (run in `scope`). Returns true when one is now running. */
+  #track(
+    outcome: Promise<void> | undefined,
+    onDone: (() => void) | undefined,
+    scope: RecordScope | undefined,
+  ): boolean {
     if (outcome === undefined) return false
-    const lane = this.#scheduler.lane
-    const scope = lane.running
-    const tracked = outcome.then(
+    const tracked: Promise<void> = outcome.then(
       () => {
-        this.#asyncInFlight = undefined
+        this.#asyncInFlight.delete(tracked)
         onDone?.()
       },
       (error: unknown) => {
-        this.#asyncInFlight = undefined
+        this.#asyncInFlight.delete(tracked)
         if (scope?.incomplete) {
           onDone?.()
           return
@@ -407,7 +440,7 @@ export class StreamTask {
         this.#options.onFailure?.(error)
       },
     )
-    this.#asyncInFlight = tracked
+    this.#asyncInFlight.add(tracked)
     return true
   }
 
@@ -463,6 +496,7 @@ export class StreamTask {
         const scope = currentScope()
         return scope && scope.kind !== 'flush' ? scope.timestamp : this.#scheduler.streamTime
       },
+      abandoned: () => currentScope()?.abandoned === true,
       beforeWrite: () => {
         this.#writes += 1
         this.#directory?.invalidateCheckpoint()

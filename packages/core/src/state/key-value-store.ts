@@ -278,6 +278,8 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
   }
 
   async #write(key: Uint8Array, value: Uint8Array | null): Promise<void> {
+    // A given-up record's late write must not reach the cache, the changelog or the backend.
+    if (this.#context.abandoned?.()) return
     const input = this.#context.currentInput()
     const timestamp = this.#context.currentTimestamp()
     if (!this.#namespace) {

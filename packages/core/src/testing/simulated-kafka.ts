@@ -943,7 +943,7 @@ class SimulatedGroupConsumer implements GroupConsumer {
           const partitions = free.map(parseKey)
           const committed = await this.committed(partitions)
           if (!this.#live()) return
-          await this.#listener.onAssigned(partitions)
+          await this.#listener.onAssigned(partitions, committed)
           if (!this.#live()) return
           for (const key of free) {
             if (!this.#claimed.has(key)) continue
