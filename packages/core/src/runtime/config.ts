@@ -18,7 +18,7 @@ export interface StreamsConfig {
   commitIntervalMs?: number
   /**
    * Records buffered per input partition before that partition alone is paused. Together with the
-   * fetch sizes this bounds memory whatever the backlog. @default 10000
+   * fetch sizes this bounds memory whatever the backlog. @default 2000
    */
   maxBufferedRecordsPerPartition?: number
   /** Records sent in one produce batch at most. @default 10000 */
@@ -30,7 +30,10 @@ export interface StreamsConfig {
   producerBatchMaxBytes?: number
   /** How long a produce batch may wait to fill up. @default 5 */
   producerLingerMs?: number
-  /** Fetch tuning. @default fetchMaxBytes 50 MiB, fetchMaxBytesPerPartition 1 MiB, fetchMaxWaitMs 100 */
+  /**
+   * Fetch tuning; the byte sizes bound what one fetch response holds in memory.
+   * @default fetchMaxBytes 16 MiB, fetchMaxBytesPerPartition 512 KiB, fetchMaxWaitMs 100
+   */
   fetchMaxBytes?: number
   fetchMaxBytesPerPartition?: number
   fetchMaxWaitMs?: number
@@ -327,12 +330,12 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
     bootstrapServers: servers.map((server) => server.trim()),
     clientId: config.clientId ?? `${applicationId}-${process.pid}`,
     commitIntervalMs: positiveInteger(config, 'commitIntervalMs', 5000),
-    maxBufferedRecordsPerPartition: positiveInteger(config, 'maxBufferedRecordsPerPartition', 10_000),
+    maxBufferedRecordsPerPartition: positiveInteger(config, 'maxBufferedRecordsPerPartition', 2000),
     producerBatchSize: positiveInteger(config, 'producerBatchSize', 10_000),
     producerBatchMaxBytes: positiveInteger(config, 'producerBatchMaxBytes', 900_000),
     producerLingerMs: config.producerLingerMs === 0 ? 0 : positiveInteger(config, 'producerLingerMs', 5),
-    fetchMaxBytes: positiveInteger(config, 'fetchMaxBytes', 50 * 1024 * 1024),
-    fetchMaxBytesPerPartition: positiveInteger(config, 'fetchMaxBytesPerPartition', 1024 * 1024),
+    fetchMaxBytes: positiveInteger(config, 'fetchMaxBytes', 16 * 1024 * 1024),
+    fetchMaxBytesPerPartition: positiveInteger(config, 'fetchMaxBytesPerPartition', 512 * 1024),
     fetchMaxWaitMs: positiveInteger(config, 'fetchMaxWaitMs', 100),
     offsetReset: oneOf(config, 'offsetReset', ['earliest', 'latest'], 'earliest'),
     joinTimeoutMs: positiveInteger(config, 'joinTimeoutMs', 45_000),
