@@ -3,6 +3,7 @@
 // about partitions ÷ call time; a runtime that awaits one record at a time over all tasks reaches
 // 1 ÷ call time. The peer is the same runner on an older build of @kstreams/core (--before-core).
 import { createTopics, deleteTopics, preload, type RunResult, runId, runSide } from '../harness.js'
+import { runJavaAsyncIoSides } from '../java-sides.js'
 import { kstreamsRunnerSettings, type Scenario, type ScenarioOptions } from './scenario.js'
 
 export const asyncIo: Scenario = {
@@ -26,7 +27,7 @@ export const asyncIo: Scenario = {
     const topics = [input, ...sides.map(({ output }) => output)]
     await createTopics(topics, options.partitions)
     try {
-      await preload(input, options.records, options.valueBytes)
+      await preload(input, options.records, options.valueBytes, 10_000)
       const results: RunResult[] = []
       for (const [index, { side, records, corePath, output }] of sides.entries()) {
         const settings = kstreamsRunnerSettings(options, corePath)
@@ -52,6 +53,7 @@ export const asyncIo: Scenario = {
           }),
         )
       }
+      results.push(...(await runJavaAsyncIoSides(options, input, id)))
       return results
     } finally {
       await deleteTopics(topics).catch(() => {})

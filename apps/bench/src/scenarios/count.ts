@@ -4,6 +4,19 @@
 import { createTopics, deleteTopics, preload, type RunResult, runId, runSide } from '../harness.js'
 import { kstreamsRunnerSettings, type Scenario, type ScenarioOptions } from './scenario.js'
 
+// Kafka Streams (apps/bench/java, run by run-java.ts): the same topologies and byte formats.
+const kafkaStreamsCountSides = (
+  [
+    { side: 'Kafka Streams count, memory', env: { BENCH_MODE: 'count', BENCH_BACKEND: 'memory' } },
+    { side: 'Kafka Streams count, RocksDB', env: { BENCH_MODE: 'count', BENCH_BACKEND: 'rocksdb' } },
+    { side: 'Kafka Streams windowed count (1-min tumbling), memory', env: { BENCH_MODE: 'windowed-count' } },
+  ] as Array<{ side: string; env: Record<string, string> }>
+).map(({ side, env }) => ({
+  side,
+  runner: './run-java.js',
+  env: { ...env, BENCH_JAVA_PEER: 'kafka-streams' },
+}))
+
 export const count: Scenario = {
   name: 'count',
   description:
@@ -29,6 +42,7 @@ export const count: Scenario = {
         env: { BENCH_MODE: 'windowed-count' },
       },
       { side: 'kstreams pass-through', runner: './run-kstreams.js', env: { BENCH_MODE: 'passthrough' } },
+      ...kafkaStreamsCountSides,
       // The LMDB package imports the current core, so only the in-memory count runs on the older one.
       ...(options.beforeCorePath
         ? [

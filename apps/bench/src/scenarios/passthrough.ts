@@ -15,6 +15,9 @@ async function runPassthrough(
   const sides = [
     { side: 'raw', runner: './run-raw.js', corePath: undefined },
     { side: 'kstreams', runner: './run-kstreams.js', corePath: undefined },
+    ...(name === 'passthrough'
+      ? [{ side: 'Kafka Streams', runner: './run-java.js', corePath: undefined }]
+      : []),
     ...(options.beforeCorePath
       ? [{ side: 'kstreams before', runner: './run-kstreams.js', corePath: options.beforeCorePath }]
       : []),
