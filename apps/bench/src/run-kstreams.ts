@@ -68,11 +68,19 @@ function passthroughTopology(): Topology {
     .build()
 }
 
+/** BENCH_CONCURRENCY (partition, key, unordered) and BENCH_MAX_IN_FLIGHT of the async-io processor. */
+function asyncIoConcurrency(): { concurrency?: 'partition' | 'key' | 'unordered'; maxInFlight?: number } {
+  const mode = process.env.BENCH_CONCURRENCY as 'partition' | 'key' | 'unordered' | undefined
+  if (!mode || mode === 'partition') return {}
+  const maxInFlight = process.env.BENCH_MAX_IN_FLIGHT
+  return { concurrency: mode, ...(maxInFlight ? { maxInFlight: Number(maxInFlight) } : {}) }
+}
+
 function asyncIoTopology(): Topology {
   const delayMs = Number(BENCH_ASYNC_MS ?? 10)
   return new TopologyBuilder()
     .addSource('input', { topics: [BENCH_INPUT!], keySerde: serdes.bytes(), valueSerde: serdes.bytes() })
-    .addProcessor('remote-call', { parents: ['input'] }, () => {
+    .addProcessor('remote-call', { parents: ['input'], ...asyncIoConcurrency() }, () => {
       let context: ProcessorContext<Uint8Array, Uint8Array>
       return {
         init: (processorContext: ProcessorContext<Uint8Array, Uint8Array>) => {
@@ -174,6 +182,10 @@ const app = createApp(await (topologies[BENCH_MODE!] ?? countTopology)(), {
   ...(BENCH_KSTREAMS_CONFIG ? (JSON.parse(BENCH_KSTREAMS_CONFIG) as Partial<StreamsConfig>) : {}),
   applicationId: BENCH_GROUP!,
   bootstrapServers: KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092',
+  // The key-parallel async-io sides run at the peers' concurrency: 256 records in flight in all.
+  ...(asyncIoConcurrency().concurrency
+    ? { maxInFlightRecords: Number(process.env.BENCH_MAX_IN_FLIGHT ?? 256) }
+    : {}),
   handleSignals: false,
   // Quiet, except for what stops the run.
   logger: { ...silentLogger, error: consoleLogger.error },

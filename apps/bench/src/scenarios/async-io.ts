@@ -22,14 +22,19 @@ export const asyncIo: Scenario = {
             },
           ]
         : []),
-      { side: 'kstreams', records: options.records, corePath: undefined },
-    ].map((side, index) => ({ ...side, output: `bench-async-io-out-${index}-${id}` }))
+      { side: 'kstreams', records: options.records, corePath: undefined, concurrency: 'partition' },
+      // Key-parallel sides at the peers' concurrency: 256 records in flight in the process.
+      { side: 'kstreams key', records: options.records, corePath: undefined, concurrency: 'key' },
+      { side: 'kstreams unordered', records: options.records, corePath: undefined, concurrency: 'unordered' },
+    ]
+      .filter(({ side }) => !options.sides || options.sides.includes(side))
+      .map((side, index) => ({ ...side, output: `bench-async-io-out-${index}-${id}` }))
     const topics = [input, ...sides.map(({ output }) => output)]
     await createTopics(topics, options.partitions)
     try {
       await preload(input, options.records, options.valueBytes, 10_000)
       const results: RunResult[] = []
-      for (const [index, { side, records, corePath, output }] of sides.entries()) {
+      for (const [index, { side, records, corePath, output, concurrency }] of sides.entries()) {
         const settings = kstreamsRunnerSettings(options, corePath)
         results.push(
           await runSide({
@@ -48,6 +53,8 @@ export const asyncIo: Scenario = {
               ...settings.env,
               BENCH_MODE: 'async-io',
               BENCH_ASYNC_MS: String(options.asyncMs),
+              BENCH_CONCURRENCY: concurrency ?? 'partition',
+              BENCH_MAX_IN_FLIGHT: '256',
               BENCH_GROUP: `bench-async-io-${index}-${id}`,
             },
           }),
