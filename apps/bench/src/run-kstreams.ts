@@ -76,7 +76,42 @@ function asyncIoConcurrency(): { concurrency?: 'partition' | 'key' | 'unordered'
   return { concurrency: mode, ...(maxInFlight ? { maxInFlight: Number(maxInFlight) } : {}) }
 }
 
+/**
+ * async-io with state (BENCH_ASYNC_STATE=1): after the call, the record's key is counted in a
+ * store with a changelog (read, then write: safe in key mode, where one key never overlaps).
+ */
+function asyncIoCountTopology(): Topology {
+  const delayMs = Number(BENCH_ASYNC_MS ?? 10)
+  return new TopologyBuilder()
+    .addSource('input', { topics: [BENCH_INPUT!], keySerde: serdes.string(), valueSerde: serdes.bytes() })
+    .addStore(stores.keyValue('counts', { keySerde: serdes.string(), valueSerde: serdes.int64() }))
+    .addProcessor('remote-call', { parents: ['input'], stores: ['counts'], ...asyncIoConcurrency() }, () => {
+      let context: ProcessorContext<string, bigint>
+      let counts: KeyValueStore<string, bigint>
+      return {
+        init: (processorContext: ProcessorContext<string, bigint>) => {
+          context = processorContext
+          counts = context.getStore<KeyValueStore<string, bigint>>('counts')
+        },
+        process: async (record: { key: string; timestamp: number }) => {
+          await new Promise((resolve) => setTimeout(resolve, delayMs))
+          const count = ((await counts.get(record.key)) ?? 0n) + 1n
+          await counts.put(record.key, count)
+          context.forward({ key: record.key, value: count, timestamp: record.timestamp, headers: [] })
+        },
+      }
+    })
+    .addSink('output', {
+      topic: BENCH_OUTPUT!,
+      keySerde: serdes.string(),
+      valueSerde: serdes.int64(),
+      parents: ['remote-call'],
+    })
+    .build()
+}
+
 function asyncIoTopology(): Topology {
+  if (process.env.BENCH_ASYNC_STATE === '1') return asyncIoCountTopology()
   const delayMs = Number(BENCH_ASYNC_MS ?? 10)
   return new TopologyBuilder()
     .addSource('input', { topics: [BENCH_INPUT!], keySerde: serdes.bytes(), valueSerde: serdes.bytes() })

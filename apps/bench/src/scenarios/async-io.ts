@@ -26,6 +26,14 @@ export const asyncIo: Scenario = {
       // Key-parallel sides at the peers' concurrency: 256 records in flight in the process.
       { side: 'kstreams key', records: options.records, corePath: undefined, concurrency: 'key' },
       { side: 'kstreams unordered', records: options.records, corePath: undefined, concurrency: 'unordered' },
+      // The same key-mode call, then a count per key in a store with a changelog.
+      {
+        side: 'kstreams key + count',
+        records: options.records,
+        corePath: undefined,
+        concurrency: 'key',
+        state: true,
+      },
     ]
       .filter(({ side }) => !options.sides || options.sides.includes(side))
       .map((side, index) => ({ ...side, output: `bench-async-io-out-${index}-${id}` }))
@@ -34,7 +42,7 @@ export const asyncIo: Scenario = {
     try {
       await preload(input, options.records, options.valueBytes, 10_000)
       const results: RunResult[] = []
-      for (const [index, { side, records, corePath, output, concurrency }] of sides.entries()) {
+      for (const [index, { side, records, corePath, output, concurrency, state }] of sides.entries()) {
         const settings = kstreamsRunnerSettings(options, corePath)
         results.push(
           await runSide({
@@ -55,6 +63,7 @@ export const asyncIo: Scenario = {
               BENCH_ASYNC_MS: String(options.asyncMs),
               BENCH_CONCURRENCY: concurrency ?? 'partition',
               BENCH_MAX_IN_FLIGHT: '256',
+              BENCH_ASYNC_STATE: state ? '1' : '0',
               BENCH_GROUP: `bench-async-io-${index}-${id}`,
             },
           }),
