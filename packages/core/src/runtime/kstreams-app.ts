@@ -1,11 +1,13 @@
 // The at-least-once runtime: joins the consumer group named by applicationId and runs one
-// StreamTask per (sub-topology, partition) it owns. Three loops run side by side:
+// StreamTask per (sub-topology, partition) it owns. Four loops run side by side:
 //   - fetching: polls the group consumer and hands batches to tasks, pausing a partition whose
 //     buffer is full and all fetching while the process-wide byte budget is spent;
 //   - dispatching: starts records in every task whose lane is free; tasks run concurrently, so a
 //     task awaiting an async processor never blocks another; long passes yield to the event loop;
 //   - committing: every commitIntervalMs, through the commit coordinator (which also serves
-//     revocation and close), whatever the processors' speed.
+//     revocation and close), whatever the processors' speed;
+//   - ticking: wakes the dispatcher for wall-clock punctuations and turns a broker outage the port
+//     reports into the `degraded` state (and into a failure after brokerUnavailableTimeoutMs).
 import { EventEmitter } from 'node:events'
 import { channels } from '../diagnostics.js'
 import { ConfigError, IllegalStateError, KafkaError, KStreamsError } from '../errors.js'
