@@ -86,6 +86,8 @@ export interface PreparedRecord {
 interface InputQueue {
   topic: string
   batches: FetchedRecord[][]
+  /** Bytes of each batch (`fetchedBytes`), released from the budget when the batch is used up. */
+  batchBytes: number[]
   /** Index of the next record in batches[0]. */
   index: number
   size: number
@@ -175,6 +177,7 @@ export class InputScheduler {
       this.#queues.set(topic, {
         topic,
         batches: [],
+        batchBytes: [],
         index: 0,
         size: 0,
         bytes: 0,
@@ -224,6 +227,7 @@ export class InputScheduler {
     let bytes = 0
     for (const record of records) bytes += fetchedBytes(record)
     queue.batches.push(records)
+    queue.batchBytes.push(bytes)
     queue.size += records.length
     queue.bytes += bytes
     this.#budget.bytes += bytes
@@ -398,6 +402,7 @@ export class InputScheduler {
     if (!queue) return
     this.#budget.bytes -= queue.bytes
     queue.batches = []
+    queue.batchBytes = []
     queue.index = 0
     queue.size = 0
     queue.bytes = 0
@@ -476,12 +481,13 @@ export class InputScheduler {
     queue.index += 1
     queue.size -= 1
     if (queue.index >= batch.length) {
+      // The batch's records stay referenced until the last one is taken: its bytes go then.
       queue.batches.shift()
+      const bytes = queue.batchBytes.shift()!
+      queue.bytes -= bytes
+      this.#budget.bytes -= bytes
       queue.index = 0
     }
-    const bytes = fetchedBytes(fetched)
-    queue.bytes -= bytes
-    this.#budget.bytes -= bytes
     return fetched
   }
 
