@@ -29,8 +29,13 @@ export interface CommitCoordinatorOptions {
 export interface CommitOutcome {
   /** Input partitions whose offsets were committed. */
   committed: number
-  /** Tasks whose store or group membership said this instance no longer owns them. */
+  /** Tasks whose store said another instance owns them now (the group does not know). */
   fenced: StreamTask[]
+  /**
+   * Tasks whose offsets the group refused: this member's epoch is over. The group consumer reports
+   * their partitions lost and rejoins by itself.
+   */
+  groupFenced: StreamTask[]
   /** The offsets could not be committed for a retriable reason; they stay due for the next commit. */
   deferred: boolean
 }
@@ -57,7 +62,7 @@ export class CommitCoordinator {
 
   async #commit(tasks: StreamTask[]): Promise<CommitOutcome> {
     const started = Date.now()
-    const outcome: CommitOutcome = { committed: 0, fenced: [], deferred: false }
+    const outcome: CommitOutcome = { committed: 0, fenced: [], groupFenced: [], deferred: false }
     const flushes = await Promise.allSettled(tasks.map((task) => task.prepareCommit()))
     const prepared: Array<{ task: StreamTask; flush: TaskFlush }> = []
     let failure: unknown
@@ -80,7 +85,7 @@ export class CommitCoordinator {
         await this.#options.commitOffsets(offsets)
       } catch (error) {
         if (isFenced(error)) {
-          outcome.fenced.push(...committable.map(({ task }) => task))
+          outcome.groupFenced.push(...committable.map(({ task }) => task))
           return outcome
         }
         if (KStreamsError.isInstance(error) && error.retriable) {

@@ -459,32 +459,43 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
 
   // ---- commits and membership ---------------------------------------------------------------
 
-  /** One commit through the coordinator; tasks that turned out fenced are reset. */
+  /**
+   * One commit through the coordinator. Tasks the group fenced are lost at once (the consumer
+   * rejoins and the group assigns again); tasks a store fenced are rebuilt here.
+   */
   async #commit(tasks: StreamTask[]): Promise<void> {
     const outcome = await this.#coordinator!.commit(tasks)
+    if (outcome.groupFenced.length > 0) await this.#serialized(() => this.#lose(outcome.groupFenced))
     if (outcome.fenced.length > 0) await this.#serialized(() => this.#resetFenced(outcome.fenced))
   }
 
-  /**
-   * A store or the group said another instance owns these tasks now: they are lost (closed
-   * without committing) and built again from the committed offsets, so nothing is skipped; if the
-   * group moved them, the next rebalance takes them away.
-   */
-  async #resetFenced(tasks: StreamTask[]): Promise<void> {
-    const live = tasks.filter((task) => this.#tasks.get(task.id) === task)
-    if (live.length === 0) return
+  /** Closes tasks still here as lost (without committing); returns the partitions they had. */
+  async #lose(tasks: StreamTask[]): Promise<TopicPartition[]> {
     const partitions: TopicPartition[] = []
-    for (const task of live) {
+    for (const task of tasks) {
+      if (this.#tasks.get(task.id) !== task) continue
       for (const topic of task.subtopology.sourceTopics) {
         if (this.#taskByPartition.get(topicPartitionKey(topic, task.partition)) === task) {
           partitions.push({ topic, partition: task.partition })
         }
       }
     }
+    if (partitions.length > 0) await this.#revoke(partitions, false)
+    return partitions
+  }
+
+  /**
+   * A store said another instance owns these tasks now: they are lost (closed without committing)
+   * and built again from the committed offsets, so nothing is skipped; if the group moved them,
+   * the next rebalance takes them away.
+   */
+  async #resetFenced(tasks: StreamTask[]): Promise<void> {
+    const live = tasks.filter((task) => this.#tasks.get(task.id) === task)
+    if (live.length === 0) return
     this.config.logger.error(
       `task(s) ${live.map((task) => task.id).join(', ')} were fenced: another instance owns them now; closing them without committing and rebuilding them from the committed offsets`,
     )
-    await this.#revoke(partitions, false)
+    const partitions = await this.#lose(live)
     const consumer = this.#consumer!
     const owned = new Set(
       consumer.assignment().map(({ topic, partition }) => topicPartitionKey(topic, partition)),

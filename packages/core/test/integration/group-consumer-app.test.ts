@@ -3,33 +3,19 @@ import {
   createTestTopics,
   endpoints,
   produceStrings,
-  type ReadMessage,
   readTopicUntil,
   setGroupSessionTimeout,
   spawnNodeScript,
   uniqueName,
 } from '@kstreams/test-helpers'
 import { describe, expect, it } from 'vitest'
+import { containsAll, values } from './messages.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/group-member-app.mjs', import.meta.url))
 const SESSION_TIMEOUT_MS = 3000
 
 function setSessionTimeout(groupId: string): Promise<void> {
   return setGroupSessionTimeout(groupId, SESSION_TIMEOUT_MS)
-}
-
-function values(count: number, prefix: string): Array<{ key: string; value: string }> {
-  return Array.from({ length: count }, (_, index) => ({
-    key: `key-${index % 97}`,
-    value: `${prefix}-${index}`,
-  }))
-}
-
-function containsAll(expected: string[]) {
-  return (messages: ReadMessage[]) => {
-    const seen = new Set(messages.map((message) => message.value))
-    return expected.every((value) => seen.has(value))
-  }
 }
 
 describe('an app instance stopped past its session timeout', () => {

@@ -23,6 +23,7 @@ import {
   type Topology,
   TopologyBuilder,
 } from '../../src/index.js'
+import { containsAll, values } from './messages.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/pass-through-app.mjs', import.meta.url))
 
@@ -65,20 +66,6 @@ function startApp(
   })
   onTestFinished(() => app.close())
   return app
-}
-
-function values(count: number, prefix: string): Array<{ key: string; value: string }> {
-  return Array.from({ length: count }, (_, index) => ({
-    key: `key-${index % 97}`,
-    value: `${prefix}-${index}`,
-  }))
-}
-
-function containsAll(expected: string[]) {
-  return (messages: ReadMessage[]) => {
-    const seen = new Set(messages.map((message) => message.value))
-    return expected.every((value) => seen.has(value))
-  }
 }
 
 function duplicates(messages: ReadMessage[]): number {
