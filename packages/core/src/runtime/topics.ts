@@ -3,7 +3,7 @@
 // count, changelogs are created compacted with as many partitions as their sources (or checked),
 // and the dead-letter topic is created when a policy writes to it.
 import { TopologyError } from '../errors.js'
-import type { AdminPort } from '../kafka/kafka-port.js'
+import type { AdminPort, TopicDescription } from '../kafka/kafka-port.js'
 import type { Topology } from '../topology.js'
 import type { ResolvedConfig } from './config.js'
 import type { KafkaRecordCollector } from './kafka-record-collector.js'
@@ -17,12 +17,31 @@ export interface TopicContext {
   config: ResolvedConfig
 }
 
+/** How often, and how far apart, a topic reported missing is looked up again before start fails. */
+const MISSING_TOPIC_ATTEMPTS = 6
+const MISSING_TOPIC_WAIT_MS = 250
+
+/**
+ * Describes `topics`; those reported missing are asked again a few times, since a topic created a
+ * moment before may not be in the broker's metadata yet.
+ */
+async function describeExisting(admin: AdminPort, topics: string[]): Promise<Map<string, TopicDescription>> {
+  const described = await admin.describeTopics(topics)
+  for (let attempt = 1; attempt < MISSING_TOPIC_ATTEMPTS; attempt += 1) {
+    const missing = topics.filter((topic) => !described.has(topic))
+    if (missing.length === 0) break
+    await new Promise((resolve) => setTimeout(resolve, MISSING_TOPIC_WAIT_MS))
+    for (const [topic, description] of await admin.describeTopics(missing)) described.set(topic, description)
+  }
+  return described
+}
+
 /** Checks sources and sinks, creates or checks changelogs and the dead-letter topic. */
 export async function prepareTopics(context: TopicContext): Promise<void> {
   const { admin, collector, topology, config } = context
   const sourceTopics = topology.sourceTopics
   const sinkTopics = [...new Set(topology.subtopologies.flatMap((subtopology) => subtopology.sinkTopics))]
-  const described = await admin.describeTopics([...new Set([...sourceTopics, ...sinkTopics])])
+  const described = await describeExisting(admin, [...new Set([...sourceTopics, ...sinkTopics])])
   const missing = sourceTopics.filter((topic) => !described.has(topic))
   if (missing.length > 0) {
     throw new TopologyError(
