@@ -290,6 +290,44 @@ describe('SimulatedKafka: the consumer group', () => {
     await first.close()
   })
 
+  it('a target set while the member finishes its previous reconciliation is still reached', async () => {
+    // The window: the member's run has returned but not yet cleared itself when the other member
+    // crashes and the group hands back its partition. Swept over how many microtasks later.
+    for (let delay = 0; delay < 12; delay += 1) {
+      const kafka = new SimulatedKafka()
+      kafka.createTopic('topic', 2)
+      const other = kafka.port('other')
+      let crashAfterRevoke = false
+      const first = kafka.port().createConsumer({
+        groupId: 'group',
+        clientId: 'a',
+        topics: ['topic'],
+        listener: {
+          onAssigned: async () => {},
+          onLost: async () => {},
+          onRevoked: async () => {
+            if (!crashAfterRevoke) return
+            crashAfterRevoke = false
+            let chain = Promise.resolve()
+            for (let tick = 0; tick < delay; tick += 1) chain = chain.then(() => {})
+            void chain.then(() => kafka.crash(other))
+          },
+        },
+      })
+      await first.subscribe()
+      await until(() => first.assignment().length === 2)
+      crashAfterRevoke = true
+      await consumerOn(other, 'b', []).subscribe()
+      await until(() => kafka.isCrashed(other))
+      await until(() => first.assignment().length === 2, 500).catch(() => {
+        throw new Error(
+          `with the crash ${delay} microtask(s) after the revoke, the member kept ${first.assignment().length} partition(s)`,
+        )
+      })
+      await first.close()
+    }
+  })
+
   it('a crashed member gets no listener call; the others take its partitions; its clients reject', async () => {
     const kafka = new SimulatedKafka()
     kafka.createTopic('topic', 2)

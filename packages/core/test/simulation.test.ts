@@ -21,7 +21,10 @@ import {
 } from './simulation-harness.js'
 
 const runs = Number(process.env.KSTREAMS_SIM_RUNS ?? 25)
-const seed = process.env.KSTREAMS_SIM_SEED === undefined ? undefined : Number(process.env.KSTREAMS_SIM_SEED)
+// The test suite runs the same scenarios every time, so that a red run points at a change, not at
+// a new draw. New scenarios every run: KSTREAMS_SIM_SEED=random (`npm run test:soak` runs 200).
+const seedText = process.env.KSTREAMS_SIM_SEED ?? '20261202'
+const seed = seedText === 'random' ? undefined : Number(seedText)
 const path = process.env.KSTREAMS_SIM_PATH
 const shrink = process.env.KSTREAMS_SIM_SHRINK === '1'
 

@@ -914,6 +914,13 @@ class SimulatedGroupConsumer implements GroupConsumer {
     return this.#member && !this.#fenced && !this.#closed && !this.#process.crashed && !this.#failure
   }
 
+  /** Owns exactly its target. */
+  #reached(): boolean {
+    if (this.#claimed.size !== this.#target.size) return false
+    for (const key of this.#target) if (!this.#claimed.has(key)) return false
+    return true
+  }
+
   /** Moves towards the target: revoke first (awaited), release, then claim and assign. */
   #reconcile(): void {
     if (this.#reconciling) return
@@ -969,6 +976,9 @@ class SimulatedGroupConsumer implements GroupConsumer {
       .catch((error: unknown) => this.#fail(error))
       .finally(() => {
         this.#reconciling = undefined
+        // A target set after the run's last look but before this callback was not seen by it
+        // (setTarget found the run still in place): reconcile again, or the member never gets it.
+        if (this.#live() && !this.#reached()) this.#reconcile()
       })
   }
 }
