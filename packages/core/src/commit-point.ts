@@ -29,6 +29,18 @@ export interface OwnershipToken {
   memberEpoch: number
 }
 
+/** Where a changelog partition stood when a commit point was taken. */
+export interface ChangelogCommitPoint {
+  topic: string
+  partition: number
+  /**
+   * The offset after the last changelog record acknowledged then. Every change below it is in the
+   * backends flushed with this point, so a backend that keeps its data off the host (object
+   * storage, a remote database) can store it, and a new owner restores only from there.
+   */
+  offset: bigint
+}
+
 /**
  * The commit a store flush belongs to. Stores flush with it before the input offsets are
  * committed; a store may record it (object storage writes it into its manifest).
@@ -37,5 +49,7 @@ export interface CommitPoint {
   readonly taskId: string
   /** The input partitions with progress since the previous commit. */
   readonly inputs: readonly InputCommitPoint[]
+  /** The task's changelog partitions that have an acknowledged offset (none without changelogs). */
+  readonly changelogs: readonly ChangelogCommitPoint[]
   readonly ownership: OwnershipToken
 }

@@ -1,3 +1,9 @@
+export type {
+  ChangelogCommitPoint,
+  CommitPoint,
+  InputCommitPoint,
+  OwnershipToken,
+} from './commit-point.js'
 export { channels } from './diagnostics.js'
 export {
   ConfigError,

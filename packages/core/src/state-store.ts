@@ -58,6 +58,11 @@ export interface StateStore {
   readonly persistent: boolean
   /** Opens the store for a task. Called once, before restore and before the first record. */
   init(context: StateStoreContext): Awaitable<void>
+  /**
+   * After `init`: the changelog offset the store's durable data covers when its backend keeps it
+   * off this host (see `StoreBackend.changelogCheckpoint`); undefined otherwise.
+   */
+  changelogCheckpoint?(): Awaitable<bigint | undefined>
   /** Applies changelog records during restore, as one batch (`value: null` deletes). */
   restore?(batch: readonly BackendWrite[]): Awaitable<void>
   /**

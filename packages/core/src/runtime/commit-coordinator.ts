@@ -63,7 +63,7 @@ export class CommitCoordinator {
   async #commit(tasks: StreamTask[]): Promise<CommitOutcome> {
     const started = Date.now()
     const outcome: CommitOutcome = { committed: 0, fenced: [], groupFenced: [], deferred: false }
-    const flushes = await Promise.allSettled(tasks.map((task) => task.prepareCommit()))
+    const flushes = await Promise.allSettled(tasks.map((task) => task.prepareCommit(this.#options.endOffset)))
     const prepared: Array<{ task: StreamTask; flush: TaskFlush }> = []
     let failure: unknown
     flushes.forEach((settled, index) => {

@@ -5,7 +5,7 @@
 // what a test shows is what production does.
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { CommitPoint, InputCommitPoint, OwnershipToken } from '../commit-point.js'
+import type { ChangelogCommitPoint, CommitPoint, InputCommitPoint, OwnershipToken } from '../commit-point.js'
 import type { FetchedRecord } from '../kafka/kafka-port.js'
 import type { Logger } from '../logger.js'
 import { RecordCache } from '../state/record-cache.js'
@@ -193,10 +193,12 @@ export class StreamTask {
         await store.init(this.#storeContext(directory, topic))
         this.#stores.set(storeName, store)
         if (topic) {
+          // A backend that keeps its data off this host knows itself what it covers.
+          const remote = store.changelogCheckpoint ? await store.changelogCheckpoint() : undefined
           this.#logged.push({
             store,
             topic,
-            checkpoint: builder.persistent ? checkpoint.get(storeName) : undefined,
+            checkpoint: remote ?? (builder.persistent ? checkpoint.get(storeName) : undefined),
           })
         }
       }
@@ -341,9 +343,17 @@ export class StreamTask {
     this.#executor.abandonRunning()
   }
 
-  /** What a commit of this task covers now: input partitions with progress, and the owner. */
-  commitPoint(): CommitPoint {
-    return { taskId: this.id, inputs: this.#scheduler.commitPoint(), ownership: this.ownership }
+  /**
+   * What a commit of this task covers now: input partitions with progress, its changelog
+   * partitions (with `endOffset`: the offset after the last acknowledged record of one), and the owner.
+   */
+  commitPoint(endOffset?: (topic: string, partition: number) => bigint | undefined): CommitPoint {
+    const changelogs: ChangelogCommitPoint[] = []
+    for (const logged of this.#logged) {
+      const offset = endOffset?.(logged.topic, this.partition) ?? logged.checkpoint
+      if (offset !== undefined) changelogs.push({ topic: logged.topic, partition: this.partition, offset })
+    }
+    return { taskId: this.id, inputs: this.#scheduler.commitPoint(), changelogs, ownership: this.ownership }
   }
 
   /**
@@ -354,10 +364,12 @@ export class StreamTask {
    * the changelog, flush listeners and backends. Flush listeners that forward run their records
    * through the processors here, and are awaited. Then records start again.
    */
-  async prepareCommit(): Promise<TaskFlush> {
+  async prepareCommit(
+    endOffset?: (topic: string, partition: number) => bigint | undefined,
+  ): Promise<TaskFlush> {
     let point: CommitPoint | undefined
     await this.#executor.flush(async () => {
-      point = this.commitPoint()
+      point = this.commitPoint(endOffset)
       const flushPoint = point
       await Promise.all([...this.#stores.values()].map((store) => store.flush(flushPoint)))
     })

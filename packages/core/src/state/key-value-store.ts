@@ -143,6 +143,7 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
         storeName: this.name,
         directory: context.directory,
         ownership: context.ownership,
+        ...(context.changelog ? { changelogTopic: context.changelog.topic } : {}),
       })
     } catch (error) {
       if (StoreError.isInstance(error)) throw error
@@ -250,6 +251,12 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
 
   restoredValue(key: Uint8Array): Promise<Uint8Array | undefined> {
     return this.#call('restoredValue', () => this.#backend.get(key))
+  }
+
+  async changelogCheckpoint(): Promise<bigint | undefined> {
+    const backend = this.#backend
+    if (!backend?.changelogCheckpoint) return undefined
+    return this.#call('changelogCheckpoint', () => backend.changelogCheckpoint!())
   }
 
   async flush(commitPoint?: CommitPoint): Promise<void> {

@@ -64,6 +64,11 @@ export interface BackendContext {
    * it has seen, so a zombie instance cannot overwrite its successor's state.
    */
   ownership: OwnershipToken
+  /**
+   * The store's changelog topic (its partition is `partition`); undefined when logging is off. A
+   * backend that implements `changelogCheckpoint` finds its entry in `CommitPoint.changelogs` by it.
+   */
+  changelogTopic?: string
 }
 
 /**
@@ -101,6 +106,15 @@ export interface StoreBackend {
    * committed only after every store's flush resolved.
    */
   flush(commitPoint?: CommitPoint): Awaitable<void>
+  /**
+   * For a backend that keeps its data off this host (object storage, a remote database), with a
+   * changelog: the changelog offset its durable data covers, as recorded at its last flush
+   * (`CommitPoint.changelogs`), or undefined when it has none. The runtime then restores the
+   * changelog from there on a new host instead of from the start; a local checkpoint is not
+   * needed. Backends that keep their data on local disk leave it out (the runtime's checkpoint
+   * file vouches for them).
+   */
+  changelogCheckpoint?(): Awaitable<bigint | undefined>
   /** Releases files and connections. The backend is not used afterwards. */
   close(): Awaitable<void>
 }

@@ -200,6 +200,10 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
     return this.#inner.restoredValue?.(key)
   }
 
+  async changelogCheckpoint(): Promise<bigint | undefined> {
+    return this.#inner.changelogCheckpoint?.()
+  }
+
   flush(commitPoint?: CommitPoint): Promise<void> | void {
     return this.#inner.flush(commitPoint)
   }
