@@ -13,6 +13,7 @@ import {
   type ProcessorContext,
   type StoreBackend,
   type StoreBackendFactory,
+  StoreError,
   serdes,
   silentLogger,
   stores,
@@ -169,4 +170,122 @@ it('a store that says its owner was fenced loses that task, not the app: it is r
   }
   for (let index = 0; index < 10; index += 1) expect(last.get(`w${index}`)).toBeGreaterThanOrEqual(40n)
   await app.close()
+})
+
+/** A count topology over a memory backend whose flush fails (retriably) on partition 0 while `down()`. */
+function unreachableStoreApp(
+  kafka: SimulatedKafka,
+  applicationId: string,
+  down: () => boolean,
+  options = {},
+) {
+  const memory = createMemoryBackend()
+  const flaky: StoreBackendFactory = {
+    name: 'flaky-remote',
+    persistent: false,
+    open: async (context) => {
+      const backend = await memory.open(context)
+      return {
+        ...{ contractVersion: 1 as const, capabilities: backend.capabilities },
+        get: (key: Uint8Array) => backend.get(key),
+        getMany: (keys: readonly Uint8Array[]) => backend.getMany(keys),
+        write: (batch: readonly BackendWrite[]) => backend.write(batch),
+        range: (options?: BackendRangeOptions) => backend.range(options),
+        approximateCount: () => backend.approximateCount(),
+        close: () => backend.close(),
+        flush: async () => {
+          if (down() && context.partition === 0) {
+            throw new StoreError(
+              `store "counts" of task ${context.taskId}: flush failed: connect ECONNREFUSED`,
+              {
+                retriable: true,
+                context: { store: 'counts', taskId: context.taskId },
+              },
+            )
+          }
+        },
+      }
+    },
+  }
+  const topology = new TopologyBuilder()
+    .addSource('words', { topics: ['words'], keySerde: serdes.string(), valueSerde: serdes.string() })
+    .addStore(
+      stores.keyValue('counts', { keySerde: serdes.string(), valueSerde: serdes.int64(), backend: flaky }),
+    )
+    .addProcessor(
+      'count',
+      { parents: ['words'], stores: ['counts'] },
+      (): Processor<string, string, string, bigint> => {
+        let counts: KeyValueStore<string, bigint>
+        return {
+          init: (context) => {
+            counts = context.getStore<KeyValueStore<string, bigint>>('counts')
+          },
+          process: async (record) => {
+            await counts.put(record.key, ((await counts.get(record.key)) ?? 0n) + 1n)
+          },
+        }
+      },
+    )
+    .build()
+  const warnings: string[] = []
+  const app = createApp(topology, {
+    applicationId,
+    bootstrapServers: ['sim:9092'],
+    kafka: kafka.port('instance'),
+    commitIntervalMs: 20,
+    handleSignals: false,
+    logger: { ...silentLogger, warn: (message: string) => warnings.push(message) },
+    onFatalError: () => {},
+    ...options,
+  })
+  return { app, warnings }
+}
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out')
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+it("a store that cannot reach its service at commit holds back only its task's offsets; commits resume when it returns", async () => {
+  const kafka = new SimulatedKafka({ seed: 8 })
+  kafka.createTopic('words', 2)
+  const words = (count: number) =>
+    Array.from({ length: count }, (_, index) => ({ key: `w${index % 8}`, value: 'x' }))
+  kafka.produce('words', words(100))
+  let down = true
+  const { app, warnings } = unreachableStoreApp(kafka, 'unreachable-store', () => down)
+  const committed = (partition: number) => kafka.committed('unreachable-store', 'words', partition)?.offset
+  await app.start()
+  // Partition 1 commits to its end; partition 0 commits nothing while its store is away.
+  await until(() => committed(1) === kafka.endOffset('words', 1))
+  kafka.produce('words', words(50))
+  await until(() => committed(1) === kafka.endOffset('words', 1))
+  expect(committed(0)).toBeUndefined()
+  expect(app.state).toBe('running')
+  expect(warnings.filter((message) => message.includes('could not flush their stores'))).toHaveLength(1)
+  expect(warnings[0]).toMatch(/task\(s\) 0_0 could not flush .*storeUnavailableTimeoutMs.*ECONNREFUSED/)
+  down = false
+  await until(() => committed(0) === kafka.endOffset('words', 0))
+  await app.close()
+})
+
+it('a store away for longer than storeUnavailableTimeoutMs fails the app with its error', async () => {
+  const kafka = new SimulatedKafka({ seed: 9 })
+  kafka.createTopic('words', 2)
+  kafka.produce('words', [
+    { key: 'a', value: 'x' },
+    { key: 'b', value: 'y' },
+  ])
+  const { app } = unreachableStoreApp(kafka, 'store-gone', () => true, { storeUnavailableTimeoutMs: 200 })
+  await app.start()
+  const error = (await app.done().catch((failure: unknown) => failure)) as KStreamsError
+  expect(error.code).toBe('KSTREAMS_STORE')
+  expect(error.message).toMatch(
+    /could not flush their stores for \d+ ms \(storeUnavailableTimeoutMs is 200\): .*ECONNREFUSED/,
+  )
+  expect(app.state).toBe('error')
 })

@@ -6,6 +6,8 @@
 //   3. awaits the acknowledgement of every record produced so far (sinks, changelogs, DLQ);
 //   4. commits exactly the snapshotted offsets, with versioned metadata;
 //   5. writes the checkpoints of persistent stores.
+// A task whose store cannot flush for a retriable reason (its service is unreachable) commits
+// nothing this time and is flushed again by the next commit; the other tasks commit.
 // An offset is never committed before everything its record caused is durable. Commits run one
 // at a time; a store that reports its owner fenced loses its task, not the application.
 import type { InputCommitPoint } from '../commit-point.js'
@@ -38,6 +40,11 @@ export interface CommitOutcome {
   groupFenced: StreamTask[]
   /** The offsets could not be committed for a retriable reason; they stay due for the next commit. */
   deferred: boolean
+  /**
+   * Tasks whose stores could not flush for a retriable reason (their service is unreachable):
+   * none of their offsets were committed; the next commit flushes them again.
+   */
+  unflushed: Array<{ task: StreamTask; error: KStreamsError }>
 }
 
 function isFenced(error: unknown): boolean {
@@ -62,7 +69,7 @@ export class CommitCoordinator {
 
   async #commit(tasks: StreamTask[]): Promise<CommitOutcome> {
     const started = Date.now()
-    const outcome: CommitOutcome = { committed: 0, fenced: [], groupFenced: [], deferred: false }
+    const outcome: CommitOutcome = { committed: 0, fenced: [], groupFenced: [], deferred: false, unflushed: [] }
     const flushes = await Promise.allSettled(tasks.map((task) => task.prepareCommit(this.#options.endOffset)))
     const prepared: Array<{ task: StreamTask; flush: TaskFlush }> = []
     let failure: unknown
@@ -70,7 +77,9 @@ export class CommitCoordinator {
       const task = tasks[index]!
       if (settled.status === 'fulfilled') prepared.push({ task, flush: settled.value })
       else if (isFenced(settled.reason)) outcome.fenced.push(task)
-      else failure ??= settled.reason
+      else if (KStreamsError.isInstance(settled.reason) && settled.reason.retriable) {
+        outcome.unflushed.push({ task, error: settled.reason })
+      } else failure ??= settled.reason
     })
     if (failure !== undefined) throw failure
     await this.#options.flushProduced()

@@ -71,6 +71,13 @@ export interface StreamsConfig {
    * retrying) before it fails with a KSTREAMS_KAFKA error naming the brokers. @default 120000
    */
   brokerUnavailableTimeoutMs?: number
+  /**
+   * How long commits may keep failing because a store's service is unreachable (a backend's
+   * flush throws a retriable `StoreError`) before the application fails with that error. Until
+   * then each commit retries the flush and commits nothing of the tasks concerned; the others
+   * commit. @default 300000
+   */
+  storeUnavailableTimeoutMs?: number
   /** Compression of produced batches. @default 'none' */
   producerCompression?: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
   /**
@@ -135,6 +142,7 @@ export interface ResolvedConfig {
   maxInFlightRecords: number
   deliveryTimeoutMs: number
   brokerUnavailableTimeoutMs: number
+  storeUnavailableTimeoutMs: number
   producerCompression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
   changelogMinCompactionLagMs: number
   onFatalError: (error: Error) => void
@@ -215,6 +223,7 @@ const knownOptions: ReadonlyArray<keyof StreamsConfig> = [
   'maxInFlightRecords',
   'deliveryTimeoutMs',
   'brokerUnavailableTimeoutMs',
+  'storeUnavailableTimeoutMs',
   'producerCompression',
   'changelogMinCompactionLagMs',
   'onFatalError',
@@ -345,6 +354,7 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
     maxInFlightRecords: positiveInteger(config, 'maxInFlightRecords', 10_000),
     deliveryTimeoutMs: positiveInteger(config, 'deliveryTimeoutMs', 120_000),
     brokerUnavailableTimeoutMs: positiveInteger(config, 'brokerUnavailableTimeoutMs', 120_000),
+    storeUnavailableTimeoutMs: positiveInteger(config, 'storeUnavailableTimeoutMs', 300_000),
     producerCompression: oneOf(config, 'producerCompression', compressions, 'none'),
     changelogMinCompactionLagMs: nonNegativeInteger(config, 'changelogMinCompactionLagMs', 900_000),
     onFatalError: fatalErrorHandler(config),

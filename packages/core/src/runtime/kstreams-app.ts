@@ -10,7 +10,7 @@
 //     reports into the `degraded` state (and into a failure after brokerUnavailableTimeoutMs).
 import { EventEmitter } from 'node:events'
 import { channels } from '../diagnostics.js'
-import { ConfigError, IllegalStateError, KafkaError, KStreamsError } from '../errors.js'
+import { ConfigError, IllegalStateError, KafkaError, KStreamsError, StoreError } from '../errors.js'
 import {
   type AdminPort,
   type GroupConsumer,
@@ -25,7 +25,7 @@ import { createPlatformaticKafkaPort } from '../kafka/platformatic-kafka-port.js
 import { cleanTaskDirectories } from '../state/task-directory.js'
 import type { StateStore } from '../state-store.js'
 import type { Topology } from '../topology.js'
-import { CommitCoordinator } from './commit-coordinator.js'
+import { CommitCoordinator, type CommitOutcome } from './commit-coordinator.js'
 import { decodeCommitMetadata } from './commit-metadata.js'
 import { type ResolvedConfig, resolveConfig, type StreamsConfig } from './config.js'
 import { BufferBudget } from './input-scheduler.js'
@@ -110,6 +110,8 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
   #wakeCommit: (() => void) | undefined
   #stopping = false
   #outageSince: number | undefined
+  /** Since when commits have found some store unable to flush (its service unreachable). */
+  #storeOutageSince: number | undefined
   #failure: Error | undefined
   #done: { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void }
   readonly #signalHandler = () => {
@@ -465,8 +467,42 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
    */
   async #commit(tasks: StreamTask[]): Promise<void> {
     const outcome = await this.#coordinator!.commit(tasks)
+    this.#watchStores(outcome)
     if (outcome.groupFenced.length > 0) await this.#serialized(() => this.#lose(outcome.groupFenced))
     if (outcome.fenced.length > 0) await this.#serialized(() => this.#resetFenced(outcome.fenced))
+  }
+
+  /**
+   * Tasks whose stores could not flush commit nothing and are flushed again by the next commit;
+   * logged once per streak, and fatal once the streak outlasts `storeUnavailableTimeoutMs`.
+   */
+  #watchStores(outcome: CommitOutcome): void {
+    const first = outcome.unflushed[0]
+    if (!first) {
+      if (this.#storeOutageSince !== undefined) {
+        this.config.logger.info(
+          `stores flush again after ${Date.now() - this.#storeOutageSince} ms; commits go on`,
+        )
+        this.#storeOutageSince = undefined
+      }
+      return
+    }
+    const tasks = outcome.unflushed.map(({ task }) => task.id).join(', ')
+    if (this.#storeOutageSince === undefined) {
+      this.#storeOutageSince = Date.now()
+      this.config.logger.warn(
+        `task(s) ${tasks} could not flush their stores, so their offsets are not committed; retrying at every commit for up to ${this.config.storeUnavailableTimeoutMs} ms (storeUnavailableTimeoutMs): ${first.error.message}`,
+        { code: first.error.code, ...first.error.context },
+      )
+      return
+    }
+    const elapsed = Date.now() - this.#storeOutageSince
+    if (elapsed > this.config.storeUnavailableTimeoutMs) {
+      throw new StoreError(
+        `task(s) ${tasks} could not flush their stores for ${elapsed} ms (storeUnavailableTimeoutMs is ${this.config.storeUnavailableTimeoutMs}): ${first.error.message}`,
+        { cause: first.error, context: { ...first.error.context, option: 'storeUnavailableTimeoutMs' } },
+      )
+    }
   }
 
   /** Closes tasks still here as lost (without committing); returns the partitions they had. */
@@ -601,7 +637,12 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     const orphaned = [...affected].filter((task) => ![...this.#taskByPartition.values()].includes(task))
     if (commit && affected.size > 0 && !this.#failure) {
       await this.#drain([...affected], this.config.rebalanceTimeoutMs)
-      await this.#coordinator!.commit(affected)
+      const outcome = await this.#coordinator!.commit(affected)
+      for (const { task, error } of outcome.unflushed) {
+        this.config.logger.warn(
+          `task ${task.id} is handed over without a commit: its stores could not flush (${error.message}); its next owner processes again from the last committed offsets`,
+        )
+      }
     } else if (!commit && orphaned.length > 0) {
       // Results of a lost epoch are dropped: the task's unsent records, and any commit of it under way.
       for (const task of orphaned) task.markLost()
