@@ -69,7 +69,13 @@ export class CommitCoordinator {
 
   async #commit(tasks: StreamTask[]): Promise<CommitOutcome> {
     const started = Date.now()
-    const outcome: CommitOutcome = { committed: 0, fenced: [], groupFenced: [], deferred: false, unflushed: [] }
+    const outcome: CommitOutcome = {
+      committed: 0,
+      fenced: [],
+      groupFenced: [],
+      deferred: false,
+      unflushed: [],
+    }
     const flushes = await Promise.allSettled(tasks.map((task) => task.prepareCommit(this.#options.endOffset)))
     const prepared: Array<{ task: StreamTask; flush: TaskFlush }> = []
     let failure: unknown
