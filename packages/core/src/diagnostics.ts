@@ -62,4 +62,10 @@ export const channels = {
    * `attempts` the failures so far in this streak and `streakMs` how long the streak has lasted.
    */
   fetchError: channel('kstreams:fetch-error'),
+  /**
+   * `{ taskId, processor, topic, partition, offset, key, attempt, delayMs, error }` when a processor
+   * with a `retry` option failed on a record and the record waits `delayMs` before attempt
+   * `attempt + 1` (`key`: the input record's key bytes, or null).
+   */
+  retry: channel('kstreams:processor:retry'),
 } as const

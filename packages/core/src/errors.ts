@@ -14,6 +14,7 @@ export const ErrorCodes = {
   STATE: 'KSTREAMS_STATE',
   FENCED: 'KSTREAMS_FENCED',
   TIMEOUT: 'KSTREAMS_TIMEOUT',
+  RETRY_EXHAUSTED: 'KSTREAMS_RETRY_EXHAUSTED',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
@@ -128,5 +129,18 @@ export class FencedError extends KStreamsError {
 export class TimeoutError extends KStreamsError {
   constructor(message: string, options: KStreamsErrorOptions = {}) {
     super(ErrorCodes.TIMEOUT, message, options)
+  }
+}
+
+/**
+ * A processor with a `retry` option failed on a record in every attempt. `cause` is the last
+ * attempt's error and `context.attempts` how many were made; the processing error policy applies.
+ */
+export class RetryExhaustedError extends KStreamsError {
+  readonly attempts: number
+
+  constructor(message: string, attempts: number, options: KStreamsErrorOptions = {}) {
+    super(ErrorCodes.RETRY_EXHAUSTED, message, { ...options, context: { ...options.context, attempts } })
+    this.attempts = attempts
   }
 }

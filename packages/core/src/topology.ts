@@ -82,6 +82,46 @@ export interface ProcessorOptions<P extends string, K = unknown, V = unknown> {
    * @example maxInFlight: 64
    */
   maxInFlight?: number
+  /**
+   * Retries a failing call of this processor on the same record, after a backoff, before the
+   * processing error policy applies (with a `RetryExhaustedError`, code KSTREAMS_RETRY_EXHAUSTED).
+   * The record keeps its lane meanwhile: in `key` mode later records of its key wait and other
+   * keys go on; in `partition` mode the task waits. A waiting record does not hold commits back,
+   * and it stays incomplete, so a restart processes it again. Effects of a failed attempt (store
+   * writes, forwards) are not undone. `processingTimeoutMs` applies to each attempt.
+   *
+   * @default no retries
+   * @example retry: { maxAttempts: 5, backoff: { initialMs: 100, maxMs: 5000 } }
+   */
+  retry?: RetryOptions
+}
+
+/** How a processor retries a failing call (see `ProcessorOptions.retry`). */
+export interface RetryOptions {
+  /** Calls in all, the first included; at least 1 (1: no retry). */
+  maxAttempts: number
+  backoff?: {
+    /** Wait before the second attempt. @default 100 */
+    initialMs?: number
+    /** Longest wait. @default 10000 */
+    maxMs?: number
+    /** Each wait is the previous one times this. @default 2 */
+    multiplier?: number
+    /** Share of each wait drawn at random (0–1), so failing keys do not retry in step. @default 0.2 */
+    jitter?: number
+  }
+  /** Which errors are worth retrying. @default every error */
+  retryOn?: (error: unknown) => boolean
+}
+
+/** `RetryOptions` with every default applied. */
+export interface RetryPolicy {
+  maxAttempts: number
+  initialMs: number
+  maxMs: number
+  multiplier: number
+  jitter: number
+  retryOn: (error: unknown) => boolean
 }
 
 export interface SinkOptions<K, V, P extends string> {
@@ -120,6 +160,8 @@ export interface ProcessorNode {
   concurrency: ConcurrencyMode | undefined
   orderingKey: OrderingKey<unknown, unknown> | undefined
   maxInFlight: number | undefined
+  /** Retries of a failing call; undefined: none. */
+  retry: RetryPolicy | undefined
 }
 
 export interface SinkNode {
@@ -281,6 +323,7 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
       concurrency: options.concurrency,
       orderingKey: options.orderingKey as OrderingKey<unknown, unknown> | undefined,
       maxInFlight: options.maxInFlight,
+      retry: retryPolicy(name, options.retry),
     })
     return this as never
   }
@@ -528,4 +571,49 @@ function splitSubtopologies(
     ),
     concurrency: resolveConcurrency(group, id),
   }))
+}
+
+/** Checks a processor's `retry` option and fills in the defaults. */
+function retryPolicy(processor: string, retry: RetryOptions | undefined): RetryPolicy | undefined {
+  if (retry === undefined) return undefined
+  const fail = (message: string, option: string): never => {
+    throw new TopologyError(`processor "${processor}": ${message}`, { context: { processor, option } })
+  }
+  if (typeof retry !== 'object' || retry === null)
+    fail('"retry" must be an object like { maxAttempts: 5 }', 'retry')
+  const { maxAttempts, backoff = {}, retryOn } = retry
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    fail(
+      `"retry.maxAttempts" must be an integer of at least 1, got ${String(maxAttempts)}`,
+      'retry.maxAttempts',
+    )
+  }
+  const number = (
+    name: keyof NonNullable<RetryOptions['backoff']>,
+    fallback: number,
+    min: number,
+    max: number,
+  ) => {
+    const value = backoff[name] ?? fallback
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+      fail(
+        `"retry.backoff.${name}" must be a number from ${min} to ${max}, got ${String(value)}`,
+        `retry.backoff.${name}`,
+      )
+    }
+    return value
+  }
+  const initialMs = number('initialMs', 100, 0, 86_400_000)
+  const maxMs = number('maxMs', Math.max(10_000, initialMs), initialMs, 86_400_000)
+  const multiplier = number('multiplier', 2, 1, 1000)
+  const jitter = number('jitter', 0.2, 0, 1)
+  if (retryOn !== undefined && typeof retryOn !== 'function')
+    fail('"retry.retryOn" must be a function of the error', 'retry.retryOn')
+  return { maxAttempts, initialMs, maxMs, multiplier, jitter, retryOn: retryOn ?? (() => true) }
+}
+
+/** The wait before attempt `attempt + 1` (attempt ≥ 1), with jitter from `random` (0–1). */
+export function retryDelay(policy: RetryPolicy, attempt: number, random: number): number {
+  const base = Math.min(policy.maxMs, policy.initialMs * policy.multiplier ** (attempt - 1))
+  return Math.round(base * (1 - policy.jitter + policy.jitter * random))
 }

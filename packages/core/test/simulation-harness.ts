@@ -57,6 +57,11 @@ export interface Scenario {
   slowRate: number
   /** Share of processor calls that hang 80–200 ms. */
   hungRate: number
+  /**
+   * Share of processor calls that fail before any effect; the processor retries them (its
+   * `retry` option, short backoff), parking the record meanwhile. @default 0
+   */
+  failRate?: number
 }
 
 export const INPUT = 'input'
@@ -90,7 +95,7 @@ export interface RunResult {
   uncleanStops: number
   /** Instances that failed by themselves (app state 'error'), with their errors. */
   failures: string[]
-  processorCalls: { slow: number; hung: number }
+  processorCalls: { slow: number; hung: number; failed: number }
   instancesStarted: number
 }
 
@@ -124,6 +129,18 @@ function topologyFor(scenario: Scenario, random: SeededRandom, calls: RunResult[
     }
     return 0
   }
+  const failures = new Map<string, number>()
+  /** A call fails by the seed, at most three times in a row for one record (the retry allows ten). */
+  const failsNow = (partition: number, offset: number): boolean => {
+    const failRate = scenario.failRate ?? 0
+    if (failRate === 0) return false
+    const key = `${partition}:${offset}`
+    const failed = failures.get(key) ?? 0
+    if (failed >= 3 || random.at(partition, offset, failed, 3) >= failRate) return false
+    failures.set(key, failed + 1)
+    return true
+  }
+  const retry = { maxAttempts: 10, backoff: { initialMs: 2, maxMs: 20 } }
   const stateful = scenario.kind === 'stateful'
   const keyMode = scenario.concurrency === 'key'
   const builder = new TopologyBuilder().addSource('input', {
@@ -146,6 +163,10 @@ function topologyFor(scenario: Scenario, random: SeededRandom, calls: RunResult[
         const offset = Number(metadata.offset)
         const delay = delayFor(partition, offset)
         if (delay > 0) await sleep(delay)
+        if (failsNow(partition, offset)) {
+          calls.failed += 1
+          throw new Error(`simulated transient failure at ${partition}@${offset}`)
+        }
         const value: OutputValue = { id: record.value, partition, offset }
         if (counts) {
           const count = ((await counts.get(record.key)) ?? 0n) + 1n
@@ -161,7 +182,11 @@ function topologyFor(scenario: Scenario, random: SeededRandom, calls: RunResult[
   if (stateful) {
     return builder
       .addStore(stores.keyValue(STORE, { keySerde: serdes.string(), valueSerde: serdes.int64() }))
-      .addProcessor('step', { parents: ['input'], stores: [STORE], concurrency: scenario.concurrency }, step)
+      .addProcessor(
+        'step',
+        { parents: ['input'], stores: [STORE], concurrency: scenario.concurrency, retry },
+        step,
+      )
       .addSink('output', {
         topic: OUTPUT,
         keySerde: serdes.string(),
@@ -171,7 +196,7 @@ function topologyFor(scenario: Scenario, random: SeededRandom, calls: RunResult[
       .build()
   }
   return builder
-    .addProcessor('step', { parents: ['input'], concurrency: scenario.concurrency }, step)
+    .addProcessor('step', { parents: ['input'], concurrency: scenario.concurrency, retry }, step)
     .addSink('output', {
       topic: OUTPUT,
       keySerde: serdes.string(),
@@ -228,7 +253,7 @@ export async function runScenario(
   const planRandom = new SeededRandom(scenario.seed).fork('plan')
   kafka.createTopic(INPUT, scenario.partitions)
   kafka.createTopic(OUTPUT, scenario.partitions)
-  const calls = { slow: 0, hung: 0 }
+  const calls = { slow: 0, hung: 0, failed: 0 }
   const result: RunResult = {
     kafka,
     input: [],

@@ -61,6 +61,7 @@ function scenarios(
       : fc.constant([]),
     slowRate: fc.constantFrom(0, 0.01, 0.05),
     hungRate: fc.constantFrom(0, 0.002),
+    failRate: fc.constantFrom(0, 0, 0.02),
   })
 }
 
@@ -88,6 +89,7 @@ function everyFault(
     failSends: faults.produceFailures ? [60] : [],
     slowRate: 0.05,
     hungRate: 0.002,
+    failRate: 0.02,
   }
 }
 
@@ -117,6 +119,7 @@ interface Totals {
   rebalances: number
   slowCalls: number
   hungCalls: number
+  retriedCalls: number
   uncleanRuns: number
   cleanRuns: number
   durationMs: number
@@ -134,6 +137,7 @@ function newTotals(): Totals {
     rebalances: 0,
     slowCalls: 0,
     hungCalls: 0,
+    retriedCalls: 0,
     uncleanRuns: 0,
     cleanRuns: 0,
     durationMs: 0,
@@ -154,6 +158,7 @@ function count(totals: Totals, result: RunResult, durationMs: number): void {
   totals.rebalances += faults.rebalances
   totals.slowCalls += result.processorCalls.slow
   totals.hungCalls += result.processorCalls.hung
+  totals.retriedCalls += result.processorCalls.failed
   if (result.uncleanStops > 0) totals.uncleanRuns += 1
   else totals.cleanRuns += 1
   totals.durationMs += durationMs
@@ -236,6 +241,7 @@ describe('simulation: the runtime on a simulated Kafka, over many seeds', () => 
     expect(totals.rebalances).toBeGreaterThan(0)
     expect(totals.slowCalls).toBeGreaterThan(0)
     expect(totals.hungCalls).toBeGreaterThan(0)
+    expect(totals.retriedCalls).toBeGreaterThan(0)
   }, 300_000)
 
   it('stateful: counts restored after a crash are at least the truth, and equal to it without a crash', async () => {

@@ -26,6 +26,11 @@ export const DeadLetterHeaders = {
   stage: 'kstreams.error.stage',
   errorClass: 'kstreams.error.class',
   errorMessage: 'kstreams.error.message',
+  /** The error's cause (for a retried record: the last attempt's error), class and message. */
+  causeClass: 'kstreams.error.cause.class',
+  causeMessage: 'kstreams.error.cause.message',
+  /** Attempts made, for a record whose retries were exhausted. */
+  attempts: 'kstreams.error.attempts',
   topic: 'kstreams.source.topic',
   partition: 'kstreams.source.partition',
   offset: 'kstreams.source.offset',
@@ -54,5 +59,18 @@ export function deadLetterRecord(
     [DeadLetterHeaders.partition, encoder.encode(String(record.partition))],
     [DeadLetterHeaders.offset, encoder.encode(String(record.offset))],
   )
+  const cause = error instanceof Error ? error.cause : undefined
+  if (cause !== undefined) {
+    headers.push(
+      [DeadLetterHeaders.causeClass, encoder.encode(cause instanceof Error ? cause.name : typeof cause)],
+      [
+        DeadLetterHeaders.causeMessage,
+        encoder.encode(cause instanceof Error ? cause.message : String(cause)),
+      ],
+    )
+  }
+  if (KStreamsError.isInstance(error) && typeof error.context.attempts === 'number') {
+    headers.push([DeadLetterHeaders.attempts, encoder.encode(String(error.context.attempts))])
+  }
   return { topic, key: record.key, value: record.value, timestamp: record.timestamp, headers }
 }

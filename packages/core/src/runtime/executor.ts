@@ -4,14 +4,29 @@
 // scope they are called in, never a task-wide "current record". A processor call that does not
 // settle within `processingTimeoutMs` is a processing error (KSTREAMS_TIMEOUT).
 import { channels } from '../diagnostics.js'
-import { KStreamsError, ProcessingError, SerdeError, TimeoutError, TopologyError } from '../errors.js'
+import {
+  KStreamsError,
+  ProcessingError,
+  RetryExhaustedError,
+  SerdeError,
+  TimeoutError,
+  TopologyError,
+} from '../errors.js'
 import type { FetchedRecord } from '../kafka/kafka-port.js'
 import type { Logger } from '../logger.js'
 import type { Cancellable, Processor, ProcessorContext, PunctuationType, Punctuator } from '../processor.js'
 import type { Record } from '../record.js'
 import type { SerdeContext } from '../serde.js'
 import type { StateStore } from '../state-store.js'
-import type { ProcessorNode, SinkNode, Subtopology, Topology, TopologyNode } from '../topology.js'
+import {
+  type ProcessorNode,
+  type RetryPolicy,
+  retryDelay,
+  type SinkNode,
+  type Subtopology,
+  type Topology,
+  type TopologyNode,
+} from '../topology.js'
 import { deadLetterRecord, type ErrorPolicies } from './error-policy.js'
 import type { InputScheduler, PreparedRecord, ScheduledRecord } from './input-scheduler.js'
 import type { Partitioner, RecordCollector } from './record-collector.js'
@@ -235,8 +250,17 @@ export class Executor {
     const timeoutMs = this.#options.processingTimeoutMs
     if (timeoutMs <= 0) return outcome
     let timer: NodeJS.Timeout | undefined
+    // Real time, as the timer's: the options' clock may be a test's fake one.
+    const started = Date.now()
     const timeout = new Promise<void>((resolve, reject) => {
-      timer = setTimeout(() => {
+      const expire = () => {
+        // A retry started a new attempt (or the record waits to retry): the time counts from it.
+        const due = (scope.attemptStartedAt ?? started) + timeoutMs
+        const now = Date.now()
+        if (due > now) {
+          timer = setTimeout(expire, Number.isFinite(due) ? due - now : timeoutMs)
+          return
+        }
         scope.abandoned = true
         const error = new TimeoutError(
           `processing ${scope.describe()} in task ${this.#options.taskId} did not finish within processingTimeoutMs (${timeoutMs} ms)`,
@@ -254,7 +278,8 @@ export class Executor {
         } else {
           reject(error)
         }
-      }, timeoutMs)
+      }
+      timer = setTimeout(expire, timeoutMs)
     })
     return Promise.race([outcome, timeout]).finally(() => clearTimeout(timer))
   }
@@ -344,20 +369,23 @@ export class Executor {
       this.#sink(definition, record, scope)
       return
     }
+    const retry = definition.kind === 'processor' ? definition.retry : undefined
     const observed = channels.processed.hasSubscribers
     const started = observed ? performance.now() : 0
     let result: void | Promise<void>
     try {
       result = node.processor!.process(record)
     } catch (error) {
-      throw this.#wrapProcessingError(definition.name, error, scope)
+      if (!retry) throw this.#wrapProcessingError(definition.name, error, scope)
+      result = Promise.reject(error)
     }
     if (isPromise(result)) {
       const taskId = this.#options.taskId
       const inFlight = channels.inFlight.hasSubscribers
       if (inFlight) channels.inFlight.publish({ taskId, processor: definition.name, delta: 1 })
+      const outcome = retry ? this.#retrying(node, retry, record, scope, result) : result
       scope.pending.push(
-        result.then(
+        outcome.then(
           () => {
             if (inFlight) channels.inFlight.publish({ taskId, processor: definition.name, delta: -1 })
             if (observed) this.#publishProcessed(definition.name, started)
@@ -370,6 +398,63 @@ export class Executor {
       )
     } else if (observed) {
       this.#publishProcessed(definition.name, started)
+    }
+  }
+
+  /**
+   * Awaits a processor call and, while it fails and its policy allows, calls it again on the same
+   * record after a backoff. While it waits the record is parked: it keeps its lane but does not
+   * hold the task, so commits and other lanes go on. The last failure is a RetryExhaustedError.
+   */
+  async #retrying(
+    node: RuntimeNode,
+    policy: RetryPolicy,
+    record: Record<unknown, unknown>,
+    scope: RecordScope,
+    first: Promise<void>,
+  ): Promise<void> {
+    const scheduler = this.#options.scheduler
+    const name = node.definition.name
+    let outcome = first
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await outcome
+        return
+      } catch (error) {
+        if (scope.abandoned) return
+        if (policy.maxAttempts === 1 || !policy.retryOn(error)) throw error
+        if (attempt >= policy.maxAttempts) {
+          throw new RetryExhaustedError(
+            `processor "${name}" failed on ${scope.describe()} in all ${attempt} attempts; the last error: ${error instanceof Error ? error.message : String(error)}`,
+            attempt,
+            { cause: error, context: { processor: name, taskId: this.#options.taskId, ...scope.metadata } },
+          )
+        }
+        const delayMs = retryDelay(policy, attempt, Math.random())
+        if (channels.retry.hasSubscribers) {
+          channels.retry.publish({
+            taskId: this.#options.taskId,
+            processor: name,
+            ...scope.metadata!,
+            key: scope.fetched?.key ?? null,
+            attempt,
+            delayMs,
+            error,
+          })
+        }
+        scope.attemptStartedAt = Number.POSITIVE_INFINITY
+        scheduler.park(scope)
+        await new Promise<void>((resolve) => setTimeout(resolve, delayMs).unref())
+        if (scope.abandoned) return
+        await scheduler.unpark(scope)
+        if (scope.abandoned) return
+        scope.attemptStartedAt = Date.now()
+        try {
+          outcome = Promise.resolve(node.processor!.process(record))
+        } catch (retryError) {
+          outcome = Promise.reject(retryError)
+        }
+      }
     }
   }
 
@@ -423,7 +508,9 @@ export class Executor {
   #wrapProcessingError(processor: string, error: unknown, scope: RecordScope): unknown {
     if (
       KStreamsError.isInstance(error) &&
-      (error.code === 'KSTREAMS_PROCESSING' || error.code === 'KSTREAMS_SERDE')
+      (error.code === 'KSTREAMS_PROCESSING' ||
+        error.code === 'KSTREAMS_SERDE' ||
+        error.code === 'KSTREAMS_RETRY_EXHAUSTED')
     ) {
       return error
     }

@@ -138,6 +138,13 @@ export class InputScheduler {
   readonly #ready: Lane[] = []
   /** Records running, with their lanes. */
   readonly #running = new Map<RecordScope, Lane>()
+  /**
+   * Records waiting to retry (`park`): they keep their lanes, so later records of the lane wait,
+   * but they do not hold a barrier back.
+   */
+  readonly #parked = new Map<RecordScope, Lane>()
+  /** Parked records whose wait is over, waiting for the task to be free of a barrier. */
+  readonly #unparking: Array<{ scope: RecordScope; resolve: () => void }> = []
   #pending = 0
   /** What holds the whole task (a flush or a punctuation), if anything. */
   #exclusive: RecordScope | undefined
@@ -209,6 +216,9 @@ export class InputScheduler {
     for (const running of this.#running.keys()) {
       if (running !== scope && running.timestamp < watermark) watermark = running.timestamp
     }
+    for (const parked of this.#parked.keys()) {
+      if (parked !== scope && parked.timestamp < watermark) watermark = parked.timestamp
+    }
     if (this.#pending > 0) {
       const lanes = this.concurrency.mode === 'key' ? this.#lanes.values() : [this.#taskLane]
       for (const lane of lanes) {
@@ -246,9 +256,14 @@ export class InputScheduler {
     return this.#pending
   }
 
-  /** Records running now. */
+  /** Records running now (not counting records waiting to retry). */
   get running(): number {
     return this.#running.size
+  }
+
+  /** Records waiting to retry. */
+  get parked(): number {
+    return this.#parked.size
   }
 
   /** Records begun and not completed (running, pending in lanes, or given up). */
@@ -261,16 +276,16 @@ export class InputScheduler {
   /** True when a record could start now. */
   get runnable(): boolean {
     if (this.#exclusive || this.#waiters.length > 0 || this.#held) return false
-    if (this.#running.size >= this.concurrency.maxInFlight) return false
+    const begun = this.#running.size + this.#parked.size
+    if (begun >= this.concurrency.maxInFlight) return false
     return (
-      this.#ready.length > 0 ||
-      (this.buffered() > 0 && this.#running.size + this.#pending < this.concurrency.maxInFlight)
+      this.#ready.length > 0 || (this.buffered() > 0 && begun + this.#pending < this.concurrency.maxInFlight)
     )
   }
 
-  /** The records running now (to give them up) and what holds the task. */
+  /** The records running now or waiting to retry (to give them up) and what holds the task. */
   runningScopes(): RecordScope[] {
-    const scopes = [...this.#running.keys()]
+    const scopes = [...this.#running.keys(), ...this.#parked.keys()]
     if (this.#exclusive) scopes.push(this.#exclusive)
     return scopes
   }
@@ -278,7 +293,37 @@ export class InputScheduler {
   /** Ends what runs in `scope` (a record given up, or the exclusive holder), as if it finished. */
   leave(scope: RecordScope): void {
     if (this.#exclusive === scope) this.release(scope)
-    else this.#running.get(scope)?.leave()
+    else (this.#running.get(scope) ?? this.#parked.get(scope))?.leave()
+  }
+
+  /**
+   * A running record waits to retry: it keeps its lane (later records of the lane wait behind it)
+   * but no longer counts as running, so a commit's flush or a punctuation may take the task
+   * meanwhile. `unpark` makes it run again.
+   */
+  park(scope: RecordScope): void {
+    const lane = this.#running.get(scope)
+    if (!lane) return
+    this.#running.delete(scope)
+    this.#parked.set(scope, lane)
+    this.#handOver()
+  }
+
+  /** Resolves once the parked record may run again: at once, or when what holds the task releases it. */
+  unpark(scope: RecordScope): Promise<void> {
+    if (!this.#parked.has(scope)) return Promise.resolve()
+    if (!this.#exclusive && this.#waiters.length === 0) {
+      this.#resume(scope)
+      return Promise.resolve()
+    }
+    return new Promise((resolve) => this.#unparking.push({ scope, resolve }))
+  }
+
+  #resume(scope: RecordScope): void {
+    const lane = this.#parked.get(scope)
+    if (!lane) return
+    this.#parked.delete(scope)
+    this.#running.set(scope, lane)
   }
 
   /**
@@ -290,7 +335,7 @@ export class InputScheduler {
   next(): ScheduledRecord | undefined {
     if (this.#exclusive || this.#waiters.length > 0 || this.#held) return undefined
     const maxInFlight = this.concurrency.maxInFlight
-    if (this.#running.size >= maxInFlight) return undefined
+    if (this.#running.size + this.#parked.size >= maxInFlight) return undefined
     while (this.#ready.length > 0) {
       const lane = this.#ready.shift()!
       lane.ready = false
@@ -299,7 +344,7 @@ export class InputScheduler {
       this.#pending -= 1
       return head
     }
-    while (this.#running.size + this.#pending < maxInFlight) {
+    while (this.#running.size + this.#parked.size + this.#pending < maxInFlight) {
       const queue = this.#nextQueue()
       if (!queue) return undefined
       const fetched = this.#take(queue)
@@ -422,6 +467,7 @@ export class InputScheduler {
 
   #left(lane: Lane, scope: RecordScope): void {
     this.#running.delete(scope)
+    this.#parked.delete(scope)
     if (lane.pending.length > 0) {
       if (!lane.ready) {
         lane.ready = true
@@ -442,7 +488,14 @@ export class InputScheduler {
       waiter.resolve()
       return
     }
-    if (this.#waiters.length === 0) this.#onFree()
+    if (this.#waiters.length > 0) return
+    // Retries whose wait ended while the task was held go before new records.
+    while (this.#unparking.length > 0) {
+      const { scope, resolve } = this.#unparking.shift()!
+      this.#resume(scope)
+      resolve()
+    }
+    this.#onFree()
   }
 
   /** Chooses the lane of a record just taken from its queue. */

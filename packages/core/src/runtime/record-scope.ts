@@ -32,6 +32,11 @@ export class RecordScope {
   abandoned = false
   /** Set when the scope was given up before it finished: its input record does not count as done. */
   incomplete = false
+  /**
+   * When the current attempt started (wall clock), for `processingTimeoutMs`: a retry starts a new
+   * attempt; +Infinity while the record waits to retry. Undefined: when the scope started.
+   */
+  attemptStartedAt: number | undefined
 
   constructor(kind: ScopeKind, fetched: FetchedRecord | undefined, timestamp: number) {
     this.kind = kind
