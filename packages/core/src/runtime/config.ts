@@ -46,8 +46,18 @@ export interface StreamsConfig {
    * @default 45000
    */
   joinTimeoutMs?: number
-  /** How long revoked work may take to drain and commit. @default 60000 */
+  /**
+   * The member's rebalance timeout, given to the group: how long revoking partitions may take
+   * (draining, committing, closing) before the group takes them. @default 60000
+   */
   rebalanceTimeoutMs?: number
+  /**
+   * On revocation, how long records already running in the revoked tasks may take to finish; what
+   * finished is committed (with its completed-offset map), the rest is given up (its results
+   * reach no sink or store) and processed again by the next owner. At most `rebalanceTimeoutMs`.
+   * @default 30000 (or `rebalanceTimeoutMs` when that is smaller)
+   */
+  revokeDrainMs?: number
   /**
    * A processor call (`process`, or the promise it returns) that has not settled after this long
    * is a processing error (`KSTREAMS_TIMEOUT`) under the processing error policy. 0 turns the
@@ -137,6 +147,7 @@ export interface ResolvedConfig {
   offsetReset: 'earliest' | 'latest'
   joinTimeoutMs: number
   rebalanceTimeoutMs: number
+  revokeDrainMs: number
   processingTimeoutMs: number
   maxBufferedBytes: number
   maxInFlightRecords: number
@@ -218,6 +229,7 @@ const knownOptions: ReadonlyArray<keyof StreamsConfig> = [
   'offsetReset',
   'joinTimeoutMs',
   'rebalanceTimeoutMs',
+  'revokeDrainMs',
   'processingTimeoutMs',
   'maxBufferedBytes',
   'maxInFlightRecords',
@@ -334,6 +346,14 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
       context: { option: 'logger' },
     })
   }
+  const rebalanceTimeoutMs = positiveInteger(config, 'rebalanceTimeoutMs', 60_000)
+  const revokeDrainMs = positiveInteger(config, 'revokeDrainMs', Math.min(30_000, rebalanceTimeoutMs))
+  if (revokeDrainMs > rebalanceTimeoutMs) {
+    throw new ConfigError(
+      `option "revokeDrainMs" (${revokeDrainMs}) must not exceed "rebalanceTimeoutMs" (${rebalanceTimeoutMs}): the group takes revoked partitions after rebalanceTimeoutMs, and the drain must leave time to commit`,
+      { context: { option: 'revokeDrainMs' } },
+    )
+  }
   return {
     applicationId,
     bootstrapServers: servers.map((server) => server.trim()),
@@ -348,7 +368,8 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
     fetchMaxWaitMs: positiveInteger(config, 'fetchMaxWaitMs', 100),
     offsetReset: oneOf(config, 'offsetReset', ['earliest', 'latest'], 'earliest'),
     joinTimeoutMs: positiveInteger(config, 'joinTimeoutMs', 45_000),
-    rebalanceTimeoutMs: positiveInteger(config, 'rebalanceTimeoutMs', 60_000),
+    rebalanceTimeoutMs,
+    revokeDrainMs,
     processingTimeoutMs: nonNegativeInteger(config, 'processingTimeoutMs', 60_000),
     maxBufferedBytes: positiveInteger(config, 'maxBufferedBytes', 64 * 1024 * 1024),
     maxInFlightRecords: positiveInteger(config, 'maxInFlightRecords', 10_000),

@@ -636,7 +636,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     }
     const orphaned = [...affected].filter((task) => ![...this.#taskByPartition.values()].includes(task))
     if (commit && affected.size > 0 && !this.#failure) {
-      await this.#drain([...affected], this.config.rebalanceTimeoutMs)
+      await this.#drain([...affected], this.config.revokeDrainMs)
       const outcome = await this.#coordinator!.commit(affected)
       for (const { task, error } of outcome.unflushed) {
         this.config.logger.warn(

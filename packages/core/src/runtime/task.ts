@@ -363,10 +363,15 @@ export class StreamTask {
    * lanes are incomplete), and flushes every store with it (in parallel): cached changes go to
    * the changelog, flush listeners and backends. Flush listeners that forward run their records
    * through the processors here, and are awaited. Then records start again.
+   *
+   * A task without stores has nothing to flush: it snapshots the commit point without taking the
+   * task, so records keep running (a slow record in `key` mode holds no commit back); what a
+   * completed record sent is awaited by the coordinator's acknowledgement step.
    */
   async prepareCommit(
     endOffset?: (topic: string, partition: number) => bigint | undefined,
   ): Promise<TaskFlush> {
+    if (this.#stores.size === 0) return { point: this.commitPoint(endOffset), writes: this.#writes }
     let point: CommitPoint | undefined
     await this.#executor.flush(async () => {
       point = this.commitPoint(endOffset)
