@@ -68,4 +68,9 @@ export const channels = {
    * `attempt + 1` (`key`: the input record's key bytes, or null).
    */
   retry: channel('kstreams:processor:retry'),
+  /**
+   * `{ taskId, topic, partition, offset, newerOffset }` for each record conflation skipped (marked
+   * done unprocessed) because a newer record of its key came first.
+   */
+  superseded: channel('kstreams:record:superseded'),
 } as const

@@ -98,6 +98,7 @@ export type {
 } from './state-store.js'
 export {
   type ConcurrencyMode,
+  type ConflateOptions,
   type OrderingKey,
   type ProcessorOptions,
   type RetryOptions,

@@ -35,7 +35,7 @@ export function describeTopology(topology: Topology): TopologyDescription {
     const concurrency =
       mode === 'partition'
         ? 'concurrency: partition'
-        : `concurrency: ${mode}, maxInFlight: ${maxInFlight}${mode === 'key' ? `, ordering key: ${orderingKey ? 'a function' : 'the record key'}` : ''}`
+        : `concurrency: ${mode}, maxInFlight: ${maxInFlight}${mode === 'key' ? `, ordering key: ${orderingKey ? 'a function' : 'the record key'}` : ''}${subtopology.concurrency.conflate ? ', conflated' : ''}`
     lines.push(`  Sub-topology: ${subtopology.id} (${concurrency})`)
     mermaid.push(`  subgraph sub${subtopology.id}["Sub-topology ${subtopology.id}"]`)
     for (const node of subtopology.nodes) {

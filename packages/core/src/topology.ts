@@ -1,6 +1,6 @@
 import { TopologyError } from './errors.js'
 import type { ProcessorSupplier } from './processor.js'
-import type { Record } from './record.js'
+import type { Record, RecordMetadata } from './record.js'
 import type { Serde } from './serde.js'
 import type { StoreBuilder } from './state-store.js'
 import { describeTopology, type TopologyDescription } from './topology-description.js'
@@ -41,6 +41,17 @@ export interface SubtopologyConcurrency {
   orderingKey: OrderingKey<unknown, unknown> | undefined
   /** Records started and not finished per task, at most (1 in `partition` mode). */
   maxInFlight: number
+  /** `key` mode with conflation: a key's backlog is cut to its newest record. */
+  conflate?: ConflateOptions<unknown, unknown>
+}
+
+/** Conflation in `key` mode (see `ProcessorOptions.conflate`). */
+export interface ConflateOptions<K, V> {
+  /**
+   * Called with each record skipped because a newer record of its key came before it could run.
+   * It runs synchronously, in no record's scope; an error it throws is logged.
+   */
+  onSuperseded?: (record: Record<K, V>, newer: RecordMetadata) => void
 }
 
 /** Records in flight per task by default in `key` and `unordered` mode. */
@@ -94,6 +105,16 @@ export interface ProcessorOptions<P extends string, K = unknown, V = unknown> {
    * @example retry: { maxAttempts: 5, backoff: { initialMs: 100, maxMs: 5000 } }
    */
   retry?: RetryOptions
+  /**
+   * `key` mode: **conflation**. When records of a key wait behind a running one, only the newest
+   * waits: each older one is skipped (marked done, so it is committed as done and never
+   * processed), with an optional `onSuperseded` hook. For keyed latest-value work (prices,
+   * positions, device state) where only the newest value matters. `true` is `{}`.
+   *
+   * @default false
+   * @example conflate: { onSuperseded: (record) => skipped.inc() }
+   */
+  conflate?: boolean | ConflateOptions<K, V>
 }
 
 /** How a processor retries a failing call (see `ProcessorOptions.retry`). */
@@ -162,6 +183,8 @@ export interface ProcessorNode {
   maxInFlight: number | undefined
   /** Retries of a failing call; undefined: none. */
   retry: RetryPolicy | undefined
+  /** Conflation, as declared; undefined: off. */
+  conflate: ConflateOptions<unknown, unknown> | undefined
 }
 
 export interface SinkNode {
@@ -324,6 +347,11 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
       orderingKey: options.orderingKey as OrderingKey<unknown, unknown> | undefined,
       maxInFlight: options.maxInFlight,
       retry: retryPolicy(name, options.retry),
+      conflate: conflateOptions(
+        name,
+        options.conflate as ProcessorOptions<string>['conflate'],
+        options.concurrency,
+      ),
     })
     return this as never
   }
@@ -490,6 +518,13 @@ function resolveConcurrency(group: readonly TopologyNode[], id: number): Subtopo
   const declared = processors.filter((node) => node.concurrency !== undefined)
   if (declared.length === 0) return { mode: 'partition', orderingKey: undefined, maxInFlight: 1 }
   const mode = MODE_ORDER[Math.min(...declared.map((node) => MODE_ORDER.indexOf(node.concurrency!)))]!
+  const conflating = processors.filter((node) => node.conflate !== undefined)
+  if (mode !== 'key' && conflating.length > 0) {
+    throw new TopologyError(
+      `processor "${conflating[0]!.name}": "conflate" needs the sub-topology in 'key' mode, and it runs in '${mode}' mode`,
+      { context: { processor: conflating[0]!.name, option: 'conflate' } },
+    )
+  }
   if (mode === 'partition') return { mode, orderingKey: undefined, maxInFlight: 1 }
   const limits = processors.flatMap((node) => (node.maxInFlight === undefined ? [] : [node.maxInFlight]))
   const maxInFlight = limits.length > 0 ? Math.min(...limits) : DEFAULT_MAX_IN_FLIGHT
@@ -505,7 +540,39 @@ function resolveConcurrency(group: readonly TopologyNode[], id: number): Subtopo
     }
     orderingKey = keyed[0]?.orderingKey
   }
-  return { mode, orderingKey, maxInFlight }
+  if (conflating.length > 1) {
+    throw new TopologyError(
+      `sub-topology ${id} conflates per task, but processors ${conflating.map((node) => `"${node.name}"`).join(', ')} each give "conflate"; give it on one of them`,
+      { context: { processor: conflating[1]!.name, option: 'conflate' } },
+    )
+  }
+  const conflate = conflating[0]?.conflate
+  return { mode, orderingKey, maxInFlight, ...(conflate ? { conflate } : {}) }
+}
+
+/** Checks a processor's `conflate` option. */
+function conflateOptions(
+  processor: string,
+  conflate: boolean | ConflateOptions<unknown, unknown> | undefined,
+  concurrency: ConcurrencyMode | undefined,
+): ConflateOptions<unknown, unknown> | undefined {
+  if (conflate === undefined || conflate === false) return undefined
+  const context = { processor, option: 'conflate' }
+  if (concurrency !== 'key') {
+    throw new TopologyError(`processor "${processor}": "conflate" needs concurrency: 'key'`, { context })
+  }
+  if (conflate === true) return {}
+  if (typeof conflate !== 'object' || conflate === null) {
+    throw new TopologyError(`processor "${processor}": "conflate" must be true or { onSuperseded }`, {
+      context,
+    })
+  }
+  if (conflate.onSuperseded !== undefined && typeof conflate.onSuperseded !== 'function') {
+    throw new TopologyError(`processor "${processor}": "conflate.onSuperseded" must be a function`, {
+      context,
+    })
+  }
+  return conflate
 }
 
 function assertAcyclic(nodes: Map<string, TopologyNode>): void {

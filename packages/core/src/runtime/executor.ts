@@ -173,6 +173,51 @@ export class Executor {
     }
   }
 
+  /**
+   * Conflation skipped `superseded` (already marked done) for `newer`, a later record of its key:
+   * tells the `onSuperseded` hook, if any, and the `kstreams:record:superseded` channel.
+   */
+  superseded(superseded: ScheduledRecord, newer: ScheduledRecord): void {
+    const { fetched } = superseded
+    const { taskId, logger } = this.#options
+    if (channels.superseded.hasSubscribers) {
+      channels.superseded.publish({
+        taskId,
+        topic: fetched.topic,
+        partition: fetched.partition,
+        offset: fetched.offset,
+        newerOffset: newer.fetched.offset,
+      })
+    }
+    const hook = this.#options.subtopology.concurrency.conflate?.onSuperseded
+    if (!hook) return
+    const { record, failure } = superseded.prepared ?? this.prepare(fetched)
+    const where = `${fetched.topic}[${fetched.partition}]@${fetched.offset}`
+    if (!record) {
+      logger.warn(
+        `conflation skipped the record at ${where}, which cannot be deserialized: ${String((failure?.error as Error | undefined)?.message ?? failure?.error)}`,
+      )
+      return
+    }
+    try {
+      hook(record, {
+        topic: newer.fetched.topic,
+        partition: newer.fetched.partition,
+        offset: newer.fetched.offset,
+      })
+    } catch (error) {
+      logger.warn(
+        `onSuperseded failed for the record at ${where}: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          topic: fetched.topic,
+          partition: fetched.partition,
+          offset: fetched.offset,
+          taskId,
+        },
+      )
+    }
+  }
+
   /** True when a punctuation of `type` is due at `time`. */
   punctuationDue(type: PunctuationType, time: number): boolean {
     for (const schedule of this.#schedules) {

@@ -129,6 +129,7 @@ export class InputScheduler {
   readonly #budget: BufferBudget
   readonly #onFree: () => void
   readonly #prepare: ((fetched: FetchedRecord) => PreparedRecord) | undefined
+  readonly #onSuperseded: ((superseded: ScheduledRecord, newer: ScheduledRecord) => void) | undefined
   readonly #owner: LaneOwner
   /** The one lane of `partition` mode. */
   readonly #taskLane: Lane
@@ -166,6 +167,8 @@ export class InputScheduler {
     prepare?: (fetched: FetchedRecord) => PreparedRecord
     /** Per topic, offsets completed before a restart (the committed completed-offset map). */
     skip?: ReadonlyMap<string, Iterable<bigint>>
+    /** Conflation: told of each record skipped for a newer one of its key (already marked done). */
+    onSuperseded?: (superseded: ScheduledRecord, newer: ScheduledRecord) => void
   }) {
     this.#taskId = options.taskId
     this.partition = options.partition
@@ -173,6 +176,7 @@ export class InputScheduler {
     this.#onFree = options.onLaneFree ?? (() => {})
     this.concurrency = options.concurrency ?? PARTITION_MODE
     this.#prepare = this.concurrency.orderingKey ? options.prepare : undefined
+    this.#onSuperseded = options.onSuperseded
     this.#owner = {
       entered: (lane, scope) => {
         this.#running.set(scope, lane)
@@ -356,6 +360,7 @@ export class InputScheduler {
       const scheduled = this.#schedule(fetched)
       const lane = scheduled.lane
       if (!lane.busy && lane.pending.length === 0) return scheduled
+      if (this.concurrency.conflate && lane.key !== undefined) this.#supersede(lane, scheduled)
       lane.pending.push(scheduled)
       this.#pending += 1
     }
@@ -463,6 +468,15 @@ export class InputScheduler {
   /** Drops every queued record. */
   clearAll(): void {
     for (const topic of this.#queues.keys()) this.clear(topic)
+  }
+
+  /** Conflation: the records waiting in `lane` are done, skipped for `newer`. */
+  #supersede(lane: Lane, newer: ScheduledRecord): void {
+    for (const superseded of lane.pending.splice(0)) {
+      this.#pending -= 1
+      this.complete(superseded)
+      this.#onSuperseded?.(superseded, newer)
+    }
   }
 
   #left(lane: Lane, scope: RecordScope): void {

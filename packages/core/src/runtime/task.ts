@@ -137,6 +137,7 @@ export class StreamTask {
       concurrency: options.subtopology.concurrency,
       prepare: (fetched) => this.#executor.prepare(fetched),
       skip: options.skipOffsets,
+      onSuperseded: (superseded, newer) => this.#executor.superseded(superseded, newer),
     })
     this.#executor = new Executor({
       taskId: this.id,
