@@ -73,4 +73,11 @@ export const channels = {
    * done unprocessed) because a newer record of its key came first.
    */
   superseded: channel('kstreams:record:superseded'),
+  /**
+   * A `PartitionProgress` for every input partition of every task, once per `commitIntervalMs`:
+   * records in flight, running, retrying and waiting, the completed-offset map's size, whether
+   * the map holds the partition back, and the head-of-line record (offset, key, state, attempt,
+   * age), so that a partition that does not move says why. `app.progress()` returns the same.
+   */
+  partitionProgress: channel('kstreams:partition:progress'),
 } as const

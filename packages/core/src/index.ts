@@ -63,6 +63,7 @@ export {
   type ProductionErrorPolicy,
   type RecordErrorPolicy,
 } from './runtime/error-policy.js'
+export type { PartitionProgress } from './runtime/input-scheduler.js'
 export { type AppState, createApp, KStreamsApp, type KStreamsAppEvents } from './runtime/kstreams-app.js'
 export type { Serde, SerdeContext, SerdeType } from './serde.js'
 export { bytes, float64, int32, int64, json, serdes, string, voidSerde } from './serdes.js'

@@ -248,3 +248,45 @@ it('checks the retry option when the topology is built', () => {
   )
   expect(() => build({ maxAttempts: 3 })).not.toThrow()
 })
+
+it('progress says why a partition does not move: the head-of-line record retrying, its key, attempt and age', async () => {
+  const published: unknown[] = []
+  const onProgress = (message: unknown) => published.push(message)
+  subscribe('kstreams:partition:progress', onProgress)
+  try {
+    const { app, kafka, committed } = await run(input, {
+      concurrency: 'key',
+      retry: { maxAttempts: 3, backoff: { initialMs: 800, jitter: 0 } },
+      fails: (value, attempt) => value === 'bad-1' && attempt < 3,
+    })
+    await until(() => app.progress()[0]?.completed === 4)
+    const [progress] = app.progress()
+    expect(progress).toMatchObject({
+      taskId: '0_0',
+      topic: 'in',
+      partition: 0,
+      inFlight: 2,
+      retrying: 1,
+      waiting: 1,
+      position: 0n,
+      completed: 4,
+      heldBack: false,
+      headOfLine: { offset: 0n, state: 'retrying', attempt: 1 },
+    })
+    expect(text(progress!.headOfLine!.key)).toBe('bad')
+    expect(progress!.headOfLine!.ageMs).toBeGreaterThanOrEqual(0)
+    expect(progress!.mapCharacters).toBeGreaterThan(0)
+    await until(() => published.length > 0)
+    expect(published[0]).toMatchObject({ taskId: '0_0', topic: 'in', partition: 0 })
+    await until(() => committed() === kafka.endOffset('in', 0))
+    expect(app.progress()[0]).toMatchObject({
+      inFlight: 0,
+      completed: 0,
+      position: 6n,
+      headOfLine: undefined,
+    })
+    await app.close()
+  } finally {
+    unsubscribe('kstreams:partition:progress', onProgress)
+  }
+})

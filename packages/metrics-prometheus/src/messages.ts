@@ -17,6 +17,9 @@ export const channelNames = {
   sinkRecord: 'kstreams:sink:record',
   storeOperations: 'kstreams:store:operations',
   lateRecord: 'kstreams:window:late',
+  partitionProgress: 'kstreams:partition:progress',
+  retry: 'kstreams:processor:retry',
+  superseded: 'kstreams:record:superseded',
 } as const
 
 export interface RecordsProcessedMessage {
@@ -99,4 +102,33 @@ export interface LateRecordMessage {
   /** The window store of the aggregation. */
   store: string
   action: string
+}
+
+/** Where one input partition stands, once per commit interval (PartitionProgress in core). */
+export interface PartitionProgressMessage {
+  taskId: string
+  topic: string
+  partition: number
+  inFlight: number
+  running: number
+  retrying: number
+  waiting: number
+  buffered: number
+  completed: number
+  mapCharacters: number
+  heldBack: boolean
+  headOfLine: { offset: bigint; state: string; attempt: number; ageMs: number | undefined } | undefined
+}
+
+export interface RetryMessage {
+  taskId: string
+  processor: string
+  attempt: number
+  delayMs: number
+}
+
+export interface SupersededMessage {
+  taskId: string
+  topic: string
+  partition: number
 }

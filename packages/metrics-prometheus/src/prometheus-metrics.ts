@@ -10,15 +10,18 @@ import {
   type InFlightMessage,
   type LagMessage,
   type LateRecordMessage,
+  type PartitionProgressMessage,
   type ProcessedMessage,
   type RebalanceMessage,
   type RecordErrorMessage,
   type RecordsProcessedMessage,
   type RecordsProducedMessage,
   type RestoreMessage,
+  type RetryMessage,
   type SinkRecordMessage,
   type StateChangeMessage,
   type StoreOperationsMessage,
+  type SupersededMessage,
 } from './messages.js'
 import { type MetricsServer, type ServeOptions, serveRegistry } from './metrics-server.js'
 
@@ -338,6 +341,56 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
         'Records too late for all their windows, per window store and action (dropped, forwarded).',
         ['store', 'action'],
       ),
+      partitionInFlight: gauge(
+        'partition_in_flight',
+        'Records of an input partition begun and not done (running, waiting to retry, or waiting behind their key).',
+        ['topic', 'partition'],
+      ),
+      partitionRetrying: gauge(
+        'partition_retrying',
+        'Records of an input partition waiting to retry; each one parks its key.',
+        ['topic', 'partition'],
+      ),
+      partitionWaiting: gauge(
+        'partition_waiting',
+        'Records of an input partition waiting behind a record of the same key.',
+        ['topic', 'partition'],
+      ),
+      partitionCompleted: gauge(
+        'partition_completed_offsets',
+        'Offsets done above the lowest incomplete one of an input partition: the completed-offset map.',
+        ['topic', 'partition'],
+      ),
+      partitionMapCharacters: gauge(
+        'partition_completed_map_characters',
+        'Characters the completed-offset map of an input partition takes in the commit metadata.',
+        ['topic', 'partition'],
+      ),
+      partitionHeldBack: gauge(
+        'partition_held_back',
+        '1 while the completed-offset map of an input partition nears the broker metadata limit and the partition starts no record.',
+        ['topic', 'partition'],
+      ),
+      headOfLineAge: gauge(
+        'partition_head_of_line_age_seconds',
+        'How long the lowest incomplete record of an input partition (the one its commit waits for) has been running or waiting; 0 when none.',
+        ['topic', 'partition'],
+      ),
+      headOfLineAttempt: gauge(
+        'partition_head_of_line_attempt',
+        'The attempt of the lowest incomplete record of an input partition (from 1; 0 when none).',
+        ['topic', 'partition'],
+      ),
+      retries: counter(
+        'processor_retries_total',
+        'Failed processor calls retried after a backoff (the retry option), per processor.',
+        ['processor'],
+      ),
+      superseded: counter(
+        'records_superseded_total',
+        'Records conflation skipped because a newer record of their key came first, per topic.',
+        ['topic'],
+      ),
       inFlight: gauge(
         'processor_in_flight',
         'Asynchronous process() calls started and not settled yet, per processor.',
@@ -385,6 +438,24 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
   }
   /** Partitions with a lag gauge, to remove the gauge when the partition goes away. */
   const lagged = new Map<string, LabelValues>()
+  /** Partitions with progress gauges, likewise. */
+  const progressed = new Map<string, LabelValues>()
+  const progressGauges = [
+    metrics.partitionInFlight,
+    metrics.partitionRetrying,
+    metrics.partitionWaiting,
+    metrics.partitionCompleted,
+    metrics.partitionMapCharacters,
+    metrics.partitionHeldBack,
+    metrics.headOfLineAge,
+    metrics.headOfLineAttempt,
+  ]
+  const forgetProgress = (key: string) => {
+    const labels = progressed.get(key)
+    if (labels === undefined) return
+    progressed.delete(key)
+    for (const metric of progressGauges) metric.remove(labels)
+  }
 
   const handlers: Record<keyof typeof channelNames, (message: never) => void> = {
     recordsProcessed: (message: RecordsProcessedMessage) => {
@@ -425,6 +496,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
         lagged.delete(key)
         metrics.consumerLag.remove(labels)
       }
+      for (const { topic, partition } of message.partitions) forgetProgress(`${topic}\u0000${partition}`)
     },
     stateChange: (message: StateChangeMessage) => {
       states.add(message.to)
@@ -434,6 +506,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
       for (const key of [...restores.keys()]) stopRestore(key)
       for (const labels of lagged.values()) metrics.consumerLag.remove(labels)
       lagged.clear()
+      for (const key of [...progressed.keys()]) forgetProgress(key)
     },
     recordError: (message: RecordErrorMessage) => {
       metrics.recordErrors.inc(byStagePolicy.get(message.stage, message.policy))
@@ -473,6 +546,25 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     },
     inFlight: (message: InFlightMessage) => {
       pendingInFlight.add(byProcessor.get(message.processor), message.delta)
+    },
+    partitionProgress: (message: PartitionProgressMessage) => {
+      const labels = byTopicPartition.get(message.topic, String(message.partition))
+      progressed.set(`${message.topic}\u0000${message.partition}`, labels)
+      metrics.partitionInFlight.set(labels, message.inFlight)
+      metrics.partitionRetrying.set(labels, message.retrying)
+      metrics.partitionWaiting.set(labels, message.waiting)
+      metrics.partitionCompleted.set(labels, message.completed)
+      metrics.partitionMapCharacters.set(labels, message.mapCharacters)
+      metrics.partitionHeldBack.set(labels, message.heldBack ? 1 : 0)
+      const head = message.headOfLine
+      metrics.headOfLineAge.set(labels, (head?.ageMs ?? 0) / 1000)
+      metrics.headOfLineAttempt.set(labels, head?.attempt ?? 0)
+    },
+    retry: (message: RetryMessage) => {
+      metrics.retries.inc(byProcessor.get(message.processor))
+    },
+    superseded: (message: SupersededMessage) => {
+      metrics.superseded.inc(byTopic.get(message.topic))
     },
   }
 

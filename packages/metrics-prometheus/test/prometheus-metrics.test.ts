@@ -19,6 +19,9 @@ const allChannels = [
   'kstreams:sink:record',
   'kstreams:store:operations',
   'kstreams:window:late',
+  'kstreams:partition:progress',
+  'kstreams:processor:retry',
+  'kstreams:record:superseded',
 ]
 
 /** Metrics closed when the test ends, so that no subscription outlives its test. */
@@ -112,6 +115,56 @@ describe('createPrometheusMetrics', () => {
     expect(await seriesOf(registry, 'kstreams_consumer_lag')).toEqual([{ topic: 'in', partition: '2' }])
     publish('kstreams:state', { from: 'running', to: 'not-running' })
     expect(await seriesOf(registry, 'kstreams_consumer_lag')).toEqual([])
+  })
+
+  it('exports where each partition stands, counts retries and superseded records, and forgets revoked partitions', async () => {
+    const { registry } = open()
+    const progress = (partition: number, headOfLine: unknown) => ({
+      taskId: `0_${partition}`,
+      topic: 'in',
+      partition,
+      inFlight: 5,
+      running: 2,
+      retrying: 1,
+      waiting: 2,
+      buffered: 10,
+      position: 40n,
+      completed: 300,
+      mapCharacters: 17,
+      heldBack: partition === 1,
+      headOfLine,
+    })
+    publish(
+      'kstreams:partition:progress',
+      progress(0, { offset: 40n, key: null, state: 'retrying', attempt: 3, ageMs: 2500 }),
+    )
+    publish('kstreams:partition:progress', progress(1, undefined))
+    const at = (partition: number) => ({ topic: 'in', partition: String(partition) })
+    expect(await sample(registry, 'kstreams_partition_in_flight', at(0))).toBe(5)
+    expect(await sample(registry, 'kstreams_partition_retrying', at(0))).toBe(1)
+    expect(await sample(registry, 'kstreams_partition_waiting', at(0))).toBe(2)
+    expect(await sample(registry, 'kstreams_partition_completed_offsets', at(0))).toBe(300)
+    expect(await sample(registry, 'kstreams_partition_completed_map_characters', at(0))).toBe(17)
+    expect(await sample(registry, 'kstreams_partition_held_back', at(0))).toBe(0)
+    expect(await sample(registry, 'kstreams_partition_held_back', at(1))).toBe(1)
+    expect(await sample(registry, 'kstreams_partition_head_of_line_age_seconds', at(0))).toBe(2.5)
+    expect(await sample(registry, 'kstreams_partition_head_of_line_attempt', at(0))).toBe(3)
+    expect(await sample(registry, 'kstreams_partition_head_of_line_attempt', at(1))).toBe(0)
+    publish('kstreams:processor:retry', { taskId: '0_0', processor: 'enrich', attempt: 1, delayMs: 100 })
+    publish('kstreams:processor:retry', { taskId: '0_0', processor: 'enrich', attempt: 2, delayMs: 200 })
+    publish('kstreams:record:superseded', {
+      taskId: '0_0',
+      topic: 'in',
+      partition: 0,
+      offset: 3n,
+      newerOffset: 4n,
+    })
+    expect(await sample(registry, 'kstreams_processor_retries_total', { processor: 'enrich' })).toBe(2)
+    expect(await sample(registry, 'kstreams_records_superseded_total', { topic: 'in' })).toBe(1)
+    publish('kstreams:rebalance', { kind: 'revoked', partitions: [{ topic: 'in', partition: 0 }] })
+    expect(await seriesOf(registry, 'kstreams_partition_in_flight')).toEqual([at(1)])
+    publish('kstreams:state', { from: 'running', to: 'error' })
+    expect(await seriesOf(registry, 'kstreams_partition_head_of_line_age_seconds')).toEqual([])
   })
 
   it('counts commits and observes their duration in seconds', async () => {

@@ -143,6 +143,7 @@ export class Executor {
       lane.leave()
       return undefined
     }
+    scope.startedAt = Date.now()
     // The record counts as done before the lane is free: a commit's flush that takes the lane next
     // must find it in the commit point, since its store writes are in the cache it flushes.
     return this.#bounded(outcome, scope).then(
@@ -494,6 +495,7 @@ export class Executor {
         await scheduler.unpark(scope)
         if (scope.abandoned) return
         scope.attemptStartedAt = Date.now()
+        scope.attempt = attempt + 1
         try {
           outcome = Promise.resolve(node.processor!.process(record))
         } catch (retryError) {

@@ -102,6 +102,45 @@ interface InputQueue {
   snapshotVersion: number
 }
 
+/**
+ * Where one input partition of a task stands (diagnostics): why it does not move, when it does
+ * not. Offsets are the partition's; `headOfLine` is the record a commit waits for.
+ */
+export interface PartitionProgress {
+  taskId: string
+  topic: string
+  partition: number
+  /** Records begun and not done: running, waiting to retry, or waiting behind their key. */
+  inFlight: number
+  running: number
+  /** Records waiting to retry (a processor's `retry` option): each parks its key. */
+  retrying: number
+  /** Records waiting in their key's lane behind a record of the same key. */
+  waiting: number
+  /** Records fetched and not begun. */
+  buffered: number
+  /** The offset a commit would cover (the lowest incomplete one, or one past the last done). */
+  position: bigint | undefined
+  /** Offsets done above `position`: the completed-offset map. */
+  completed: number
+  /** Characters of the completed-offset map in the commit metadata. */
+  mapCharacters: number
+  /** True while the map nears the broker's metadata limit and the partition starts no record. */
+  heldBack: boolean
+  /** The lowest incomplete record, if any. */
+  headOfLine:
+    | {
+        offset: bigint
+        key: Uint8Array | null
+        state: 'running' | 'retrying' | 'waiting' | 'given-up'
+        /** Its attempt (from 1). */
+        attempt: number
+        /** Since it began (running) or waits (behind its key), in ms; undefined when not known. */
+        ageMs: number | undefined
+      }
+    | undefined
+}
+
 /** A record handed out by the scheduler: run it in `lane`, then `complete` it. */
 export interface ScheduledRecord {
   fetched: FetchedRecord
@@ -110,6 +149,8 @@ export interface ScheduledRecord {
   prepared?: PreparedRecord
   /** The scope the executor runs it in, once started. */
   scope?: RecordScope
+  /** When it began waiting behind its key (wall clock), for diagnostics. */
+  waitingSince?: number
 }
 
 const PARTITION_MODE: SubtopologyConcurrency = { mode: 'partition', orderingKey: undefined, maxInFlight: 1 }
@@ -273,7 +314,7 @@ export class InputScheduler {
   /** Records begun and not completed (running, pending in lanes, or given up). */
   get inFlight(): number {
     let total = 0
-    for (const queue of this.#queues.values()) total += queue.offsets.inFlight
+    for (const queue of this.#queues.values()) total += queue.offsets.inFlight - queue.offsets.completedCount
     return total
   }
 
@@ -361,6 +402,7 @@ export class InputScheduler {
       const lane = scheduled.lane
       if (!lane.busy && lane.pending.length === 0) return scheduled
       if (this.concurrency.conflate && lane.key !== undefined) this.#supersede(lane, scheduled)
+      scheduled.waitingSince = Date.now()
       lane.pending.push(scheduled)
       this.#pending += 1
     }
@@ -433,6 +475,59 @@ export class InputScheduler {
       })
     }
     return points
+  }
+
+  /** Where each input partition stands now (diagnostics: `kstreams:partition:progress`). */
+  progress(): PartitionProgress[] {
+    const now = Date.now()
+    const lanes = this.concurrency.mode === 'key' ? [...this.#lanes.values()] : [this.#taskLane]
+    return [...this.#queues.values()].map((queue) => {
+      const { topic } = queue
+      const mine = (scope: RecordScope) => scope.fetched?.topic === topic
+      const running = [...this.#running.keys()].filter(mine)
+      const parked = [...this.#parked.keys()].filter(mine)
+      const waiting = lanes.flatMap((lane) => lane.pending.filter((record) => record.fetched.topic === topic))
+      const offsets = queue.offsets
+      const lowest = offsets.lowestIncomplete
+      let headOfLine: PartitionProgress['headOfLine']
+      if (lowest !== undefined) {
+        const at = (scope: RecordScope) => scope.fetched!.offset === lowest
+        const scope = running.find(at) ?? parked.find(at)
+        const pending = scope ? undefined : waiting.find((record) => record.fetched.offset === lowest)
+        const record = scope?.fetched ?? pending?.fetched
+        const since = scope?.startedAt ?? pending?.waitingSince
+        headOfLine = {
+          offset: lowest,
+          key: record?.key ?? null,
+          state: scope ? (parked.includes(scope) ? 'retrying' : 'running') : pending ? 'waiting' : 'given-up',
+          attempt: scope?.attempt ?? 1,
+          ageMs: since === undefined ? undefined : now - since,
+        }
+      }
+      const completed = offsets.completedCount
+      return {
+        taskId: this.#taskId,
+        topic,
+        partition: this.partition,
+        inFlight: offsets.inFlight - completed,
+        running: running.length,
+        retrying: parked.length,
+        waiting: waiting.length,
+        buffered: queue.size,
+        position: offsets.position,
+        completed,
+        mapCharacters:
+          completed === 0
+            ? 0
+            : encodeCommitMetadata({
+                offset: offsets.position ?? 0n,
+                completed: offsets.completedAbove(),
+                streamTime: this.#streamTime,
+              }).length,
+        heldBack: completed > 0 && this.#heldBack(queue),
+        headOfLine,
+      }
+    })
   }
 
   /** Records that exactly these offsets were committed. */

@@ -28,7 +28,7 @@ import type { Topology } from '../topology.js'
 import { CommitCoordinator, type CommitOutcome } from './commit-coordinator.js'
 import { decodeCommitMetadata } from './commit-metadata.js'
 import { type ResolvedConfig, resolveConfig, type StreamsConfig } from './config.js'
-import { BufferBudget } from './input-scheduler.js'
+import { BufferBudget, type PartitionProgress } from './input-scheduler.js'
 import { KafkaRecordCollector } from './kafka-record-collector.js'
 import { StateRestorer } from './state-restorer.js'
 import { InFlightLimit, StreamTask } from './task.js'
@@ -137,6 +137,15 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
 
   get state(): AppState {
     return this.#state
+  }
+
+  /**
+   * Where every input partition of this instance's tasks stands: records in flight, running,
+   * retrying and waiting behind their key, the completed-offset map, and the head-of-line record
+   * a commit waits for. Published on `kstreams:partition:progress` once per commit interval.
+   */
+  progress(): PartitionProgress[] {
+    return [...this.#tasks.values()].flatMap((task) => task.progress())
   }
 
   /** Resolves when the application has closed; rejects with the error that stopped it. */
@@ -379,6 +388,9 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         if (this.#stopping || this.#state === 'rebalancing' || this.#failure) continue
         const tasks = [...this.#tasks.values()].filter((task) => !this.#restorer!.isRestoring(task))
         if (tasks.length > 0) await this.#commit(tasks)
+        if (channels.partitionProgress.hasSubscribers) {
+          for (const progress of this.progress()) channels.partitionProgress.publish(progress)
+        }
       }
     } catch (error) {
       await this.#fail(error)

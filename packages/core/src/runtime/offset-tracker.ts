@@ -84,6 +84,16 @@ export class OffsetTracker {
     return this.#runs * (2 * digits + 2)
   }
 
+  /** The lowest offset begun and not done: the record a commit waits for. */
+  get lowestIncomplete(): bigint | undefined {
+    return this.#inFlight[0]
+  }
+
+  /** Offsets done above the lowest incomplete one. */
+  get completedCount(): number {
+    return this.#done.size
+  }
+
   /** Number of offsets begun and not yet released. */
   get inFlight(): number {
     return this.#inFlight.length

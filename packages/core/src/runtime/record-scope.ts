@@ -37,6 +37,10 @@ export class RecordScope {
    * attempt; +Infinity while the record waits to retry. Undefined: when the scope started.
    */
   attemptStartedAt: number | undefined
+  /** The attempt running (or waiting to run), from 1; more with a processor's `retry` option. */
+  attempt = 1
+  /** When the record's asynchronous work began (wall clock); undefined for synchronous work. */
+  startedAt: number | undefined
 
   constructor(kind: ScopeKind, fetched: FetchedRecord | undefined, timestamp: number) {
     this.kind = kind

@@ -14,7 +14,7 @@ import type { ChangelogWriter, StateStore, StateStoreContext } from '../state-st
 import type { Subtopology, Topology } from '../topology.js'
 import type { ErrorPolicies } from './error-policy.js'
 import { Executor } from './executor.js'
-import { BufferBudget, InputScheduler } from './input-scheduler.js'
+import { BufferBudget, InputScheduler, type PartitionProgress } from './input-scheduler.js'
 import type { RecordCollector } from './record-collector.js'
 import { currentScope, type RecordScope } from './record-scope.js'
 
@@ -233,6 +233,11 @@ export class StreamTask {
   /** Records running now. */
   get running(): number {
     return this.#scheduler.running
+  }
+
+  /** Where each input partition of the task stands (see `PartitionProgress`). */
+  progress(): PartitionProgress[] {
+    return this.#scheduler.progress()
   }
 
   /**
