@@ -1,4 +1,11 @@
 export type {
+  BatchEntry,
+  BatchOptions,
+  BatchProcessor,
+  BatchProcessorSupplier,
+  BatchResult,
+} from './batch-processor.js'
+export type {
   ChangelogCommitPoint,
   CommitPoint,
   InputCommitPoint,

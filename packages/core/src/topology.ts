@@ -1,3 +1,4 @@
+import { type BatchOptions, type BatchProcessorSupplier, batchProcessorSupplier } from './batch-processor.js'
 import { TopologyError } from './errors.js'
 import type { ProcessorSupplier } from './processor.js'
 import type { Record, RecordMetadata } from './record.js'
@@ -354,6 +355,61 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
       ),
     })
     return this as never
+  }
+
+  /**
+   * Adds a processor that handles records in batches: `processBatch` receives up to
+   * `batch.maxBatchRecords` records (and `batch.maxBatchBytes`) of one task in offset order,
+   * gathered for at most `batch.lingerMs`, optionally grouped (`batch.groupBy`). Batches need
+   * several records in flight, so the processor runs in `key` mode (the default: a batch holds at
+   * most one record per key, and a key's next record waits for its batch) or `unordered` mode.
+   * `processBatch` returns nothing (all done) or one result per entry (`ok`, `retry`, `fail`), so a
+   * partial failure retries (with the `retry` option) or fails only those records. Each entry's
+   * `forward` runs in that record's scope. Bulk store operations (`getMany`, `putMany`) suit it.
+   *
+   * @example
+   * .addBatchProcessor('enrich', { parents: ['orders'], batch: { maxBatchRecords: 200, lingerMs: 10 }, retry: { maxAttempts: 5 } },
+   *   () => ({ processBatch: async (entries) => { const found = await lookup(entries.map((e) => e.record.key)); … } }))
+   */
+  addBatchProcessor<N extends string, P extends keyof Nodes & string, KOut, VOut>(
+    name: N,
+    options: Omit<ProcessorOptions<P, Nodes[P][0], Nodes[P][1]>, 'concurrency' | 'conflate'> & {
+      /** @default 'key' */
+      concurrency?: 'key' | 'unordered'
+      batch?: BatchOptions<Nodes[P][0], Nodes[P][1]>
+    },
+    supplier: BatchProcessorSupplier<Nodes[P][0], Nodes[P][1], KOut, VOut>,
+  ): TopologyBuilder<Nodes & { readonly [key in N]: readonly [KOut, VOut] }> {
+    if (typeof supplier !== 'function') {
+      throw new TopologyError(
+        `batch processor "${name}" needs a supplier function that returns a new batch processor`,
+        {
+          context: { processor: name },
+        },
+      )
+    }
+    const concurrency = options?.concurrency ?? 'key'
+    if (concurrency !== 'key' && concurrency !== 'unordered') {
+      throw new TopologyError(
+        `batch processor "${name}": "concurrency" must be 'key' or 'unordered' (a batch needs several records in flight), got ${JSON.stringify(concurrency)}`,
+        { context: { processor: name, option: 'concurrency' } },
+      )
+    }
+    const { batch, ...rest } = options
+    const maxBatchRecords = batch?.maxBatchRecords ?? 100
+    const maxInFlight = rest.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT
+    if (typeof maxBatchRecords === 'number' && maxBatchRecords > maxInFlight) {
+      throw new TopologyError(
+        `batch processor "${name}": "batch.maxBatchRecords" (${maxBatchRecords}) is more than "maxInFlight" (${maxInFlight}), so no batch could fill; lower it or raise maxInFlight`,
+        { context: { processor: name, option: 'batch.maxBatchRecords' } },
+      )
+    }
+    const adapted = batchProcessorSupplier(name, batch, supplier)
+    return this.addProcessor(
+      name,
+      { ...rest, concurrency } as ProcessorOptions<P, Nodes[P][0], Nodes[P][1]>,
+      adapted as never,
+    ) as never
   }
 
   addSink<N extends string, P extends keyof Nodes & string>(

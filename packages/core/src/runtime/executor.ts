@@ -3,6 +3,7 @@
 // or a store flush. It owns the task's processor instances and their contexts, which read the
 // scope they are called in, never a task-wide "current record". A processor call that does not
 // settle within `processingTimeoutMs` is a processing error (KSTREAMS_TIMEOUT).
+import { NO_RETRY } from '../batch-processor.js'
 import { channels } from '../diagnostics.js'
 import {
   KStreamsError,
@@ -468,7 +469,13 @@ export class Executor {
         return
       } catch (error) {
         if (scope.abandoned) return
-        if (policy.maxAttempts === 1 || !policy.retryOn(error)) throw error
+        if (
+          policy.maxAttempts === 1 ||
+          !policy.retryOn(error) ||
+          (error as { [NO_RETRY]?: boolean })?.[NO_RETRY]
+        ) {
+          throw error
+        }
         if (attempt >= policy.maxAttempts) {
           throw new RetryExhaustedError(
             `processor "${name}" failed on ${scope.describe()} in all ${attempt} attempts; the last error: ${error instanceof Error ? error.message : String(error)}`,
