@@ -34,7 +34,7 @@ export interface BatchProcessor<KIn, VIn, KOut = never, VOut = never> {
   init?: (context: ProcessorContext<KOut, VOut>) => void | Promise<void>
   processBatch: (
     entries: ReadonlyArray<BatchEntry<KIn, VIn, KOut, VOut>>,
-  ) => void | ReadonlyArray<BatchResult> | Promise<void | ReadonlyArray<BatchResult>>
+  ) => void | ReadonlyArray<BatchResult> | Promise<void> | Promise<ReadonlyArray<BatchResult>>
   close?: () => void | Promise<void>
 }
 
@@ -229,11 +229,12 @@ class BatchAdapter<KIn, VIn, KOut, VOut> implements Processor<KIn, VIn, KOut, VO
   }
 
   async #call(waiting: Waiting[]): Promise<void> {
-    let results: void | ReadonlyArray<BatchResult>
+    let results: ReadonlyArray<BatchResult> | undefined
     try {
-      results = await this.#batcher.processBatch(
-        waiting.map(({ entry }) => entry as BatchEntry<KIn, VIn, KOut, VOut>),
-      )
+      results =
+        (await this.#batcher.processBatch(
+          waiting.map(({ entry }) => entry as BatchEntry<KIn, VIn, KOut, VOut>),
+        )) ?? undefined
     } catch (error) {
       for (const item of waiting) item.reject(error)
       return
@@ -252,7 +253,10 @@ class BatchAdapter<KIn, VIn, KOut, VOut> implements Processor<KIn, VIn, KOut, VO
     }
     results.forEach((result, index) => {
       const item = waiting[index]!
-      if (result === 'ok') return item.resolve()
+      if (result === 'ok') {
+        item.resolve()
+        return
+      }
       const status = typeof result === 'string' ? result : result.status
       const cause = typeof result === 'object' ? result.error : undefined
       const where = item.scope?.describe() ?? 'a record'
