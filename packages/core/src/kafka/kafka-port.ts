@@ -170,6 +170,12 @@ export interface AdminPort {
   describeTopics(topics: string[], configKeys?: string[]): Promise<Map<string, TopicDescription>>
   /** Creates topics; topics that already exist are left as they are. */
   createTopics(topics: Array<TopicDescription & { replicationFactor?: number }>): Promise<void>
+  /**
+   * Values of broker configs (`configKeys`, e.g. `offset.metadata.max.bytes`) as one broker of the
+   * cluster reports them; keys it does not report are absent. Optional: without it the runtime
+   * assumes Kafka's defaults.
+   */
+  describeBrokerConfigs?(configKeys: string[]): Promise<Record<string, string>>
   close(): Promise<void>
 }
 

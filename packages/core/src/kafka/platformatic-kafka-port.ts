@@ -349,6 +349,31 @@ class PlatformaticAdmin implements AdminPort {
     return result
   }
 
+  async describeBrokerConfigs(configKeys: string[]): Promise<Record<string, string>> {
+    const metadata = await this.#retry('read the cluster metadata', () =>
+      this.#admin.metadata({ topics: [] }),
+    )
+    const broker = [...metadata.brokers.keys()].sort((left, right) => left - right)[0]
+    if (broker === undefined) return {}
+    const described = await this.#retry(`describe the configs of broker ${broker}`, () =>
+      this.#admin.describeConfigs({
+        resources: [
+          {
+            resourceType: ConfigResourceTypes.BROKER,
+            resourceName: String(broker),
+            configurationKeys: configKeys,
+          },
+        ],
+      }),
+    )
+    const configs: Record<string, string> = {}
+    for (const resource of described) {
+      for (const config of resource.configs)
+        if (typeof config.value === 'string') configs[config.name] = config.value
+    }
+    return configs
+  }
+
   async createTopics(topics: Array<TopicDescription & { replicationFactor?: number }>): Promise<void> {
     for (const topic of topics) {
       try {

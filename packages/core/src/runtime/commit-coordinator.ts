@@ -26,6 +26,8 @@ export interface CommitCoordinatorOptions {
   /** Commits input offsets (the group consumer's commit; the test driver keeps them). */
   commitOffsets(offsets: CommitRequest[]): Promise<void>
   logger: Logger
+  /** The broker's `offset.metadata.max.bytes`. @default 4096 */
+  metadataMaxCharacters?: number
 }
 
 export interface CommitOutcome {
@@ -125,12 +127,16 @@ export class CommitCoordinator {
   }
 
   #request(input: InputCommitPoint): CommitRequest {
-    const metadata = encodeCommitMetadata(input, (offsets) => {
-      this.#options.logger.warn(
-        `the completed-offset map of ${input.topic}[${input.partition}] does not fit the commit metadata; ${offsets} completed record(s) above offset ${input.offset} are left out of it and will be processed again after a restart`,
-        { topic: input.topic, partition: input.partition, offset: input.offset },
-      )
-    })
+    const metadata = encodeCommitMetadata(
+      input,
+      (offsets) => {
+        this.#options.logger.warn(
+          `the completed-offset map of ${input.topic}[${input.partition}] does not fit the commit metadata; ${offsets} completed record(s) above offset ${input.offset} are left out of it and will be processed again after a restart`,
+          { topic: input.topic, partition: input.partition, offset: input.offset },
+        )
+      },
+      this.#options.metadataMaxCharacters,
+    )
     return { topic: input.topic, partition: input.partition, offset: input.offset, metadata }
   }
 }

@@ -10,16 +10,19 @@ import type { InputCommitPoint } from '../commit-point.js'
 export const COMMIT_METADATA_VERSION = 2
 
 /**
- * Kafka's default `offset.metadata.max.bytes`: the broker refuses longer metadata. (The runtime
- * does not read the broker's value: the admin port has no broker-config call.)
+ * Kafka's default `offset.metadata.max.bytes`: the broker refuses longer metadata. The app reads
+ * the broker's value at start (the metadata is ASCII, so characters are bytes); this is the
+ * fallback when it cannot.
  */
 export const MAX_METADATA_CHARACTERS = 4096
 
 /**
- * Share of `MAX_METADATA_CHARACTERS` past which a partition's completed-offset map holds new
- * records of that partition back, until the map shrinks.
+ * Past this share of the metadata limit, a partition's completed-offset map holds new records of
+ * that partition back, until the map shrinks.
  */
-export const METADATA_BACKPRESSURE_CHARACTERS = Math.floor(MAX_METADATA_CHARACTERS * 0.75)
+export function backpressureCharacters(maxCharacters: number): number {
+  return Math.floor(maxCharacters * 0.75)
+}
 
 /** The characters around the completed-offset map in version 2 (the rest of the JSON). */
 export const METADATA_OVERHEAD_CHARACTERS = 60
@@ -77,11 +80,12 @@ export function decodeCompleted(offset: bigint, text: string): bigint[] | undefi
 export function encodeCommitMetadata(
   point: Pick<InputCommitPoint, 'offset' | 'completed' | 'streamTime'>,
   onTruncated?: (offsets: number) => void,
+  maxCharacters = MAX_METADATA_CHARACTERS,
 ): string {
   let completed = point.completed
   for (;;) {
     const text = encode(point.streamTime, encodeCompleted(point.offset, completed))
-    if (text.length <= MAX_METADATA_CHARACTERS || completed.length === 0) {
+    if (text.length <= maxCharacters || completed.length === 0) {
       if (completed.length < point.completed.length) onTruncated?.(point.completed.length - completed.length)
       return text
     }

@@ -14,8 +14,9 @@ import type { FetchedRecord } from '../kafka/kafka-port.js'
 import type { Record } from '../record.js'
 import { type SubtopologyConcurrency, UNORDERED } from '../topology.js'
 import {
+  backpressureCharacters,
   encodeCommitMetadata,
-  METADATA_BACKPRESSURE_CHARACTERS,
+  MAX_METADATA_CHARACTERS,
   METADATA_OVERHEAD_CHARACTERS,
 } from './commit-metadata.js'
 import { OffsetTracker } from './offset-tracker.js'
@@ -171,6 +172,8 @@ export class InputScheduler {
   readonly #onFree: () => void
   readonly #prepare: ((fetched: FetchedRecord) => PreparedRecord) | undefined
   readonly #onSuperseded: ((superseded: ScheduledRecord, newer: ScheduledRecord) => void) | undefined
+  /** Map characters past which a partition is held back. */
+  readonly #backpressureCharacters: number
   readonly #owner: LaneOwner
   /** The one lane of `partition` mode. */
   readonly #taskLane: Lane
@@ -208,6 +211,8 @@ export class InputScheduler {
     prepare?: (fetched: FetchedRecord) => PreparedRecord
     /** Per topic, offsets completed before a restart (the committed completed-offset map). */
     skip?: ReadonlyMap<string, Iterable<bigint>>
+    /** The broker's `offset.metadata.max.bytes`. @default 4096 */
+    metadataMaxCharacters?: number
     /** Conflation: told of each record skipped for a newer one of its key (already marked done). */
     onSuperseded?: (superseded: ScheduledRecord, newer: ScheduledRecord) => void
   }) {
@@ -218,6 +223,9 @@ export class InputScheduler {
     this.concurrency = options.concurrency ?? PARTITION_MODE
     this.#prepare = this.concurrency.orderingKey ? options.prepare : undefined
     this.#onSuperseded = options.onSuperseded
+    this.#backpressureCharacters = backpressureCharacters(
+      options.metadataMaxCharacters ?? MAX_METADATA_CHARACTERS,
+    )
     this.#owner = {
       entered: (lane, scope) => {
         this.#running.set(scope, lane)
@@ -660,8 +668,7 @@ export class InputScheduler {
    */
   #heldBack(queue: InputQueue): boolean {
     const offsets = queue.offsets
-    if (offsets.encodedBound() + METADATA_OVERHEAD_CHARACTERS <= METADATA_BACKPRESSURE_CHARACTERS)
-      return false
+    if (offsets.encodedBound() + METADATA_OVERHEAD_CHARACTERS <= this.#backpressureCharacters) return false
     if (queue.measuredVersion !== offsets.version) {
       queue.measuredVersion = offsets.version
       const text = encodeCommitMetadata({
@@ -669,7 +676,7 @@ export class InputScheduler {
         completed: offsets.completedAbove(),
         streamTime: this.#streamTime,
       })
-      queue.heldBack = text.length > METADATA_BACKPRESSURE_CHARACTERS
+      queue.heldBack = text.length > this.#backpressureCharacters
     }
     return queue.heldBack
   }

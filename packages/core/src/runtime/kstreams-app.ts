@@ -26,7 +26,7 @@ import { cleanTaskDirectories } from '../state/task-directory.js'
 import type { StateStore } from '../state-store.js'
 import type { Topology } from '../topology.js'
 import { CommitCoordinator, type CommitOutcome } from './commit-coordinator.js'
-import { decodeCommitMetadata } from './commit-metadata.js'
+import { decodeCommitMetadata, MAX_METADATA_CHARACTERS } from './commit-metadata.js'
 import { type ResolvedConfig, resolveConfig, type StreamsConfig } from './config.js'
 import { BufferBudget, type PartitionProgress } from './input-scheduler.js'
 import { KafkaRecordCollector } from './kafka-record-collector.js'
@@ -110,6 +110,8 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
   #wakeCommit: (() => void) | undefined
   #stopping = false
   #outageSince: number | undefined
+  /** The broker's `offset.metadata.max.bytes`, read at start: the completed-offset map's limit. */
+  #metadataMaxCharacters = MAX_METADATA_CHARACTERS
   /** Since when commits have found some store unable to flush (its service unreachable). */
   #storeOutageSince: number | undefined
   #failure: Error | undefined
@@ -195,6 +197,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
       })
       this.#collector = collector
       await prepareTopics({ admin: this.#admin, collector, topology: this.topology, config })
+      this.#metadataMaxCharacters = await this.#readMetadataLimit(this.#admin)
       const consumer = kafka.createConsumer({
         groupId: config.applicationId,
         clientId: `${config.clientId}-consumer`,
@@ -215,6 +218,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         endOffset: (topic, partition) => collector.endOffset(topic, partition),
         commitOffsets: (offsets) => consumer.commit(offsets),
         logger: config.logger,
+        metadataMaxCharacters: this.#metadataMaxCharacters,
       })
       this.#restorer = new StateRestorer({
         kafka,
@@ -484,6 +488,28 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     if (outcome.fenced.length > 0) await this.#serialized(() => this.#resetFenced(outcome.fenced))
   }
 
+  /** Reads `offset.metadata.max.bytes` from the broker; Kafka's default when it cannot be read. */
+  async #readMetadataLimit(admin: AdminPort): Promise<number> {
+    const key = 'offset.metadata.max.bytes'
+    try {
+      const value = Number((await admin.describeBrokerConfigs?.([key]))?.[key])
+      if (Number.isInteger(value) && value > 0) {
+        this.config.logger.debug(`commit metadata limit: ${value} bytes (${key})`)
+        return value
+      }
+    } catch (error) {
+      this.config.logger.warn(
+        `cannot read ${key} from the broker (${error instanceof Error ? error.message : String(error)}); assuming Kafka's default, ${MAX_METADATA_CHARACTERS}`,
+      )
+    }
+    return MAX_METADATA_CHARACTERS
+  }
+
+  /** The commit metadata limit in use (the broker's `offset.metadata.max.bytes`, read at start). */
+  get metadataMaxBytes(): number {
+    return this.#metadataMaxCharacters
+  }
+
   /**
    * Tasks whose stores could not flush commit nothing and are flushed again by the next commit;
    * logged once per streak, and fatal once the streak outlasts `storeUnavailableTimeoutMs`.
@@ -599,6 +625,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
           onRunnable: () => this.#wake(),
           onFailure: (error) => void this.#fail(error),
           skipOffsets,
+          metadataMaxCharacters: this.#metadataMaxCharacters,
         })
         await task.init()
         this.#tasks.set(taskId, task)

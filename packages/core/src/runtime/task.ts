@@ -58,6 +58,8 @@ export interface TaskOptions {
    * committed offset): they are skipped, not processed again.
    */
   skipOffsets?: ReadonlyMap<string, readonly bigint[]>
+  /** The broker's `offset.metadata.max.bytes` (the completed-offset map's limit). @default 4096 */
+  metadataMaxCharacters?: number
 }
 
 /** A store with a changelog, as the restorer sees it. */
@@ -138,6 +140,7 @@ export class StreamTask {
       prepare: (fetched) => this.#executor.prepare(fetched),
       skip: options.skipOffsets,
       onSuperseded: (superseded, newer) => this.#executor.superseded(superseded, newer),
+      ...(options.metadataMaxCharacters ? { metadataMaxCharacters: options.metadataMaxCharacters } : {}),
     })
     this.#executor = new Executor({
       taskId: this.id,

@@ -47,6 +47,8 @@ export interface SimulatedKafkaOptions {
   lostAckRate?: number
   /** Records per partition in one poll at most. @default 200 */
   maxPollRecords?: number
+  /** Broker configs the admin reports (`describeBrokerConfigs`). @default { 'offset.metadata.max.bytes': '4096' } */
+  brokerConfigs?: Record<string, string>
 }
 
 /** What a record looks like when the test writes it straight into the cluster. */
@@ -249,11 +251,17 @@ export class SimulatedKafka {
       produceFailureRate: options.produceFailureRate ?? 0,
       lostAckRate: options.lostAckRate ?? 0.5,
       maxPollRecords: options.maxPollRecords ?? 200,
+      brokerConfigs: { 'offset.metadata.max.bytes': '4096', ...options.brokerConfigs },
     }
     this.#failSends = new Set(options.failSends ?? [])
     this.#sendRandom = this.random.fork('send')
     this.#commitRandom = this.random.fork('commit')
     this.#crashRandom = this.random.fork('crash')
+  }
+
+  /** A broker config as the admin reports it. */
+  brokerConfig(key: string): string | undefined {
+    return this.#options.brokerConfigs[key]
   }
 
   // ---- topics and records ------------------------------------------------------------------
@@ -1173,6 +1181,18 @@ class SimulatedAdmin implements AdminPort {
   constructor(cluster: SimulatedKafka, process: SimulatedProcess) {
     this.#cluster = cluster
     this.#process = process
+  }
+
+  async describeBrokerConfigs(configKeys: string[]): Promise<Record<string, string>> {
+    await nextMacrotask()
+    this.#process.check()
+    this.#cluster.checkAvailable('describe broker configs')
+    const configs: Record<string, string> = {}
+    for (const key of configKeys) {
+      const value = this.#cluster.brokerConfig(key)
+      if (value !== undefined) configs[key] = value
+    }
+    return configs
   }
 
   async describeTopics(topics: string[], configKeys?: string[]): Promise<Map<string, TopicDescription>> {

@@ -143,6 +143,13 @@ describe('the @platformatic/kafka port on a real broker', () => {
     })
   })
 
+  it('reads broker configs: the commit metadata limit, offset.metadata.max.bytes', async () => {
+    const admin = port().createAdmin({ clientId: uniqueName('port-admin') })
+    onTestFinished(() => admin.close())
+    const configs = await admin.describeBrokerConfigs!(['offset.metadata.max.bytes', 'no.such.config'])
+    expect(configs).toEqual({ 'offset.metadata.max.bytes': '4096' })
+  })
+
   it('creates topics idempotently: an existing topic is left as it is', async () => {
     const admin = port().createAdmin({ clientId: uniqueName('port-admin') })
     onTestFinished(() => admin.close())
