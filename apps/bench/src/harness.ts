@@ -108,6 +108,11 @@ export interface RunOptions {
   rssCurve?: boolean
   /** How long the runner may take to close after SIGTERM before it is killed. @default 60 s */
   closeTimeoutMs?: number
+  /**
+   * Runner processes started side by side in the same consumer group (scale-out on one host):
+   * CPU seconds and peak RSS are their sums. @default 1
+   */
+  instances?: number
 }
 
 /** The resident set of a process, read from /proc/PID/status (VmRSS, in kB). */
@@ -129,24 +134,31 @@ export async function runSide(options: RunOptions): Promise<RunResult> {
     clientId: 'bench-watch',
     bootstrapBrokers: brokers,
   })
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...(options.nodeArguments ?? []), fileURLToPath(new URL(options.runner, import.meta.url))],
-    {
-      env: {
-        ...process.env,
-        BENCH_INPUT: options.input,
-        BENCH_OUTPUT: options.output,
-        BENCH_GROUP: `bench-${options.side}-${runId()}`,
-        ...options.env,
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
+  const group = `bench-${options.side}-${runId()}`
+  const children = Array.from(
+    { length: options.instances ?? 1 },
+    (): { child: ChildProcess; stdout: string } => {
+      const child = spawn(
+        process.execPath,
+        [...(options.nodeArguments ?? []), fileURLToPath(new URL(options.runner, import.meta.url))],
+        {
+          env: {
+            ...process.env,
+            BENCH_INPUT: options.input,
+            BENCH_OUTPUT: options.output,
+            BENCH_GROUP: group,
+            ...options.env,
+          },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      )
+      const entry = { child, stdout: '' }
+      child.stdout!.on('data', (chunk: Buffer) => {
+        entry.stdout += chunk.toString()
+      })
+      return entry
     },
   )
-  let stdout = ''
-  child.stdout!.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString()
-  })
   const startedAt = Date.now()
   let written = 0
   const rssCurve: RssSample[] = []
@@ -154,22 +166,25 @@ export async function runSide(options: RunOptions): Promise<RunResult> {
   // runner that is killed.
   const sampler = options.rssCurve
     ? setInterval(() => {
-        residentMegabytes(child.pid!).then(
-          (rssMegabytes) =>
-            rssCurve.push({
-              second: Math.round((Date.now() - startedAt) / 1000),
-              rssMegabytes,
-              records: written,
-            }),
-          () => {},
-        )
+        Promise.all(children.map(({ child }) => residentMegabytes(child.pid!)))
+          .then((each) => each.reduce((total, megabytes) => total + megabytes, 0))
+          .then(
+            (rssMegabytes) =>
+              rssCurve.push({
+                second: Math.round((Date.now() - startedAt) / 1000),
+                rssMegabytes,
+                records: written,
+              }),
+            () => {},
+          )
       }, 1000)
     : undefined
   try {
     let firstSeenAt: number | undefined
     const deadline = Date.now() + 15 * 60_000
     while (written < options.records) {
-      if (child.exitCode !== null) throw new Error(`${options.side} runner exited early (${child.exitCode})`)
+      const exited = children.find(({ child }) => child.exitCode !== null)
+      if (exited) throw new Error(`${options.side} runner exited early (${exited.child.exitCode})`)
       if (Date.now() > deadline)
         throw new Error(`${options.side} runner wrote ${written} of ${options.records} records`)
       await new Promise((resolve) => setTimeout(resolve, 20))
@@ -180,32 +195,15 @@ export async function runSide(options: RunOptions): Promise<RunResult> {
     if (sampler) clearInterval(sampler)
     const latencies = options.latencyRecords > 0 ? await measureLatency(options) : []
     const terminatedAt = Date.now()
-    const exited = once(child, 'exit')
-    child.kill('SIGTERM')
-    let closeTimer: NodeJS.Timeout | undefined
-    const closed = await Promise.race([
-      exited.then(() => true),
-      new Promise<boolean>((resolve) => {
-        closeTimer = setTimeout(() => resolve(false), options.closeTimeoutMs ?? 60_000)
-      }),
-    ])
-    clearTimeout(closeTimer)
-    const closeSeconds = closed ? (Date.now() - terminatedAt) / 1000 : Number.NaN
-    if (!closed) {
-      console.error(
-        `${options.side}: did not close within ${options.closeTimeoutMs ?? 60_000} ms of SIGTERM; killed`,
-      )
-      child.kill('SIGKILL')
-      await exited
+    const reports = await Promise.all(children.map((entry) => stopRunner(entry, options)))
+    const closeSeconds = reports.every(({ closed }) => closed)
+      ? (Date.now() - terminatedAt) / 1000
+      : Number.NaN
+    const report: RunnerReport = {
+      ...reports[0]!.report,
+      cpuSeconds: reports.reduce((total, { report }) => total + report.cpuSeconds, 0),
+      peakRssBytes: reports.reduce((total, { report }) => total + report.peakRssBytes, 0),
     }
-    // The last report: after the close, or the one printed at SIGTERM when the runner was killed.
-    const reportLine = stdout
-      .trim()
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .at(-1)
-    if (!reportLine) throw new Error(`${options.side} runner printed no report`)
-    const report = JSON.parse(reportLine) as RunnerReport
     const total = options.records + options.latencyRecords
     latencies.sort((left, right) => left - right)
     return {
@@ -224,9 +222,42 @@ export async function runSide(options: RunOptions): Promise<RunResult> {
     }
   } finally {
     if (sampler) clearInterval(sampler)
-    if (child.exitCode === null) child.kill('SIGKILL')
+    for (const { child } of children) if (child.exitCode === null) child.kill('SIGKILL')
     await watcher.close()
   }
+}
+
+/** SIGTERMs a runner, waits for its close (kills it after `closeTimeoutMs`), reads its last report. */
+async function stopRunner(
+  entry: { child: ChildProcess; stdout: string },
+  options: RunOptions,
+): Promise<{ report: RunnerReport; closed: boolean }> {
+  const { child } = entry
+  const exited = once(child, 'exit')
+  child.kill('SIGTERM')
+  let closeTimer: NodeJS.Timeout | undefined
+  const closed = await Promise.race([
+    exited.then(() => true),
+    new Promise<boolean>((resolve) => {
+      closeTimer = setTimeout(() => resolve(false), options.closeTimeoutMs ?? 60_000)
+    }),
+  ])
+  clearTimeout(closeTimer)
+  if (!closed) {
+    console.error(
+      `${options.side}: did not close within ${options.closeTimeoutMs ?? 60_000} ms of SIGTERM; killed`,
+    )
+    child.kill('SIGKILL')
+    await exited
+  }
+  // The last report: after the close, or the one printed at SIGTERM when the runner was killed.
+  const reportLine = entry.stdout
+    .trim()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .at(-1)
+  if (!reportLine) throw new Error(`${options.side} runner printed no report`)
+  return { report: JSON.parse(reportLine) as RunnerReport, closed }
 }
 
 async function measureLatency(options: RunOptions): Promise<number[]> {

@@ -12,16 +12,22 @@ async function runPassthrough(
 ): Promise<RunResult[]> {
   const id = runId()
   const input = `bench-${name}-in-${id}`
-  const sides = [
-    { side: 'raw', runner: './run-raw.js', corePath: undefined },
-    { side: 'kstreams', runner: './run-kstreams.js', corePath: undefined },
-    ...(name === 'passthrough'
-      ? [{ side: 'Kafka Streams', runner: './run-java.js', corePath: undefined }]
-      : []),
-    ...(options.beforeCorePath
-      ? [{ side: 'kstreams before', runner: './run-kstreams.js', corePath: options.beforeCorePath }]
-      : []),
-  ]
+  const declared: Array<{ side: string; runner: string; corePath: string | undefined; instances?: number }> =
+    [
+      { side: 'raw', runner: './run-raw.js', corePath: undefined },
+      { side: 'kstreams', runner: './run-kstreams.js', corePath: undefined },
+      ...(name === 'passthrough'
+        ? [
+            // Two processes of one application on this host: what a second process buys on 2 cores.
+            { side: 'kstreams ×2 processes', runner: './run-kstreams.js', corePath: undefined, instances: 2 },
+            { side: 'Kafka Streams', runner: './run-java.js', corePath: undefined },
+          ]
+        : []),
+      ...(options.beforeCorePath
+        ? [{ side: 'kstreams before', runner: './run-kstreams.js', corePath: options.beforeCorePath }]
+        : []),
+    ]
+  const sides = declared
     .map((side, index) => ({
       ...side,
       output: `bench-${name}-out-${index}-${id}`,
@@ -33,7 +39,7 @@ async function runPassthrough(
   try {
     await preload(input, options.records, options.valueBytes)
     const results: RunResult[] = []
-    for (const { side, runner, corePath, output, group } of sides) {
+    for (const { side, runner, corePath, output, group, instances } of sides) {
       const settings =
         runner === './run-kstreams.js'
           ? kstreamsRunnerSettings(options, corePath)
@@ -48,6 +54,7 @@ async function runPassthrough(
           valueBytes: options.valueBytes,
           latencyRecords: phases.latencyRecords,
           latencyRate: options.latencyRate,
+          ...(instances ? { instances } : {}),
           ...settings,
           rssCurve: settings.rssCurve || phases.rssCurve,
           env: { ...settings.env, BENCH_MODE: 'passthrough', BENCH_GROUP: group },
