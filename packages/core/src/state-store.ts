@@ -59,10 +59,12 @@ export interface StateStore {
   /** Opens the store for a task. Called once, before restore and before the first record. */
   init(context: StateStoreContext): Awaitable<void>
   /**
-   * After `init`: the changelog offset the store's durable data covers when its backend keeps it
-   * off this host (see `StoreBackend.changelogCheckpoint`); undefined otherwise.
+   * After `init`, for a store whose backend keeps its data off this host (see
+   * `StoreBackend.changelogCheckpoint`): `{ offset }`, the changelog offset its durable data
+   * covers (`offset` undefined: none, restore from the start). Undefined when the backend keeps no
+   * checkpoint of its own: the local checkpoint file vouches for it.
    */
-  changelogCheckpoint?(): Awaitable<bigint | undefined>
+  changelogCheckpoint?(): Awaitable<{ offset: bigint | undefined } | undefined>
   /** Applies changelog records during restore, as one batch (`value: null` deletes). */
   restore?(batch: readonly BackendWrite[]): Awaitable<void>
   /**

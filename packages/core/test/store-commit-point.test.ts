@@ -52,8 +52,8 @@ function remoteFactory(
   return factory
 }
 
-function taskWith(factory: StoreBackendFactory, logging: boolean): StreamTask {
-  const stateDir = mkdtempSync(join(tmpdir(), 'kstreams-remote-'))
+function taskWith(factory: StoreBackendFactory, logging: boolean, dir?: string): StreamTask {
+  const stateDir = dir ?? mkdtempSync(join(tmpdir(), 'kstreams-remote-'))
   directories.push(stateDir)
   const topology = new TopologyBuilder()
     .addSource('in', { topics: ['in'], keySerde: serdes.string(), valueSerde: serdes.string() })
@@ -119,4 +119,30 @@ it('a backend with nothing stored restores from the start, and a store without c
   await unlogged.prepareCommit(() => 99n)
   expect(seen.flushes.at(-1)!.changelogs).toEqual([])
   await unlogged.close()
+})
+
+it('a backend that keeps its own checkpoint decides alone: nothing stored means from the start, whatever a local file says', async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'kstreams-remote-'))
+  const seen = { contexts: [] as BackendContext[], flushes: [] as CommitPoint[] }
+  // A local backend (no changelogCheckpoint) is vouched for by the checkpoint file…
+  const memory = createMemoryBackend()
+  const local: StoreBackendFactory = {
+    name: 'local-test',
+    persistent: true,
+    open: (context) => memory.open(context),
+  }
+  const first = taskWith(local, true, stateDir)
+  await first.init()
+  await first.prepareCommit()
+  first.checkpoint(() => 30n)
+  await first.close()
+  const again = taskWith(local, true, stateDir)
+  await again.init()
+  expect(again.loggedStores[0]!.checkpoint).toBe(30n)
+  await again.close()
+  // …but a backend with a checkpoint of its own that has none restores from the start.
+  const remote = taskWith(remoteFactory(undefined, seen), true, stateDir)
+  await remote.init()
+  expect(remote.loggedStores[0]!.checkpoint).toBeUndefined()
+  await remote.close()
 })

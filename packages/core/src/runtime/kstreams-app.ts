@@ -576,7 +576,14 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     )
     const still = partitions.filter(({ topic, partition }) => owned.has(topicPartitionKey(topic, partition)))
     if (still.length === 0) return
-    const committed = await consumer.committed(still)
+    let committed: Map<string, OffsetAndMetadata | null>
+    try {
+      committed = await consumer.committed(still)
+    } catch (error) {
+      // The member itself was fenced meanwhile: the group consumer reports the partitions lost and rejoins.
+      if (KStreamsError.isInstance(error) && error.code === 'KSTREAMS_FENCED') return
+      throw error
+    }
     for (const partition of still) {
       consumer.seek(
         partition,
@@ -627,7 +634,18 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
           skipOffsets,
           metadataMaxCharacters: this.#metadataMaxCharacters,
         })
-        await task.init()
+        try {
+          await task.init()
+        } catch (error) {
+          if (!KStreamsError.isInstance(error) || error.code !== 'KSTREAMS_FENCED') throw error
+          // A store says a newer owner has the task: this member's assignment is stale, and the
+          // group moves the partitions away soon. Until then they are not read here.
+          this.config.logger.error(
+            `task ${taskId} was not opened: ${error.message}; its partitions wait, unread, until the group moves them`,
+          )
+          this.#consumer!.pause(subtopology.sourceTopics.map((source) => ({ topic: source, partition })))
+          continue
+        }
         this.#tasks.set(taskId, task)
         if (task.loggedStores.length > 0) {
           this.#restorer!.start(task, (error) => {

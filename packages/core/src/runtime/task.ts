@@ -197,13 +197,11 @@ export class StreamTask {
         await store.init(this.#storeContext(directory, topic))
         this.#stores.set(storeName, store)
         if (topic) {
-          // A backend that keeps its data off this host knows itself what it covers.
-          const remote = store.changelogCheckpoint ? await store.changelogCheckpoint() : undefined
-          this.#logged.push({
-            store,
-            topic,
-            checkpoint: remote ?? (builder.persistent ? checkpoint.get(storeName) : undefined),
-          })
+          // A backend that keeps its data off this host knows itself what it covers (undefined:
+          // nothing, so the changelog is restored from the start, whatever a local file says).
+          const local = builder.persistent ? checkpoint.get(storeName) : undefined
+          const remote = await store.changelogCheckpoint?.()
+          this.#logged.push({ store, topic, checkpoint: remote ? remote.offset : local })
         }
       }
     } catch (error) {

@@ -253,10 +253,10 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
     return this.#call('restoredValue', () => this.#backend.get(key))
   }
 
-  async changelogCheckpoint(): Promise<bigint | undefined> {
+  async changelogCheckpoint(): Promise<{ offset: bigint | undefined } | undefined> {
     const backend = this.#backend
     if (!backend?.changelogCheckpoint) return undefined
-    return this.#call('changelogCheckpoint', () => backend.changelogCheckpoint!())
+    return { offset: await this.#call('changelogCheckpoint', () => backend.changelogCheckpoint!()) }
   }
 
   async flush(commitPoint?: CommitPoint): Promise<void> {

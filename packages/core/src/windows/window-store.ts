@@ -200,7 +200,7 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
     return this.#inner.restoredValue?.(key)
   }
 
-  async changelogCheckpoint(): Promise<bigint | undefined> {
+  async changelogCheckpoint(): Promise<{ offset: bigint | undefined } | undefined> {
     return this.#inner.changelogCheckpoint?.()
   }
 
