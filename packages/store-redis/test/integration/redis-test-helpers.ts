@@ -1,0 +1,107 @@
+// What the Redis tests share: a plain ioredis client on the shared server, unique key prefixes whose
+// keys are deleted when the test file ends, and backend contexts.
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { type AddressInfo, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import type { BackendContext, OwnershipToken } from '@kstreams/core'
+import { endpoints, uniqueName } from '@kstreams/test-helpers'
+import { Redis } from 'ioredis'
+
+const execFileAsync = promisify(execFile)
+
+/** A client for looking at (and cleaning up) what the backend wrote. */
+export function inspector(url = endpoints.redisUrl): Redis {
+  const client = new Redis(url, { maxRetriesPerRequest: 1 })
+  // Errors while a private Redis is stopped on purpose; the commands report their own.
+  client.on('error', () => {})
+  return client
+}
+
+/** Deletes every key under `{<prefix>:…`. */
+export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}:*`, 'COUNT', 1000)
+    cursor = next
+    if (keys.length > 0) await redis.del(...keys)
+  } while (cursor !== '0')
+}
+
+export function uniquePrefix(name: string): string {
+  return uniqueName(`test-${name}`)
+}
+
+export function contextFor(
+  applicationId: string,
+  options: {
+    storeName?: string
+    partition?: number
+    ownership?: Partial<OwnershipToken>
+    changelogTopic?: string
+  } = {},
+): BackendContext {
+  const partition = options.partition ?? 0
+  const taskId = `0_${partition}`
+  return {
+    applicationId,
+    taskId,
+    partition,
+    storeName: options.storeName ?? 'counts',
+    directory: '/nonexistent-redis-stores-use-no-directory',
+    ownership: { taskId, memberId: 'member-a', memberEpoch: 1, ...options.ownership },
+    ...(options.changelogTopic === undefined ? {} : { changelogTopic: options.changelogTopic }),
+  }
+}
+
+/** A private redis-server (tooling/services/redis.sh on its own port and directory) a test may stop. */
+export interface PrivateRedis {
+  port: number
+  url: string
+  start(): Promise<void>
+  stop(): Promise<void>
+  close(): Promise<void>
+}
+
+const redisScript = fileURLToPath(new URL('../../../../tooling/services/redis.sh', import.meta.url))
+
+/**
+ * Starts a private Redis with append-only persistence (fsync on every write), so that its data
+ * survives `stop()` and `start()` as a production Redis's would. `close()` stops it and removes its
+ * directory.
+ */
+export async function startPrivateRedis(): Promise<PrivateRedis> {
+  const port = await freePort()
+  const directory = await mkdtemp(join(tmpdir(), 'kstreams-private-redis-'))
+  const env = {
+    ...process.env,
+    REDIS_PORT: String(port),
+    KSTREAMS_SERVICES_DIR: directory,
+    REDIS_EXTRA_ARGS: '--appendonly yes --appendfsync always',
+  }
+  const run = async (action: string) => {
+    await execFileAsync('bash', [redisScript, action], { env })
+  }
+  await run('start')
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    start: () => run('start'),
+    stop: () => run('stop'),
+    async close() {
+      await run('stop')
+      await rm(directory, { recursive: true, force: true })
+    },
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
