@@ -1,3 +1,3 @@
-export { createRedisBackend, RedisBackend } from './redis-backend.js'
+export { createRedisBackend, inputField, RedisBackend } from './redis-backend.js'
 export { applicationKeyPattern, type StoreKeys, storeKeys } from './redis-keys.js'
 export type { RedisStoreOptions } from './redis-store-options.js'

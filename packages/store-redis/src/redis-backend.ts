@@ -349,7 +349,7 @@ export class RedisBackend implements StoreBackend {
       if (value === null) deletes.push(key)
       else puts.push(key, value)
     }
-    const token = this.#token
+    const owner = [String(this.#token.memberEpoch), this.#token.memberId]
     const changelog =
       commitPoint === undefined || this.#context.changelogTopic === undefined
         ? undefined
@@ -357,13 +357,7 @@ export class RedisBackend implements StoreBackend {
             (entry) =>
               entry.topic === this.#context.changelogTopic && entry.partition === this.#context.partition,
           )
-    const head = [
-      String(token.memberEpoch),
-      token.memberId,
-      commitPoint === undefined ? '' : commitPointJson(commitPoint),
-      changelog === undefined ? '' : changelog.offset.toString(),
-      String(Date.now()),
-    ]
+    const meta = metaFields(commitPoint, changelog?.offset)
     // A flush does not wait for an unreachable Redis (the runtime flushes again at the next commit);
     // an early write-down holds the write that needs room, up to unavailableTimeoutMs.
     const waitMs = operation === 'flush' ? 0 : this.#options.unavailableTimeoutMs
@@ -373,10 +367,10 @@ export class RedisBackend implements StoreBackend {
     const keys = [this.#keys.meta, this.#keys.data, this.#keys.index, stage.puts, stage.deletes]
     let args: Array<string | Buffer>
     if (writes.size <= this.#options.flushChunkKeys) {
-      args = [...head, '0', String(puts.length / 2), ...puts, ...deletes]
+      args = [...owner, '0', String(puts.length / 2), String(meta.length / 2), ...meta, ...puts, ...deletes]
     } else {
       await this.#call(operation, what, (connection) => this.#stage(connection, stage, puts, deletes), waitMs)
-      args = [...head, '1', '0']
+      args = [...owner, '1', '0', String(meta.length / 2), ...meta]
     }
     const reply = (await this.#call(
       operation,
@@ -504,27 +498,35 @@ function describeKey(key: Uint8Array): string {
   return /^[\x20-\x7e]*$/.test(text) ? `"${text}"${bytes.length > 64 ? '…' : ''} (${hex})` : hex
 }
 
-function commitPointJson(commitPoint: CommitPoint): string {
-  return JSON.stringify(
-    {
-      taskId: commitPoint.taskId,
-      inputs: commitPoint.inputs.map((input) => ({
+/**
+ * The meta fields a flush writes: the time, and per input partition with progress its commit point
+ * (`input:<topic>:<partition>`, JSON with the offsets as strings), and the changelog offset. A
+ * commit point names only the inputs that moved since the previous one, so each input keeps its
+ * own field and the last position of an input that did not move stays.
+ */
+function metaFields(commitPoint: CommitPoint | undefined, changelogOffset: bigint | undefined): string[] {
+  const fields = ['flushedAt', String(Date.now())]
+  for (const input of commitPoint?.inputs ?? []) {
+    fields.push(
+      inputField(input.topic, input.partition),
+      JSON.stringify({
         topic: input.topic,
         partition: input.partition,
         offset: input.offset.toString(),
         completed: input.completed.map((offset) => offset.toString()),
         streamTime: input.streamTime,
-      })),
-      changelogs: commitPoint.changelogs.map((changelog) => ({
-        topic: changelog.topic,
-        partition: changelog.partition,
-        offset: changelog.offset.toString(),
-      })),
-      ownership: commitPoint.ownership,
-    },
-    undefined,
-    undefined,
-  )
+        memberId: commitPoint!.ownership.memberId,
+        memberEpoch: commitPoint!.ownership.memberEpoch,
+      }),
+    )
+  }
+  if (changelogOffset !== undefined) fields.push('changelogOffset', changelogOffset.toString())
+  return fields
+}
+
+/** The meta field holding the commit point of one input partition. */
+export function inputField(topic: string, partition: number): string {
+  return `input:${topic}:${partition}`
 }
 
 /**

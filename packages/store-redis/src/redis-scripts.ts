@@ -31,11 +31,11 @@ return {1, owner[1] or '', owner[2] or '', owner[3] or ''}
 )
 
 /**
- * Applies buffered writes, and the commit point, if `meta` still names this owner.
- * KEYS: meta, data, index, stage puts, stage deletes.
- * ARGV: memberEpoch, memberId, commit point JSON or '', changelog offset or '', now (ms),
- *       staged ('1': the writes are in the stage keys) , number of puts, then the puts as
- *       key, value pairs, then the keys to delete.
+ * Applies buffered writes, and fields of the meta hash (the commit point), if `meta` still names
+ * this owner. KEYS: meta, data, index, stage puts, stage deletes.
+ * ARGV: memberEpoch, memberId, staged ('1': the writes are in the stage keys), number of puts,
+ *       number of meta fields, then the meta fields as field, value pairs, then the puts as key,
+ *       value pairs, then the keys to delete.
  * Returns {1} when applied, {0, stored epoch, stored member id, stored task id} when fenced.
  */
 export const applyScript = script(
@@ -44,7 +44,7 @@ export const applyScript = script(
 local meta, data, index = KEYS[1], KEYS[2], KEYS[3]
 local owner = redis.call('HMGET', meta, 'owner:memberEpoch', 'owner:memberId', 'owner:taskId')
 if owner[1] ~= ARGV[1] or owner[2] ~= ARGV[2] then
-  if ARGV[6] == '1' then redis.call('DEL', KEYS[4], KEYS[5]) end
+  if ARGV[3] == '1' then redis.call('DEL', KEYS[4], KEYS[5]) end
   return {0, owner[1] or '', owner[2] or '', owner[3] or ''}
 end
 local chunk = 500
@@ -67,27 +67,19 @@ local function delete(list, first, last)
     redis.call('ZREM', index, unpack(list, start, stop))
   end
 end
-if ARGV[6] == '1' then
+local metaEnd = 5 + 2 * tonumber(ARGV[5])
+if ARGV[3] == '1' then
   local puts = redis.call('HGETALL', KEYS[4])
   put(puts, 1, #puts)
   local deletes = redis.call('SMEMBERS', KEYS[5])
   delete(deletes, 1, #deletes)
   redis.call('DEL', KEYS[4], KEYS[5])
 else
-  local putEnd = 7 + 2 * tonumber(ARGV[7])
-  put(ARGV, 8, putEnd)
+  local putEnd = metaEnd + 2 * tonumber(ARGV[4])
+  put(ARGV, metaEnd + 1, putEnd)
   delete(ARGV, putEnd + 1, #ARGV)
 end
-local fields = {'flushedAt', ARGV[5]}
-if ARGV[3] ~= '' then
-  fields[#fields + 1] = 'commitPoint'
-  fields[#fields + 1] = ARGV[3]
-end
-if ARGV[4] ~= '' then
-  fields[#fields + 1] = 'changelogOffset'
-  fields[#fields + 1] = ARGV[4]
-end
-redis.call('HSET', meta, unpack(fields))
+if metaEnd > 5 then redis.call('HSET', meta, unpack(ARGV, 6, metaEnd)) end
 return {1}
 `,
 )

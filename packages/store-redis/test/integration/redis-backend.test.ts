@@ -93,10 +93,18 @@ describe('the write buffer', () => {
     await backend.flush(commitPoint('0_0', 42n))
     expect(await redis.hgetall(keys.data)).toEqual({ a: 'a1', y: 'y2' })
     expect(await redis.zrange(keys.index, '0', '-1')).toEqual(['a', 'y'])
-    const stored = JSON.parse((await redis.hget(keys.meta, 'commitPoint'))!)
-    expect(stored.inputs).toEqual([
-      { topic: 'input', partition: 0, offset: '42', completed: ['44'], streamTime: 1000 },
-    ])
+    expect(JSON.parse((await redis.hget(keys.meta, 'input:input:0'))!)).toEqual({
+      topic: 'input',
+      partition: 0,
+      offset: '42',
+      completed: ['44'],
+      streamTime: 1000,
+      memberId: 'member-a',
+      memberEpoch: 1,
+    })
+    // A commit point without progress (no inputs) leaves the stored position as it is.
+    await backend.flush({ ...commitPoint('0_0', 0n), inputs: [] })
+    expect(JSON.parse((await redis.hget(keys.meta, 'input:input:0'))!).offset).toBe('42')
   })
 
   it('writes the buffer down early once it passes maxBufferBytes, without a commit point', async () => {
@@ -110,7 +118,7 @@ describe('the write buffer', () => {
     const inRedis = await redis.hlen(keys.data)
     expect(inRedis).toBeGreaterThanOrEqual(19)
     expect(inRedis).toBeLessThan(50)
-    expect(await redis.hget(keys.meta, 'commitPoint')).toBeNull()
+    expect(await redis.hget(keys.meta, 'input:input:0')).toBeNull()
     expect(await backend.approximateCount()).toBe(50)
     expect(Buffer.from((await backend.get(text('key-49')))!)[0]).toBe(49)
     await backend.flush(commitPoint('0_0', 50n))
@@ -191,7 +199,7 @@ describe('fencing', () => {
       expect((error as Error).message).toContain('member "member-a" epoch 3')
       // Neither the writes nor the commit point of the refused flush reached Redis.
       expect(await redis.hkeys(keys.data)).toEqual(['before'])
-      expect(JSON.parse((await redis.hget(keys.meta, 'commitPoint'))!).inputs[0].offset).toBe('10')
+      expect(JSON.parse((await redis.hget(keys.meta, 'input:input:0'))!).offset).toBe('10')
       expect(await redis.keys(`${keys.base}:stage:*`)).toEqual([])
       // The zombie stays fenced; the successor works.
       await expect(Promise.resolve(zombie.flush())).rejects.toThrow(FencedError)
@@ -282,7 +290,7 @@ describe('an unreachable Redis', () => {
     await backend.flush(commitPoint('0_0', 3n))
     // The persistence of the private Redis kept the first flush; the retried one added the rest.
     expect(await client.hgetall(keys.data)).toEqual({ stored: 's', pending: 'p', later: 'l' })
-    expect(JSON.parse((await client.hget(keys.meta, 'commitPoint'))!).inputs[0].offset).toBe('3')
+    expect(JSON.parse((await client.hget(keys.meta, 'input:input:0'))!).offset).toBe('3')
   })
 
   it('holds a read while Redis is away, up to unavailableTimeoutMs, and answers once it is back', async () => {

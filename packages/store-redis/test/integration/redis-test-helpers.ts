@@ -10,6 +10,7 @@ import { promisify } from 'node:util'
 import type { BackendContext, OwnershipToken } from '@kstreams/core'
 import { endpoints, uniqueName } from '@kstreams/test-helpers'
 import { Redis } from 'ioredis'
+import { storeKeys } from '../../src/index.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -104,4 +105,84 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo
   await new Promise((resolve) => server.close(resolve))
   return port
+}
+
+/** One input partition of a commit point as the backend stores it in `:meta` (offsets as strings). */
+export interface StoredInput {
+  topic: string
+  partition: number
+  offset: string
+  completed: string[]
+}
+
+/** What the backend holds for one store of one partition: counts (int64 values) and the commit point. */
+export interface StoredPartition {
+  counts: Map<string, bigint>
+  inputs: StoredInput[]
+  owner: { memberId: string; memberEpoch: number } | undefined
+}
+
+/** Reads the data hash and the meta hash of `store` of each partition straight from Redis. */
+export async function readStoredCounts(
+  redis: Redis,
+  keyPrefix: string,
+  applicationId: string,
+  storeName: string,
+  partitions: number,
+): Promise<StoredPartition[]> {
+  const result: StoredPartition[] = []
+  for (let partition = 0; partition < partitions; partition += 1) {
+    const keys = storeKeys(keyPrefix, applicationId, storeName, partition)
+    const counts = new Map<string, bigint>()
+    const flat = (await redis.callBuffer('HGETALL', keys.data)) as Buffer[]
+    for (let index = 0; index < flat.length; index += 2) {
+      counts.set(flat[index]!.toString(), flat[index + 1]!.readBigInt64BE())
+    }
+    const meta = await redis.hgetall(keys.meta)
+    result.push({
+      counts,
+      inputs: Object.entries(meta)
+        .filter(([field]) => field.startsWith('input:'))
+        .map(([, value]) => JSON.parse(value) as StoredInput),
+      owner:
+        meta['owner:memberEpoch'] === undefined
+          ? undefined
+          : { memberId: meta['owner:memberId'] ?? '', memberEpoch: Number(meta['owner:memberEpoch']) },
+    })
+  }
+  return result
+}
+
+/** An input record by where it is. */
+export interface InputRecord {
+  key: string
+  partition: number
+  offset: bigint
+}
+
+/** Counts per key of the records that `inputs` (a stored commit point) says are done. */
+export function countsCoveredBy(
+  records: readonly InputRecord[],
+  inputs: readonly StoredInput[],
+): Map<string, bigint> {
+  const counts = new Map<string, bigint>()
+  for (const record of records) {
+    const input = inputs.find((candidate) => candidate.partition === record.partition)
+    if (input === undefined) continue
+    const done = record.offset < BigInt(input.offset) || input.completed.includes(record.offset.toString())
+    if (done) counts.set(record.key, (counts.get(record.key) ?? 0n) + 1n)
+  }
+  return counts
+}
+
+/** The union of the counts of every partition (each key lives in one partition). */
+export function allCounts(partitions: readonly StoredPartition[]): Map<string, bigint> {
+  const counts = new Map<string, bigint>()
+  for (const partition of partitions) for (const [key, count] of partition.counts) counts.set(key, count)
+  return counts
+}
+
+/** Sorted `key=count` lines, for readable comparisons. */
+export function countLines(counts: Map<string, bigint>): string[] {
+  return [...counts].map(([key, count]) => `${key}=${count}`).sort()
 }
