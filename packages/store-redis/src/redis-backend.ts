@@ -362,7 +362,10 @@ export class RedisBackend implements StoreBackend {
     // an early write-down holds the write that needs room, up to unavailableTimeoutMs.
     const waitMs = operation === 'flush' ? 0 : this.#options.unavailableTimeoutMs
     const first = writes.size === 0 ? undefined : writes.writes().next().value?.key
-    const what = `${writes.size} changed key(s)${first === undefined ? '' : `, the first ${describeKey(first)}`}`
+    const what =
+      first === undefined
+        ? 'the commit point (no changed keys)'
+        : `${writes.size} changed key(s), the first ${describeKey(first)}`
     const stage = this.#keys.stage(randomUUID())
     const keys = [this.#keys.meta, this.#keys.data, this.#keys.index, stage.puts, stage.deletes]
     let args: Array<string | Buffer>
@@ -427,7 +430,9 @@ export class RedisBackend implements StoreBackend {
 
   #storeError(operation: string, key: Uint8Array | string | undefined, cause: unknown): StoreError {
     const retriable = isRetriable(cause)
-    const reason = cause instanceof Error ? cause.message : String(cause)
+    const message = cause instanceof Error ? cause.message : String(cause)
+    // ioredis' words for "not connected now" (its offline queue is off on purpose).
+    const reason = message.includes('enableOfflineQueue') ? 'not connected' : message
     const connectionReason = this.#connection.lastError?.message
     const what =
       key === undefined
@@ -435,10 +440,10 @@ export class RedisBackend implements StoreBackend {
         : typeof key === 'string'
           ? `${operation} of ${key}`
           : `${operation} of key ${describeKey(key)}`
-    const message = retriable
+    const text = retriable
       ? `${this.#where()}: ${what} failed: Redis at ${this.#connection.where} is unreachable (${reason}${connectionReason !== undefined && connectionReason !== reason ? `; ${connectionReason}` : ''})`
       : `${this.#where()}: ${what} failed: ${reason}`
-    return new StoreError(message, {
+    return new StoreError(text, {
       cause,
       retriable,
       context: {
