@@ -2,6 +2,7 @@
 // holds the only copy of its state), and an owner SIGKILLed mid-stream whose successor goes on
 // from exactly what the killed one had committed.
 import { execFile } from 'node:child_process'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,6 +20,7 @@ import {
 } from '@kstreams/core'
 import {
   createTestTopics,
+  deleteTopicsWhenTestEnds,
   endpoints,
   produceStrings,
   readTopicUntil,
@@ -121,15 +123,15 @@ async function committedOffsets(groupId: string, topic: string): Promise<Map<num
   }
 }
 
-describe('a counting app with logging: false on Redis', () => {
-  function start(applicationId: string, input: string, stateDir: string): KStreamsApp {
+describe('a counting app on Redis', () => {
+  function start(applicationId: string, input: string, stateDir: string, logging = false): KStreamsApp {
     const topology = new TopologyBuilder()
       .addSource('input', { topics: [input], keySerde: serdes.string(), valueSerde: serdes.string() })
       .addStore(
         stores.keyValue('counts', {
           keySerde: serdes.string(),
           valueSerde: serdes.int64(),
-          logging: false,
+          logging,
           backend: createRedisBackend({ url: endpoints.redisUrl, keyPrefix }),
         }),
       )
@@ -158,7 +160,7 @@ describe('a counting app with logging: false on Redis', () => {
     return app
   }
 
-  it('keeps its counts in Redis with the commit point, and another host goes on from them', async () => {
+  it('with logging: false, keeps its counts in Redis with the commit point, and another host goes on from them', async () => {
     const [input] = await createTestTopics({ prefix: 'redis-count-in', partitions: 2 })
     const applicationId = uniqueName('redis-count')
     const keys = 300
@@ -198,6 +200,58 @@ describe('a counting app with logging: false on Redis', () => {
       ),
     )
     for (const [key, count] of allCounts(state)) expect(count, key).toBe(11n)
+  })
+
+  it('with a changelog, a new host restores only the changelog tail after the offset Redis stored', async () => {
+    const [input] = await createTestTopics({ prefix: 'redis-logged-in', partitions: 2 })
+    const applicationId = uniqueName('redis-logged')
+    deleteTopicsWhenTestEnds(`${applicationId}-counts-changelog`)
+    const keys = 1000
+    await produceStrings(
+      input!,
+      Array.from({ length: keys * 2 }, (_, index) => ({ key: `key-${index % keys}`, value: 'x' })),
+    )
+    const restored: number[] = []
+    const listener = (message: unknown) => {
+      const event = message as { phase: string; records: number }
+      if (event.phase === 'end') restored.push(event.records)
+    }
+    subscribe('kstreams:restore', listener)
+    onTestFinished(() => {
+      unsubscribe('kstreams:restore', listener)
+    })
+    const first = start(applicationId, input!, await temporaryStateDir(), true)
+    await first.start()
+    let records = await inputRecords(input!, keys * 2)
+    await waitForStored(applicationId, 2, coversAll(records))
+    await first.close()
+    const stored = await Promise.all(
+      [0, 1].map((partition) =>
+        redis.hget(`{${keyPrefix}:${applicationId}:counts:${partition}}:meta`, 'changelogOffset'),
+      ),
+    )
+    // Each partition's changelog holds a record per key it counted; Redis stored where it stood.
+    expect(stored.map(Number).reduce((sum, offset) => sum + offset, 0)).toBeGreaterThanOrEqual(keys)
+
+    await produceStrings(
+      input!,
+      Array.from({ length: 50 }, (_, index) => ({ key: `key-${index}`, value: 'x' })),
+    )
+    restored.length = 0
+    // Another host: no local checkpoint, so only Redis's changelog checkpoint can spare the replay.
+    const second = start(applicationId, input!, await temporaryStateDir(), true)
+    await second.start()
+    records = await inputRecords(input!, keys * 2 + 50)
+    const state = await waitForStored(applicationId, 2, coversAll(records))
+    await second.close()
+    expect(restored).toHaveLength(2)
+    expect(restored.reduce((sum, count) => sum + count, 0)).toBe(0)
+    const counts = allCounts(state)
+    for (let index = 0; index < keys; index += 1)
+      expect(counts.get(`key-${index}`)).toBe(index < 50 ? 3n : 2n)
+    console.info(
+      `changelog checkpoint: ${keys} keys, changelog offsets stored in Redis ${stored.join(', ')}; the new host replayed ${restored.reduce((sum, count) => sum + count, 0)} changelog record(s)`,
+    )
   })
 })
 
