@@ -335,3 +335,67 @@ describe('an owner SIGKILLed mid-stream', () => {
     )
   })
 })
+
+describe('a zombie owner', () => {
+  it('cannot overwrite its successor: after SIGCONT none of its writes reaches Redis', async () => {
+    const [input] = await createTestTopics({ prefix: 'redis-zombie-in', partitions: 1 })
+    const applicationId = uniqueName('redis-zombie')
+    await setGroupSessionTimeout(applicationId, 3000)
+    const keys = 50
+    const total = 4000
+    await produceStrings(
+      input!,
+      Array.from({ length: total }, (_, index) => ({ key: `key-${index % keys}`, value: String(index) })),
+    )
+    const records = await inputRecords(input!, total)
+    const env = {
+      APP_ID: applicationId,
+      INPUT_TOPIC: input!,
+      KAFKA_BOOTSTRAP_SERVERS: endpoints.kafkaBootstrapServers.join(','),
+      REDIS_URL: endpoints.redisUrl,
+      KEY_PREFIX: keyPrefix,
+      COMMIT_INTERVAL_MS: '300',
+    }
+    // Slow (about 500 records a second): stopped with most of its input fetched and unprocessed.
+    const zombie = spawnNodeScript(fixture, {
+      ...env,
+      SLEEP_EVERY: '1',
+      SLEEP_MS: '2',
+      STATE_DIR: await temporaryStateDir(),
+    })
+    await zombie.waitFor('state running')
+    const deadline = Date.now() + 30_000
+    while ((zombie.output().match(/^committed /gm) ?? []).length < 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    zombie.child.kill('SIGSTOP')
+    const stoppedOwner = (await readStoredCounts(redis, keyPrefix, applicationId, 'counts', 1))[0]!.owner!
+
+    // The group gives the task to a successor once the stopped member's session expired.
+    const successor = spawnNodeScript(fixture, { ...env, STATE_DIR: await temporaryStateDir() })
+    const settled = await waitForStored(applicationId, 1, coversAll(records), 60_000)
+    expect(settled[0]!.owner!.memberEpoch).toBeGreaterThan(stoppedOwner.memberEpoch)
+    expect(settled[0]!.owner!.memberId).not.toBe(stoppedOwner.memberId)
+
+    // The zombie wakes up with writes in its buffer and records it had fetched; it goes on and
+    // tries to commit them. Redis refuses (or the group fences it first): the successor's state stays.
+    const before = countLines(allCounts(settled))
+    zombie.child.kill('SIGCONT')
+    await new Promise((resolve) => setTimeout(resolve, 4000))
+    const after = await readStoredCounts(redis, keyPrefix, applicationId, 'counts', 1)
+    expect(countLines(allCounts(after))).toEqual(before)
+    // The owner Redis names never goes back to the stopped token (the group may give the task to
+    // the woken member again, under a new member epoch).
+    expect(after[0]!.owner!.memberEpoch).toBeGreaterThanOrEqual(settled[0]!.owner!.memberEpoch)
+    for (const [key, count] of allCounts(after))
+      expect(count, key).toBeGreaterThanOrEqual(BigInt(total / keys))
+    const zombieLines = zombie
+      .output()
+      .split('\n')
+      .filter((line) => /fenced|FENCED|owned by|^error|^warn|^failed|^state/.test(line))
+    console.info(
+      `zombie: stopped as ${JSON.stringify(stoppedOwner)}; after SIGCONT it said: ${zombieLines.join(' | ') || '(nothing about fencing)'}`,
+    )
+    await successor.kill()
+  })
+})
