@@ -2,12 +2,10 @@
 // a production one) is stopped for 20 s under a counting app with `logging: false`. Commits pause
 // (the flush fails with a retriable StoreError, so no offset is committed), nothing is lost, and
 // the app goes on and commits once Redis is back.
-import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import {
   createTestTopics,
   endpoints,
@@ -21,6 +19,7 @@ import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest'
 import {
   allCounts,
+  ensureBuilt,
   type InputRecord,
   inspector,
   type PrivateRedis,
@@ -29,19 +28,13 @@ import {
   uniquePrefix,
 } from './redis-test-helpers.js'
 
-const packageDir = fileURLToPath(new URL('../..', import.meta.url))
 const fixture = fileURLToPath(new URL('./fixtures/redis-counting-app.mjs', import.meta.url))
 const outageMs = 20_000
 let privateRedis: PrivateRedis
 let redis: Redis
 
 beforeAll(async () => {
-  // The child app imports the package from dist: build it from this source.
-  await promisify(execFile)(
-    process.execPath,
-    [join(packageDir, '../../node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-    { cwd: packageDir },
-  )
+  await ensureBuilt()
   privateRedis = await startPrivateRedis()
   redis = inspector(privateRedis.url)
 }, 120_000)

@@ -1,13 +1,11 @@
 // Redis stores in running apps on the real broker: a counting app with `logging: false` (Redis
 // holds the only copy of its state), and an owner SIGKILLed mid-stream whose successor goes on
 // from exactly what the killed one had committed.
-import { execFile } from 'node:child_process'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import {
   createApp,
   type KeyValueStore,
@@ -36,6 +34,7 @@ import {
   countLines,
   countsCoveredBy,
   deletePrefix,
+  ensureBuilt,
   type InputRecord,
   inspector,
   readStoredCounts,
@@ -43,20 +42,12 @@ import {
   uniquePrefix,
 } from './redis-test-helpers.js'
 
-const packageDir = fileURLToPath(new URL('../..', import.meta.url))
 const fixture = fileURLToPath(new URL('./fixtures/redis-counting-app.mjs', import.meta.url))
 const redis = inspector()
 const keyPrefix = uniquePrefix('runtime')
 
 beforeAll(async () => {
-  // The child app imports the package as an application does, from dist: build it from this source.
-  await promisify(execFile)(
-    process.execPath,
-    [join(packageDir, '../../node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-    {
-      cwd: packageDir,
-    },
-  )
+  await ensureBuilt()
 }, 120_000)
 afterAll(async () => {
   await deletePrefix(redis, keyPrefix)

@@ -1,7 +1,7 @@
 // What the Redis tests share: a plain ioredis client on the shared server, unique key prefixes whose
 // keys are deleted when the test file ends, and backend contexts.
 import { execFile } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { type AddressInfo, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -185,4 +185,39 @@ export function allCounts(partitions: readonly StoredPartition[]): Map<string, b
 /** Sorted `key=count` lines, for readable comparisons. */
 export function countLines(counts: Map<string, bigint>): string[] {
   return [...counts].map(([key, count]) => `${key}=${count}`).sort()
+}
+
+const packageDir = fileURLToPath(new URL('../..', import.meta.url))
+
+/**
+ * Builds the package (tsc) unless dist is newer than every source file: child apps import it from
+ * dist, as an application does, and must run this source.
+ */
+export async function ensureBuilt(): Promise<void> {
+  const newest = async (directory: string, extension: string): Promise<number | undefined> => {
+    const names = await readdir(directory).catch(() => [] as string[])
+    const times = await Promise.all(
+      names
+        .filter((name) => name.endsWith(extension))
+        .map(async (name) => (await stat(join(directory, name))).mtimeMs),
+    )
+    return times.length === 0 ? undefined : Math.max(...times)
+  }
+  const source = (await newest(join(packageDir, 'src'), '.ts')) ?? Number.POSITIVE_INFINITY
+  const oldestBuilt = await (async () => {
+    const names = (await readdir(join(packageDir, 'dist')).catch(() => [] as string[])).filter((name) =>
+      name.endsWith('.js'),
+    )
+    if (names.length === 0) return undefined
+    const times = await Promise.all(
+      names.map(async (name) => (await stat(join(packageDir, 'dist', name))).mtimeMs),
+    )
+    return Math.min(...times)
+  })()
+  if (oldestBuilt !== undefined && oldestBuilt >= source) return
+  await execFileAsync(
+    process.execPath,
+    [join(packageDir, '../../node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+    { cwd: packageDir },
+  )
 }
