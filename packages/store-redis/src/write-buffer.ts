@@ -15,8 +15,10 @@ const entryOverheadBytes = 64
 export class WriteBuffer {
   readonly #entries = new Map<string, BufferedWrite>()
   #bytes = 0
-  // The keys in byte order, rebuilt when a key was added or removed since the last scan.
-  #sorted: string[] | undefined = []
+  // The keys in byte order as of the last scan, and the keys added since (sorted and merged in by
+  // the next scan: a scan after k new keys costs k log k plus the merge, not a full sort).
+  #sorted: string[] = []
+  #added: string[] = []
 
   /** Number of keys with a buffered put or tombstone. */
   get size(): number {
@@ -33,7 +35,7 @@ export class WriteBuffer {
     const id = key.toString('latin1')
     const previous = this.#entries.get(id)
     if (previous === undefined) {
-      this.#sorted = undefined
+      this.#added.push(id)
       this.#bytes += entryOverheadBytes + key.length
     } else {
       this.#bytes -= previous.value?.length ?? 0
@@ -57,8 +59,7 @@ export class WriteBuffer {
    * changes to the buffer do not change the returned array.
    */
   between(from: Uint8Array | undefined, to: Uint8Array | undefined, reverse: boolean): BufferedWrite[] {
-    this.#sorted ??= [...this.#entries.keys()].sort()
-    const sorted = this.#sorted
+    const sorted = this.#sortedKeys()
     const start = from === undefined ? 0 : lowerBound(sorted, latin1(from))
     const end = to === undefined ? sorted.length : lowerBound(sorted, latin1(to))
     const selected: BufferedWrite[] = []
@@ -75,9 +76,27 @@ export class WriteBuffer {
       if (!this.#entries.has(id)) {
         this.#entries.set(id, write)
         this.#bytes += entryOverheadBytes + write.key.length + (write.value?.length ?? 0)
-        this.#sorted = undefined
+        this.#added.push(id)
       }
     }
+  }
+
+  #sortedKeys(): string[] {
+    if (this.#added.length === 0) return this.#sorted
+    const added = this.#added.sort()
+    this.#added = []
+    const sorted = this.#sorted
+    const merged: string[] = new Array(sorted.length + added.length)
+    let left = 0
+    let right = 0
+    for (let index = 0; index < merged.length; index += 1) {
+      merged[index] =
+        right >= added.length || (left < sorted.length && sorted[left]! < added[right]!)
+          ? sorted[left++]!
+          : added[right++]!
+    }
+    this.#sorted = merged
+    return merged
   }
 }
 

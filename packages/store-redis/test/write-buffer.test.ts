@@ -75,3 +75,26 @@ describe('WriteBuffer', () => {
     expect(buffer.bytes).toBe(fresh.bytes)
   })
 })
+
+describe('WriteBuffer order under many additions', () => {
+  it('stays in byte order when keys arrive between scans, in random order', () => {
+    const buffer = new WriteBuffer()
+    const expected: string[] = []
+    let seed = 7
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed
+    }
+    for (let round = 0; round < 20; round += 1) {
+      for (let index = 0; index < 50; index += 1) {
+        const bytes = Buffer.from(Array.from({ length: 1 + (random() % 4) }, () => random() % 256))
+        if (buffer.lookup(bytes) === undefined) expected.push(bytes.toString('hex'))
+        buffer.set(bytes, null)
+      }
+      const sorted = [...expected].sort((left, right) =>
+        Buffer.compare(Buffer.from(left, 'hex'), Buffer.from(right, 'hex')),
+      )
+      expect(hexes(buffer.between(undefined, undefined, false))).toEqual(sorted)
+    }
+  })
+})
