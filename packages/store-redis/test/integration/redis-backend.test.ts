@@ -155,6 +155,44 @@ describe('the flush', () => {
     expect(await backend.changelogCheckpoint?.()).toBe(360n)
   })
 
+  it('is one atomic step with the commit point: an observer sees the old state or the new one, nothing between', async () => {
+    const applicationId = uniqueName('atomic')
+    const keys = storeKeys(keyPrefix, applicationId, 'counts', 0)
+    const backend = await open(applicationId, {}, { flushChunkKeys: 100 })
+    const round = (value: string) =>
+      Array.from({ length: 5000 }, (_, index) => ({ key: text(`k${index}`), value: text(value) }))
+    await backend.write(round('a'))
+    await backend.flush(commitPoint('0_0', 1n))
+    // Reads the data and the commit point in one script, so each observation is one instant of Redis.
+    const observe = async () =>
+      (await redis.eval(
+        `local first = redis.call('HGET', KEYS[1], 'k0'); local last = redis.call('HGET', KEYS[1], 'k4999')
+         local input = redis.call('HGET', KEYS[2], 'input:input:0')
+         return {first, last, cjson.decode(input).offset}`,
+        2,
+        keys.data,
+        keys.meta,
+      )) as string[]
+    await backend.write(round('b'))
+    const observations = new Set<string>()
+    let flushing = true
+    let samples = 0
+    const observer = (async () => {
+      while (flushing) {
+        observations.add((await observe()).join(' '))
+        samples += 1
+      }
+    })()
+    await backend.flush(commitPoint('0_0', 2n))
+    flushing = false
+    await observer
+    observations.add((await observe()).join(' '))
+    expect([...observations].sort()).toEqual(['a a 1', 'b b 2'].filter((state) => observations.has(state)))
+    expect(observations.has('b b 2')).toBe(true)
+    // The observer looked while the flush ran (staging, then the apply), not only before and after.
+    expect(samples).toBeGreaterThan(1)
+  })
+
   it('reports no changelog checkpoint for a store without changelog or before its first flush', async () => {
     const logged = await open(uniqueName('checkpoint'), { changelogTopic: 'app-counts-changelog' })
     expect(await logged.changelogCheckpoint?.()).toBeUndefined()
