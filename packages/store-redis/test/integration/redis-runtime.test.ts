@@ -372,7 +372,7 @@ describe('a zombie owner', () => {
     // tries to commit them. Redis refuses (or the group fences it first): the successor's state stays.
     const before = countLines(allCounts(settled))
     zombie.child.kill('SIGCONT')
-    await new Promise((resolve) => setTimeout(resolve, 4000))
+    await new Promise((resolve) => setTimeout(resolve, 3000))
     const after = await readStoredCounts(redis, keyPrefix, applicationId, 'counts', 1)
     expect(countLines(allCounts(after))).toEqual(before)
     // The owner Redis names never goes back to the stopped token (the group may give the task to
