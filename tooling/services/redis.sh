@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Redis from Debian's redis-server package, no persistence, on 127.0.0.1:$REDIS_PORT (default 6379).
+# REDIS_EXTRA_ARGS (words, e.g. "--appendonly yes") are appended to the command line and override it.
 SERVICE=redis
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -17,8 +18,9 @@ check_service() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)
 start_service() {
   require_free_port "$REDIS_PORT" "Redis" REDIS_PORT
   install_redis
+  # shellcheck disable=SC2086 # REDIS_EXTRA_ARGS is split into words on purpose
   launch redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --daemonize no \
-    --dir "$SERVICE_DIR"
+    --dir "$SERVICE_DIR" ${REDIS_EXTRA_ARGS:-}
   wait_until 30 "answering PING" check_service
   say "ready on 127.0.0.1:$REDIS_PORT (log: $LOG_FILE)"
 }
