@@ -41,6 +41,7 @@ import {
   encodeCommitPoint,
   encodeOwner,
   mayClaim,
+  mergeCommitPoint,
   ownerColumn,
   type StoredCommitPoint,
   valueColumn,
@@ -344,8 +345,10 @@ export class BigtableBackend implements StoreBackend {
     const now = new Date()
     const timestamp = now.getTime() * 1000
     const mutations: Mutation[] = this.#table.replaceCell(ownerColumn, this.#ownerBytes, timestamp)
-    if (commitPoint !== undefined) {
-      mutations.push(...this.#table.replaceCell(commitColumn, encodeCommitPoint(commitPoint, now), timestamp))
+    const stored =
+      commitPoint === undefined ? undefined : mergeCommitPoint(this.#commitPoint, commitPoint, now)
+    if (stored !== undefined) {
+      mutations.push(...this.#table.replaceCell(commitColumn, encodeCommitPoint(stored), timestamp))
     }
     const matched = await this.#request('flush', metaRowKey, () =>
       this.#table.checkAndMutateRow(
@@ -356,7 +359,7 @@ export class BigtableBackend implements StoreBackend {
       ),
     )
     if (!matched) throw await this.#fenced('flush')
-    if (commitPoint !== undefined) this.#commitPoint = decodeCommitPoint(encodeCommitPoint(commitPoint, now))
+    if (stored !== undefined) this.#commitPoint = stored
   }
 
   /**

@@ -66,22 +66,43 @@ export function describeOwner(token: OwnershipToken | undefined): string {
   return `member "${token.memberId}" epoch ${token.memberEpoch} (task ${token.taskId})`
 }
 
-export function encodeCommitPoint(commitPoint: CommitPoint, flushedAt: Date): Buffer {
-  const stored: StoredCommitPoint = {
-    v: 1,
-    taskId: commitPoint.taskId,
-    inputs: commitPoint.inputs.map((input) => ({
+/**
+ * The commit point to store: `commitPoint` over the stored one. A commit point lists only the
+ * input partitions with progress since the previous commit (and the changelogs with an
+ * acknowledged offset), so the entries it does not list keep their stored values.
+ */
+export function mergeCommitPoint(
+  previous: StoredCommitPoint | undefined,
+  commitPoint: CommitPoint,
+  flushedAt: Date,
+): StoredCommitPoint {
+  const inputs = new Map<string, StoredCommitPoint['inputs'][number]>()
+  for (const input of previous?.inputs ?? []) inputs.set(`${input.topic}\u0000${input.partition}`, input)
+  for (const input of commitPoint.inputs) {
+    inputs.set(`${input.topic}\u0000${input.partition}`, {
       topic: input.topic,
       partition: input.partition,
       offset: input.offset.toString(),
       completed: input.completed.map((offset) => offset.toString()),
       streamTime: input.streamTime,
-    })),
-    changelogs: commitPoint.changelogs.map((changelog) => ({
+    })
+  }
+  const changelogs = new Map<string, StoredCommitPoint['changelogs'][number]>()
+  for (const changelog of previous?.changelogs ?? []) {
+    changelogs.set(`${changelog.topic}\u0000${changelog.partition}`, changelog)
+  }
+  for (const changelog of commitPoint.changelogs) {
+    changelogs.set(`${changelog.topic}\u0000${changelog.partition}`, {
       topic: changelog.topic,
       partition: changelog.partition,
       offset: changelog.offset.toString(),
-    })),
+    })
+  }
+  return {
+    v: 1,
+    taskId: commitPoint.taskId,
+    inputs: [...inputs.values()],
+    changelogs: [...changelogs.values()],
     ownership: {
       taskId: commitPoint.ownership.taskId,
       memberId: commitPoint.ownership.memberId,
@@ -89,6 +110,9 @@ export function encodeCommitPoint(commitPoint: CommitPoint, flushedAt: Date): Bu
     },
     flushedAt: flushedAt.toISOString(),
   }
+}
+
+export function encodeCommitPoint(stored: StoredCommitPoint): Buffer {
   return Buffer.from(JSON.stringify(stored), 'utf8')
 }
 

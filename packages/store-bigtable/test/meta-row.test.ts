@@ -1,7 +1,14 @@
 import type { CommitPoint } from '@kstreams/core'
 import { describe, expect, it } from 'vitest'
 import { parseRows } from '../src/bigtable-table.js'
-import { decodeCommitPoint, decodeOwner, encodeCommitPoint, encodeOwner, mayClaim } from '../src/meta-row.js'
+import {
+  decodeCommitPoint,
+  decodeOwner,
+  encodeCommitPoint,
+  encodeOwner,
+  mayClaim,
+  mergeCommitPoint,
+} from '../src/meta-row.js'
 
 const token = (memberId: string, memberEpoch: number) => ({ taskId: '0_1', memberId, memberEpoch })
 
@@ -37,7 +44,7 @@ describe('meta row', () => {
       changelogs: [{ topic: 'app-counts-changelog', partition: 1, offset: 42n }],
       ownership: token('a', 5),
     }
-    const stored = decodeCommitPoint(encodeCommitPoint(commitPoint, new Date(0)))
+    const stored = decodeCommitPoint(encodeCommitPoint(mergeCommitPoint(undefined, commitPoint, new Date(0))))
     expect(stored).toEqual({
       v: 1,
       taskId: '0_1',
@@ -55,6 +62,37 @@ describe('meta row', () => {
       flushedAt: '1970-01-01T00:00:00.000Z',
     })
     expect(decodeCommitPoint(Buffer.from('{"v":2}'))).toBeUndefined()
+  })
+
+  it('keeps the stored offsets of partitions a commit point does not list (no progress since the last commit)', () => {
+    const first = mergeCommitPoint(
+      undefined,
+      {
+        taskId: '0_1',
+        inputs: [
+          { topic: 'a', partition: 1, offset: 10n, completed: [], streamTime: 1 },
+          { topic: 'b', partition: 1, offset: 20n, completed: [], streamTime: 1 },
+        ],
+        changelogs: [{ topic: 'c', partition: 1, offset: 5n }],
+        ownership: token('a', 5),
+      },
+      new Date(0),
+    )
+    const second = mergeCommitPoint(
+      first,
+      {
+        taskId: '0_1',
+        inputs: [{ topic: 'b', partition: 1, offset: 25n, completed: [], streamTime: 2 }],
+        changelogs: [],
+        ownership: token('a', 5),
+      },
+      new Date(1),
+    )
+    expect(second.inputs.map((input) => [input.topic, input.offset])).toEqual([
+      ['a', '10'],
+      ['b', '25'],
+    ])
+    expect(second.changelogs).toEqual([{ topic: 'c', partition: 1, offset: '5' }])
   })
 })
 

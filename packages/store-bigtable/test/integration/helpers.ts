@@ -1,6 +1,6 @@
 // Tables, contexts and a back door for the integration tests: every test file gets tables of its
 // own on the shared emulator (BIGTABLE_EMULATOR_HOST), deleted when the file is done.
-import { Bigtable, Mutation } from '@google-cloud/bigtable'
+import { Bigtable } from '@google-cloud/bigtable'
 import type { BackendContext, OwnershipToken } from '@kstreams/core'
 import { endpoints, uniqueName } from '@kstreams/test-helpers'
 import { afterAll } from 'vitest'
@@ -50,7 +50,12 @@ export async function readCell(tableId: string, rowKey: Buffer, column = 'v'): P
   const value = cells?.[0]?.value
   if (value === undefined) return undefined
   // The client turns 8-byte values into numbers; this gives the bytes back.
-  return typeof value === 'number' ? Mutation.convertToBytes(value) : Buffer.from(value)
+  if (typeof value === 'number') {
+    const bytes = Buffer.alloc(8)
+    bytes.writeBigInt64BE(BigInt(value))
+    return bytes
+  }
+  return Buffer.from(value)
 }
 
 /** Every row key of `tableId` that starts with `prefix`, as read by the client's Table API. */
