@@ -1,3 +1,7 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
   createApp,
@@ -12,6 +16,7 @@ import {
 } from '@kstreams/core'
 import {
   createTestTopics,
+  deleteTopicsWhenTestEnds,
   endpoints,
   produceStrings,
   type ReadMessage,
@@ -35,14 +40,14 @@ const fixture = fileURLToPath(new URL('./fixtures/bigtable-counting-app.mjs', im
 const tableId = testTable('runtime')
 
 /** Counts records per key in a Bigtable store without changelog and writes each new count. */
-function countTopology(input: string, output: string): Topology {
+function countTopology(input: string, output: string, logging = false): Topology {
   return new TopologyBuilder()
     .addSource('input', { topics: [input], keySerde: serdes.string(), valueSerde: serdes.string() })
     .addStore(
       stores.keyValue('counts', {
         keySerde: serdes.string(),
         valueSerde: serdes.int64(),
-        logging: false,
+        logging,
         backend: createBigtableBackend({ projectId, instanceId, tableId, createTable: true }),
       }),
     )
@@ -102,7 +107,77 @@ async function storedMeta(applicationId: string, partition: number) {
   }
 }
 
+/** Changelog records restored per task while `run` runs. */
+async function recordRestores(run: () => Promise<void>): Promise<number> {
+  let records = 0
+  const listener = (message: unknown) => {
+    const event = message as { phase: string; records: number }
+    if (event.phase === 'end') records += event.records
+  }
+  subscribe('kstreams:restore', listener)
+  try {
+    await run()
+  } finally {
+    unsubscribe('kstreams:restore', listener)
+  }
+  return records
+}
+
 describe('Bigtable stores in a running app', () => {
+  it('with a changelog, a new host restores only the changelog tail after the stored checkpoint', async () => {
+    const [input, output] = await createTestTopics(
+      { prefix: 'bigtable-logged-in', partitions: 2 },
+      { prefix: 'bigtable-logged-out', partitions: 2 },
+    )
+    const applicationId = uniqueName('bigtable-logged')
+    deleteTopicsWhenTestEnds(`${applicationId}-counts-changelog`)
+    const start = async (): Promise<KStreamsApp> => {
+      // Every instance on a fresh state directory: another host, with no local checkpoint file.
+      const stateDir = await mkdtemp(join(tmpdir(), 'kstreams-bigtable-logged-'))
+      onTestFinished(() => rm(stateDir, { recursive: true, force: true }))
+      const app = createApp(countTopology(input!, output!, true), {
+        applicationId,
+        bootstrapServers: endpoints.kafkaBootstrapServers,
+        onFatalError: () => {},
+        stateDir,
+        commitIntervalMs: 200,
+        handleSignals: false,
+        logger: silentLogger,
+      })
+      onTestFinished(() => app.close())
+      return app
+    }
+    const keys = 500
+    await produceStrings(
+      input!,
+      Array.from({ length: keys * 2 }, (_, index) => ({ key: `key-${index % keys}`, value: 'x' })),
+    )
+    const first = await start()
+    await first.start()
+    await readTopicUntil(output!, (read) => read.length >= keys * 2, 60_000)
+    await first.close()
+    const changelogOffsets = await Promise.all(
+      [0, 1].map(async (partition) => {
+        const meta = await storedMeta(applicationId, partition)
+        return meta.commit.changelogs.find(
+          (changelog: { partition: number }) => changelog.partition === partition,
+        )
+      }),
+    )
+    expect(changelogOffsets.every((entry) => entry !== undefined && BigInt(entry.offset) > 0n)).toBe(true)
+
+    await produceStrings(input!, [{ key: 'key-7', value: 'x' }])
+    const second = await start()
+    const restored = await recordRestores(async () => {
+      await second.start()
+      await readTopicUntil(output!, (read) => latestCounts(read).get('key-7') === 3n, 60_000)
+    })
+    // Nothing past the checkpoint stored at the last flush: no changelog record is replayed,
+    // where a host without that checkpoint would replay at least one per key (500).
+    expect(restored).toBe(0)
+    await second.close()
+  })
+
   it('counts with logging off: the table holds the state, and a restarted app goes on from it', async () => {
     const [input, output] = await createTestTopics(
       { prefix: 'bigtable-count-in', partitions: 2 },
