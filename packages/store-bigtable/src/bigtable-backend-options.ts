@@ -43,11 +43,13 @@ export interface BigtableBackendOptions {
    */
   maxBufferedBytes?: number
   /**
-   * How long a `write` over `maxBufferedBytes` waits for an unreachable Bigtable before it fails
-   * with a retriable StoreError.
-   * @default 120000
+   * How long an open, a read, or a `write` over `maxBufferedBytes` waits for an unreachable
+   * Bigtable (trying again with backoff) before it fails with a retriable StoreError. Below the
+   * app's `processingTimeoutMs`, so that a record waiting for Bigtable fails with this error. A
+   * flush never waits: it fails at once, and the runtime flushes again at the next commit.
+   * @default 30000
    */
-  writeHoldTimeoutMs?: number
+  holdTimeoutMs?: number
   /**
    * Deadline of each Bigtable request.
    * @default 30000
@@ -69,7 +71,7 @@ export interface ResolvedBigtableBackendOptions {
   clientOptions: Omit<BigtableOptions, 'projectId'>
   client: Bigtable | undefined
   maxBufferedBytes: number
-  writeHoldTimeoutMs: number
+  holdTimeoutMs: number
   requestTimeoutMs: number
   scanPageSize: number
 }
@@ -83,7 +85,7 @@ const known = new Set([
   'clientOptions',
   'client',
   'maxBufferedBytes',
-  'writeHoldTimeoutMs',
+  'holdTimeoutMs',
   'requestTimeoutMs',
   'scanPageSize',
 ])
@@ -136,7 +138,7 @@ export function resolveOptions(options: BigtableBackendOptions): ResolvedBigtabl
     })
   }
   const positive = (
-    name: 'maxBufferedBytes' | 'writeHoldTimeoutMs' | 'requestTimeoutMs' | 'scanPageSize',
+    name: 'maxBufferedBytes' | 'holdTimeoutMs' | 'requestTimeoutMs' | 'scanPageSize',
     fallback: number,
   ): number => {
     const value = options[name] ?? fallback
@@ -161,7 +163,7 @@ export function resolveOptions(options: BigtableBackendOptions): ResolvedBigtabl
     clientOptions,
     client: options.client,
     maxBufferedBytes: positive('maxBufferedBytes', 16 * 1024 * 1024),
-    writeHoldTimeoutMs: positive('writeHoldTimeoutMs', 120_000),
+    holdTimeoutMs: positive('holdTimeoutMs', 30_000),
     requestTimeoutMs: positive('requestTimeoutMs', 30_000),
     scanPageSize: positive('scanPageSize', 1000),
   }

@@ -221,13 +221,20 @@ export class BigtableBackend implements StoreBackend {
     }
     const table = shared.acquire()
     try {
-      await shared.ensureTable()
-      const commitPoint = await claim(table, rows.metaRowKey, context, where)
+      // The claim reads the meta row again on every attempt, so trying it again is safe.
+      const commitPoint = await holding(shared.options.holdTimeoutMs, async () => {
+        try {
+          await shared.ensureTable()
+          return await claim(table, rows.metaRowKey, context, where)
+        } catch (error) {
+          if (KStreamsError.isInstance(error)) throw error
+          throw storeError(context, shared.options, 'open', rows.metaRowKey, error)
+        }
+      })
       return new BigtableBackend(shared, table, context, rows, commitPoint)
     } catch (error) {
       await shared.release()
-      if (KStreamsError.isInstance(error)) throw error
-      throw storeError(context, shared.options, 'open', rows.metaRowKey, error)
+      throw error
     }
   }
 
@@ -236,7 +243,7 @@ export class BigtableBackend implements StoreBackend {
     if (buffered !== undefined) return buffered.value === null ? undefined : copy(buffered.value)
     if (key.length > bigtableMaxKeyBytes) return undefined
     const rowKey = this.#rows.rowKey(key)
-    const rows = await this.#request('get', rowKey, () =>
+    const rows = await this.#read('get', rowKey, () =>
       this.#table.readRows({ rowKeys: [rowKey], columns: [valueColumn] }),
     )
     return rows[0]?.cells.get(valueColumn)
@@ -261,7 +268,7 @@ export class BigtableBackend implements StoreBackend {
       const rowKeys = ids
         .slice(start, start + readBatchKeys)
         .map((id) => this.#rows.rowKey(Buffer.from(id, 'latin1')))
-      const rows = await this.#request('getMany', rowKeys[0]!, () =>
+      const rows = await this.#read('getMany', rowKeys[0]!, () =>
         this.#table.readRows({ rowKeys, columns: [valueColumn] }),
       )
       for (const row of rows) {
@@ -403,23 +410,11 @@ export class BigtableBackend implements StoreBackend {
 
   /** Writes the data rows of a buffer over its bound, waiting out an unreachable Bigtable for a while. */
   #spill(): Promise<void> {
-    this.#spilling ??= (async () => {
-      const deadline = Date.now() + this.#shared.options.writeHoldTimeoutMs
-      let delayMs = 200
-      for (;;) {
-        const attempt = this.#writing.then(() => this.#writeData('write', this.#buffer.entries()))
-        this.#writing = attempt.catch(() => {})
-        try {
-          await attempt
-          return
-        } catch (error) {
-          const retriable = error instanceof StoreError && error.retriable
-          if (!retriable || Date.now() + delayMs > deadline) throw error
-          await new Promise((resolve) => setTimeout(resolve, delayMs))
-          delayMs = Math.min(delayMs * 2, 5000)
-        }
-      }
-    })().finally(() => {
+    this.#spilling ??= holding(this.#shared.options.holdTimeoutMs, () => {
+      const attempt = this.#writing.then(() => this.#writeData('write', this.#buffer.entries()))
+      this.#writing = attempt.catch(() => {})
+      return attempt
+    }).finally(() => {
       this.#spilling = undefined
     })
     return this.#spilling
@@ -465,7 +460,7 @@ export class BigtableBackend implements StoreBackend {
     const operation: Operation = keysOnly ? 'approximateCount' : 'range'
     for (;;) {
       if (Buffer.compare(start, end) >= 0) return
-      const page: ReadRow[] = await this.#request(operation, start, () =>
+      const page: ReadRow[] = await this.#read(operation, start, () =>
         this.#table.readRows({
           range: { start, startOpen, end },
           limit: pageSize,
@@ -486,6 +481,11 @@ export class BigtableBackend implements StoreBackend {
         startOpen = true
       }
     }
+  }
+
+  /** A read: tried again while Bigtable is unreachable, for up to `holdTimeoutMs`. */
+  #read<T>(operation: Operation, rowKey: Uint8Array, call: () => Promise<T>): Promise<T> {
+    return holding(this.#shared.options.holdTimeoutMs, () => this.#request(operation, rowKey, call))
   }
 
   /** Runs one Bigtable request; a failure becomes a StoreError naming the operation and the row. */
@@ -594,6 +594,25 @@ async function claim(
     `${where}: open: the meta row "${describeRowKey(metaRowKey)}" changed under ${claimAttempts} claims in a row; another owner keeps claiming it`,
     { retriable: true, context: errorContext(context, 'open', metaRowKey) },
   )
+}
+
+/**
+ * Runs `attempt` until it succeeds, fails for a reason that is not retriable, or `timeoutMs` has
+ * passed; waits between attempts with backoff (100 ms doubling to 5 s).
+ */
+async function holding<T>(timeoutMs: number, attempt: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let delayMs = 100
+  for (;;) {
+    try {
+      return await attempt()
+    } catch (error) {
+      const retriable = error instanceof StoreError && error.retriable
+      if (!retriable || Date.now() + delayMs > deadline) throw error
+      await new Promise((resolve) => setTimeout(resolve, delayMs))
+      delayMs = Math.min(delayMs * 2, 5000)
+    }
+  }
 }
 
 function describeStore(context: BackendContext, options: ResolvedBigtableBackendOptions): string {
