@@ -21,6 +21,7 @@ import {
   produceStrings,
   type ReadMessage,
   readTopicUntil,
+  setGroupSessionTimeout,
   spawnNodeScript,
   uniqueName,
 } from '@kstreams/test-helpers'
@@ -235,6 +236,8 @@ describe('Bigtable stores in a running app', () => {
       { prefix: 'bigtable-crash-out', partitions },
     )
     const applicationId = uniqueName('bigtable-crash')
+    // The killed member's partitions move after 3 s instead of the broker's 10.
+    await setGroupSessionTimeout(applicationId, 3000)
     const keys = 300
     const perKey = 40
     await produceStrings(
