@@ -207,6 +207,38 @@ describe('Bigtable backend on the emulator', () => {
     expect(hex(await readCell(tableId, rowOf(context, 'k')))).toBe('new owner')
   })
 
+  it('bounds the buffer: past maxBufferedBytes a write puts the rows in the table before the commit, fenced like a flush', async () => {
+    const small = createBigtableBackend({ ...options, maxBufferedBytes: 4096 })
+    const context = contextFor()
+    const backend = await open(context, small)
+    const value = new Uint8Array(1000).fill(0x61)
+    await backend.write([{ key: text('first'), value }])
+    // Below the bound: buffered only.
+    expect(await readCell(tableId, rowOf(context, 'first'))).toBeUndefined()
+    await backend.write([1, 2, 3, 4].map((index) => ({ key: text(`key-${index}`), value })))
+    // Past it: the write resolved once the rows were in the table, with no commit point yet.
+    expect((await readCell(tableId, rowOf(context, 'first')))?.length).toBe(1000)
+    expect((await readCell(tableId, rowOf(context, 'key-4')))?.length).toBe(1000)
+    const meta = metaRowKey(context.applicationId, context.storeName, context.partition)
+    expect(await readCell(tableId, meta, 'commit')).toBeUndefined()
+
+    // A zombie past the bound is refused before it writes a row.
+    await open({ ...context, ownership: { ...context.ownership, memberId: 'member-b', memberEpoch: 6 } })
+    const error = await Promise.resolve(
+      backend.write([1, 2, 3, 4, 5].map((index) => ({ key: text(`zombie-${index}`), value }))),
+    ).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    )
+    expect(error).toBeInstanceOf(FencedError)
+    expect((error as FencedError).context).toMatchObject({
+      operation: 'write',
+      store: 'counts',
+      taskId: '0_3',
+    })
+    expect(await readCell(tableId, rowOf(context, 'zombie-1'))).toBeUndefined()
+  })
+
   it('keeps applications, stores and partitions apart, even with "/" in their names', async () => {
     const shared = {
       partition: 1,
