@@ -20,8 +20,10 @@ import {
 import {
   decodeCommitMetadata,
   decodeCompleted,
+  decodeCompletedBits,
   encodeCommitMetadata,
   encodeCompleted,
+  encodeCompletedBits,
 } from '../src/runtime/commit-metadata.js'
 import { BufferBudget, InputScheduler, type ScheduledRecord } from '../src/runtime/input-scheduler.js'
 import { OffsetTracker } from '../src/runtime/offset-tracker.js'
@@ -226,7 +228,7 @@ it('the barrier: a flush waits until the running records of every lane finished,
   expect(input.next()!.fetched.offset).toBe(2n)
 })
 
-it('completed-offset map: run-length encoding round-trips (property), and older versions stay readable', () => {
+it('completed-offset map: both encodings round-trip (property), the shorter is chosen, and older versions stay readable', () => {
   fc.assert(
     fc.property(
       fc.bigInt({ min: 0n, max: 1n << 40n }),
@@ -237,9 +239,14 @@ it('completed-offset map: run-length encoding round-trips (property), and older 
           .sort((left, right) => left - right)
           .map((distance) => offset + BigInt(distance))
         expect(decodeCompleted(offset, encodeCompleted(offset, completed))).toEqual(completed)
+        expect(decodeCompletedBits(offset, encodeCompletedBits(offset, completed))).toEqual(completed)
         const text = encodeCommitMetadata({ offset, completed, streamTime })
         if (text.length < 4096) {
-          expect(decodeCommitMetadata(text, offset)).toEqual({ version: 2, streamTime, completed })
+          expect(decodeCommitMetadata(text, offset)).toEqual({ version: 3, streamTime, completed })
+          // Whichever form was written, it is the shorter one.
+          const runs = `{"v":3,"streamTime":${streamTime},"completed":"${encodeCompleted(offset, completed)}"}`
+          const bits = `{"v":3,"streamTime":${streamTime},"bits":"${encodeCompletedBits(offset, completed)}"}`
+          if (completed.length > 0) expect(text.length).toBe(Math.min(runs.length, bits.length))
         }
       },
     ),
@@ -247,6 +254,14 @@ it('completed-offset map: run-length encoding round-trips (property), and older 
   expect(encodeCompleted(100n, [102n, 103n, 104n, 105n, 109n, 112n, 113n])).toBe('2-5,9,12-13')
   expect(decodeCompleted(0n, '3-1')).toBeUndefined()
   expect(decodeCompleted(0n, '1-99999999999')).toBeUndefined()
+  expect(encodeCompletedBits(100n, [101n, 103n, 109n])).toBe(Buffer.from([0b101, 0b1]).toString('base64'))
+  expect(decodeCompletedBits(0n, 'not base64!')).toBeUndefined()
+  // Version 2 (run-length only), as earlier releases wrote it, is still read.
+  expect(decodeCommitMetadata('{"v":2,"streamTime":5,"completed":"2-3"}', 10n)).toEqual({
+    version: 2,
+    streamTime: 5,
+    completed: [12n, 13n],
+  })
 })
 
 /** The commit metadata an offset tracker gives after `count` records of which `incomplete` did not finish. */
@@ -283,26 +298,36 @@ it('completed-offset map: sizes for one stuck record, and for 1% random failures
   console.info(
     `completed-offset map sizes: one stuck record then 10,000 completed: ${stuck.text.length} characters (${stuck.text}); 10,000 records with ${failures.size} incomplete at random: ${onePercent.text.length} characters`,
   )
-  expect(stuck.text).toBe('{"v":2,"streamTime":1700000000000,"completed":"1-10000"}')
+  // Every other record of 10,000 undone: runs would take ~25,000 characters, the bitset 1,668.
+  const alternating = metadataFor(10_000, (offset) => offset % 2 === 0)
+  console.info(
+    `completed-offset map, every other record of 10,000 incomplete: ${alternating.text.length} characters (bitset)`,
+  )
+  expect(stuck.text).toBe('{"v":3,"streamTime":1700000000000,"completed":"1-10000"}')
   expect(onePercent.text.length).toBeLessThan(4096 * 0.75)
+  expect(JSON.parse(alternating.text).bits).toBeDefined()
+  expect(alternating.text.length).toBeLessThan(4096 * 0.75)
   // The cheap bound the scheduler checks first is never below the real size.
-  expect(onePercent.bound).toBeGreaterThanOrEqual(JSON.parse(onePercent.text).completed.length)
-  expect(stuck.bound).toBeGreaterThanOrEqual(JSON.parse(stuck.text).completed.length)
+  const mapOf = (text: string) => (JSON.parse(text).completed ?? JSON.parse(text).bits) as string
+  expect(onePercent.bound).toBeGreaterThanOrEqual(mapOf(onePercent.text).length)
+  expect(stuck.bound).toBeGreaterThanOrEqual(mapOf(stuck.text).length)
+  expect(alternating.bound).toBeGreaterThanOrEqual(mapOf(alternating.text).length)
 })
 
 it('completed-offset map: near the metadata limit, only that partition is held back, until the map shrinks', () => {
   const input = scheduler({ mode: 'unordered', orderingKey: undefined, maxInFlight: 100_000 }, ['a', 'b'])
   input.enqueue(
     'a',
-    Array.from({ length: 6000 }, (_, offset) => record('a', offset, null, offset)),
+    Array.from({ length: 40_000 }, (_, offset) => record('a', offset, null, offset)),
   )
   input.enqueue(
     'b',
     Array.from({ length: 10 }, (_, offset) => record('b', offset, null, 100_000 + offset)),
   )
   const running: ScheduledRecord[] = []
-  // Start 3000 of partition a; complete every other one but the first: many separate runs.
-  for (let index = 0; index < 3000; index += 1) {
+  // Start 30,000 of partition a; complete every other one but the first: many separate runs,
+  // and a span the bitset takes 5,000 characters for.
+  for (let index = 0; index < 30_000; index += 1) {
     const next = input.next()!
     next.lane.enter(new RecordScope('record', next.fetched, next.fetched.timestamp))
     running.push(next)

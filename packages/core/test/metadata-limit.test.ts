@@ -12,7 +12,7 @@ async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void
 }
 
 it("holds a partition back at 75% of the broker's offset.metadata.max.bytes, and commits stay under it", async () => {
-  const kafka = new SimulatedKafka({ seed: 12, brokerConfigs: { 'offset.metadata.max.bytes': '400' } })
+  const kafka = new SimulatedKafka({ seed: 12, brokerConfigs: { 'offset.metadata.max.bytes': '150' } })
   kafka.createTopic('in', 1)
   kafka.produce(
     'in',
@@ -40,7 +40,7 @@ it("holds a partition back at 75% of the broker's offset.metadata.max.bytes, and
     onFatalError: () => {},
   })
   await app.start()
-  expect(app.metadataMaxBytes).toBe(400)
+  expect(app.metadataMaxBytes).toBe(150)
   let longest = 0
   let heldBack = false
   await until(() => {
@@ -49,7 +49,7 @@ it("holds a partition back at 75% of the broker's offset.metadata.max.bytes, and
     return kafka.committed('limit-app', 'in', 0)?.offset === 600n
   })
   expect(heldBack).toBe(true)
-  expect(longest).toBeGreaterThan(200)
-  expect(longest).toBeLessThanOrEqual(400)
+  expect(longest).toBeGreaterThan(80)
+  expect(longest).toBeLessThanOrEqual(150)
   await app.close()
 })

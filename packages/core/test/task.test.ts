@@ -359,7 +359,7 @@ it('commit coordinator: flushes every task in parallel, awaits acks, then commit
     [1, 4n],
   ])
   const metadata = decodeCommitMetadata(committed[0]![0]!.metadata, 2n)
-  expect(metadata).toEqual({ version: 2, streamTime: 6, completed: [] })
+  expect(metadata).toEqual({ version: 3, streamTime: 6, completed: [] })
   // Nothing new: the next commit commits nothing.
   expect((await coordinator.commit(tasks)).committed).toBe(0)
 
@@ -393,8 +393,18 @@ it('commit metadata: versioned, reads the older formats, carries completed offse
     completed: [102n, 103n, 104n, 105n, 109n],
     streamTime: 7,
   })
-  expect(JSON.parse(text)).toEqual({ v: 2, streamTime: 7, completed: '2-5,9' })
+  // The shorter form: here the bitset (distances 2-5 and 9: bits 1-4 and 8).
+  expect(JSON.parse(text)).toEqual({
+    v: 3,
+    streamTime: 7,
+    bits: Buffer.from([0b11110, 0b1]).toString('base64'),
+  })
   expect(decodeCommitMetadata(text, 100n)).toEqual({
+    version: 3,
+    streamTime: 7,
+    completed: [102n, 103n, 104n, 105n, 109n],
+  })
+  expect(decodeCommitMetadata('{"v":2,"streamTime":7,"completed":"2-5,9"}', 100n)).toEqual({
     version: 2,
     streamTime: 7,
     completed: [102n, 103n, 104n, 105n, 109n],
@@ -407,7 +417,8 @@ it('commit metadata: versioned, reads the older formats, carries completed offse
   expect(decodeCommitMetadata('{"streamTime":42}')).toEqual({ version: 0, streamTime: 42, completed: [] })
   expect(decodeCommitMetadata('not json')).toBeUndefined()
   // Past the broker's limit, the highest runs are left out (and reported), never the whole map.
-  const many = Array.from({ length: 2000 }, (_, index) => BigInt(index * 3 + 1))
+  // Sparse enough that neither form fits: runs of ~6 characters, a bitset of 6,668.
+  const many = Array.from({ length: 2000 }, (_, index) => BigInt(index * 20 + 1))
   let truncated = 0
   const long = encodeCommitMetadata({ offset: 0n, completed: many, streamTime: 1 }, (offsets) => {
     truncated = offsets

@@ -1,13 +1,16 @@
 // The metadata kstreams commits with each input offset, versioned so that later formats can add
-// fields while older ones stay readable. Version 2:
-//   {"v":2,"streamTime":<ms>,"completed":"2-5,9,12-40"}
-// `completed` holds the offsets done above the committed one (out-of-order completion), as
-// distances from it, run-length encoded: a run of consecutive distances is "first-last", a lone
-// one is itself. It is left out when empty. Version 1 carried the same distances as a JSON array
-// (`"completed":[2,3,4,5,9]`); version 0 is the earlier `{"streamTime":<ms>}`. Both are still read.
+// fields while older ones stay readable. Version 3 holds the offsets done above the committed one
+// (out-of-order completion) in whichever of two forms is shorter:
+//   {"v":3,"streamTime":<ms>,"completed":"2-5,9,12-40"}  distances from the committed offset,
+//       run-length encoded: a run of consecutive distances is "first-last", a lone one is itself;
+//   {"v":3,"streamTime":<ms>,"bits":"<base64>"}           a bitset, bit d-1 set for distance d
+//       (byte 0's lowest bit first): shorter when done and undone records alternate.
+// Neither is there when nothing is done above. Version 2 is the run-length form alone, version 1
+// carried the distances as a JSON array (`"completed":[2,3,4,5,9]`), version 0 is the earlier
+// `{"streamTime":<ms>}`; all are still read.
 import type { InputCommitPoint } from '../commit-point.js'
 
-export const COMMIT_METADATA_VERSION = 2
+export const COMMIT_METADATA_VERSION = 3
 
 /**
  * Kafka's default `offset.metadata.max.bytes`: the broker refuses longer metadata. The app reads
@@ -54,6 +57,34 @@ export function encodeCompleted(offset: bigint, completed: readonly bigint[]): s
   return parts.join(',')
 }
 
+/** The bitset form of `completed` (ascending, above `offset`): bit d-1 for distance d, base64. */
+export function encodeCompletedBits(offset: bigint, completed: readonly bigint[]): string {
+  if (completed.length === 0) return ''
+  const highest = Number(completed[completed.length - 1]! - offset)
+  const bits = new Uint8Array(Math.ceil(highest / 8))
+  for (const done of completed) {
+    const index = Number(done - offset) - 1
+    bits[index >> 3]! |= 1 << (index & 7)
+  }
+  return Buffer.from(bits.buffer, bits.byteOffset, bits.byteLength).toString('base64')
+}
+
+/** Reads `encodeCompletedBits`' text back into offsets; undefined when it is not that format. */
+export function decodeCompletedBits(offset: bigint, text: string): bigint[] | undefined {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return undefined
+  const bits = Buffer.from(text, 'base64')
+  if (BigInt(bits.byteLength) * 8n > MAX_DECODED_OFFSETS) return undefined
+  const completed: bigint[] = []
+  for (let byte = 0; byte < bits.byteLength; byte += 1) {
+    const value = bits[byte]!
+    if (value === 0) continue
+    for (let bit = 0; bit < 8; bit += 1) {
+      if (value & (1 << bit)) completed.push(offset + BigInt(byte * 8 + bit + 1))
+    }
+  }
+  return completed
+}
+
 /** Reads `encodeCompleted`'s text back into offsets; undefined when it is not that format. */
 export function decodeCompleted(offset: bigint, text: string): bigint[] | undefined {
   if (text === '') return []
@@ -82,27 +113,32 @@ export function encodeCommitMetadata(
   onTruncated?: (offsets: number) => void,
   maxCharacters = MAX_METADATA_CHARACTERS,
 ): string {
-  let completed = point.completed
-  for (;;) {
-    const text = encode(point.streamTime, encodeCompleted(point.offset, completed))
-    if (text.length <= maxCharacters || completed.length === 0) {
-      if (completed.length < point.completed.length) onTruncated?.(point.completed.length - completed.length)
-      return text
-    }
-    // Leave out the highest run (a restart processes those records again) and try again.
-    let cut = completed.length - 1
-    while (cut > 0 && completed[cut - 1] === completed[cut]! - 1n) cut -= 1
-    completed = completed.slice(0, cut)
+  const whole = encode(point.streamTime, point.offset, point.completed)
+  if (whole.length <= maxCharacters || point.completed.length === 0) return whole
+  // Too long: keep the longest prefix that fits (a restart processes the records left out again),
+  // found by bisection, so a map far past the limit costs a few encodings, not one per offset.
+  let fits = 0
+  let tooLong = point.completed.length
+  while (tooLong - fits > 1) {
+    const middle = (fits + tooLong) >>> 1
+    if (encode(point.streamTime, point.offset, point.completed.slice(0, middle)).length <= maxCharacters)
+      fits = middle
+    else tooLong = middle
   }
+  onTruncated?.(point.completed.length - fits)
+  return encode(point.streamTime, point.offset, point.completed.slice(0, fits))
 }
 
-function encode(streamTime: number, completed: string): string {
-  const encoded: { v: number; streamTime: number; completed?: string } = {
-    v: COMMIT_METADATA_VERSION,
-    streamTime,
-  }
-  if (completed !== '') encoded.completed = completed
-  return JSON.stringify(encoded)
+/** The shorter of the two forms (the run-length one on a tie). */
+function encode(streamTime: number, offset: bigint, completed: readonly bigint[]): string {
+  const base = `{"v":${COMMIT_METADATA_VERSION},"streamTime":${JSON.stringify(streamTime)}`
+  if (completed.length === 0) return `${base}}`
+  const runs = `${base},"completed":"${encodeCompleted(offset, completed)}"}`
+  // The bitset takes 4 characters per 24 distances: build it only when it may be shorter.
+  const bitsBound = Math.ceil(Number(completed[completed.length - 1]! - offset) / 24) * 4 + base.length + 12
+  if (bitsBound >= runs.length) return runs
+  const bits = `${base},"bits":"${encodeCompletedBits(offset, completed)}"}`
+  return bits.length < runs.length ? bits : runs
 }
 
 /** Reads metadata written by `encodeCommitMetadata` (any version); undefined for foreign metadata. */
@@ -111,7 +147,7 @@ export function decodeCommitMetadata(
   committedOffset?: bigint,
 ): CommitMetadata | undefined {
   if (!metadata) return undefined
-  let parsed: { v?: unknown; streamTime?: unknown; completed?: unknown }
+  let parsed: { v?: unknown; streamTime?: unknown; completed?: unknown; bits?: unknown }
   try {
     parsed = JSON.parse(metadata)
   } catch {
@@ -121,7 +157,9 @@ export function decodeCommitMetadata(
   const version = typeof parsed.v === 'number' ? parsed.v : 0
   const streamTime = typeof parsed.streamTime === 'number' ? parsed.streamTime : undefined
   let completed: bigint[] = []
-  if (committedOffset !== undefined && typeof parsed.completed === 'string') {
+  if (committedOffset !== undefined && typeof parsed.bits === 'string') {
+    completed = decodeCompletedBits(committedOffset, parsed.bits) ?? []
+  } else if (committedOffset !== undefined && typeof parsed.completed === 'string') {
     completed = decodeCompleted(committedOffset, parsed.completed) ?? []
   } else if (committedOffset !== undefined && Array.isArray(parsed.completed)) {
     for (const distance of parsed.completed) {

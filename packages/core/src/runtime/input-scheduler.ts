@@ -669,7 +669,10 @@ export class InputScheduler {
   #heldBack(queue: InputQueue): boolean {
     const offsets = queue.offsets
     if (offsets.encodedBound() + METADATA_OVERHEAD_CHARACTERS <= this.#backpressureCharacters) return false
-    if (queue.measuredVersion !== offsets.version) {
+    // Past the bounds only the run-length form may still fit (the bitset's bound is exact). Its
+    // exact size costs a sort, so it is measured again only after 64 changes: meanwhile the map
+    // grows by a few hundred characters at most, well inside the quarter kept free.
+    if (queue.measuredVersion < 0 || offsets.version - queue.measuredVersion >= 64) {
       queue.measuredVersion = offsets.version
       const text = encodeCommitMetadata({
         offset: offsets.position ?? 0n,

@@ -5,8 +5,9 @@
 // metadata cheaply (see `encodedBound`).
 
 export class OffsetTracker {
-  /** Offsets begun and not yet released, in ascending order. */
+  /** Offsets begun and not yet released, in ascending order, from `#head` on (a queue). */
   readonly #inFlight: bigint[] = []
+  #head = 0
   readonly #done = new Set<bigint>()
   /** Runs of consecutive offsets in `#done`. */
   #runs = 0
@@ -25,11 +26,11 @@ export class OffsetTracker {
   /** Marks `offset` as done: processed and everything it caused handed to the producer or stores. */
   complete(offset: bigint): void {
     this.version += 1
-    if (this.#inFlight[0] === offset) {
-      this.#inFlight.shift()
+    if (this.#inFlight[this.#head] === offset) {
+      this.#shift()
       this.#next = offset + 1n
-      while (this.#inFlight.length > 0 && this.#done.has(this.#inFlight[0]!)) {
-        const done = this.#inFlight.shift()!
+      while (this.#head < this.#inFlight.length && this.#done.has(this.#inFlight[this.#head]!)) {
+        const done = this.#shift()
         this.#remove(done)
         this.#next = done + 1n
       }
@@ -65,7 +66,7 @@ export class OffsetTracker {
 
   /** The offset a commit would cover up to now (the lowest incomplete one), whether committed already or not. */
   get position(): bigint | undefined {
-    return this.#next ?? this.#inFlight[0]
+    return this.#next ?? this.#inFlight[this.#head]
   }
 
   /** Runs of consecutive offsets in `completedAbove()`. */
@@ -74,11 +75,23 @@ export class OffsetTracker {
   }
 
   /**
-   * An upper bound of the characters the run-length encoding of `completedAbove()` takes
-   * ("2-5,9,12-40": each run at most two distances, a dash and a comma), without sorting.
+   * An upper bound of the characters the shorter encoding of `completedAbove()` takes, without
+   * sorting: the run-length one ("2-5,9,12-40": each run at most two distances, a dash and a
+   * comma) or the bitset (exact).
    */
   encodedBound(): number {
     if (this.#runs === 0) return 0
+    return Math.min(this.#runsBound(), this.encodedBitsBound())
+  }
+
+  /** The characters of the bitset form (base64, bit d-1 for distance d): exact but for padding. */
+  encodedBitsBound(): number {
+    if (this.#runs === 0) return 0
+    const span = Number(this.#highestDone - (this.position ?? 0n))
+    return Math.ceil(Math.ceil(span / 8) / 3) * 4
+  }
+
+  #runsBound(): number {
     const base = this.position ?? 0n
     const digits = String(this.#highestDone - base).length
     return this.#runs * (2 * digits + 2)
@@ -86,7 +99,7 @@ export class OffsetTracker {
 
   /** The lowest offset begun and not done: the record a commit waits for. */
   get lowestIncomplete(): bigint | undefined {
-    return this.#inFlight[0]
+    return this.#inFlight[this.#head]
   }
 
   /** Offsets done above the lowest incomplete one. */
@@ -96,13 +109,27 @@ export class OffsetTracker {
 
   /** Number of offsets begun and not yet released. */
   get inFlight(): number {
-    return this.#inFlight.length
+    return this.#inFlight.length - this.#head
   }
 
   /** Records that `offset` was committed, with the done offsets as they were at `version`. */
   markCommitted(offset: bigint, version = this.version): void {
     this.#committed = offset
     this.#committedVersion = version
+  }
+
+  /** Releases the lowest offset in flight; the array drops released ones now and then, not each time. */
+  #shift(): bigint {
+    const offset = this.#inFlight[this.#head]!
+    this.#head += 1
+    if (this.#head === this.#inFlight.length) {
+      this.#inFlight.length = 0
+      this.#head = 0
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#inFlight.length) {
+      this.#inFlight.splice(0, this.#head)
+      this.#head = 0
+    }
+    return offset
   }
 
   #remove(offset: bigint): void {
