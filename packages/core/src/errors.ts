@@ -144,3 +144,16 @@ export class RetryExhaustedError extends KStreamsError {
     this.attempts = attempts
   }
 }
+
+/**
+ * True for a `FencedError` (code `KSTREAMS_FENCED`), also when it is the cause (up to a few levels
+ * deep) of another error, e.g. a processing error wrapping a store's refusal.
+ */
+export function isFencedError(error: unknown): boolean {
+  let cause = error
+  for (let depth = 0; cause !== undefined && cause !== null && depth < 5; depth += 1) {
+    if (KStreamsError.isInstance(cause) && cause.code === ErrorCodes.FENCED) return true
+    cause = (cause as { cause?: unknown }).cause
+  }
+  return false
+}

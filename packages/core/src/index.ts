@@ -19,6 +19,7 @@ export {
   type ErrorContext,
   FencedError,
   IllegalStateError,
+  isFencedError,
   KafkaError,
   KStreamsError,
   type KStreamsErrorOptions,

@@ -289,3 +289,103 @@ it('a store away for longer than storeUnavailableTimeoutMs fails the app with it
   )
   expect(app.state).toBe('error')
 })
+
+it('a store write refused for a newer owner loses the task (no error policy applies); it is rebuilt and nothing is lost', async () => {
+  const kafka = new SimulatedKafka({ seed: 10 })
+  kafka.createTopic('words', 2)
+  kafka.createTopic('counts', 2)
+  const words = Array.from({ length: 300 }, (_, index) => ({ key: `w${index % 6}`, value: 'x' }))
+  kafka.produce('words', words.slice(0, 150))
+  let fenceNext = false
+  let fencedWrites = 0
+  const memory = createMemoryBackend()
+  const fencing: StoreBackendFactory = {
+    name: 'fencing-writes',
+    persistent: false,
+    open: async (context) => {
+      const backend = await memory.open(context)
+      return {
+        contractVersion: 1 as const,
+        capabilities: backend.capabilities,
+        get: (key: Uint8Array) => backend.get(key),
+        getMany: (keys: readonly Uint8Array[]) => backend.getMany(keys),
+        write: async (batch: readonly BackendWrite[]) => {
+          if (fenceNext && context.partition === 0) {
+            fenceNext = false
+            fencedWrites += 1
+            throw new FencedError(`store "counts" of task ${context.taskId}: a newer owner wrote it`)
+          }
+          await backend.write(batch)
+        },
+        range: (options?: BackendRangeOptions) => backend.range(options),
+        approximateCount: () => backend.approximateCount(),
+        close: () => backend.close(),
+        flush: () => {},
+      }
+    },
+  }
+  const topology = new TopologyBuilder()
+    .addSource('words', { topics: ['words'], keySerde: serdes.string(), valueSerde: serdes.string() })
+    .addStore(
+      stores.keyValue('counts', { keySerde: serdes.string(), valueSerde: serdes.int64(), backend: fencing }),
+    )
+    .addProcessor(
+      'count',
+      { parents: ['words'], stores: ['counts'] },
+      (): Processor<string, string, string, bigint> => {
+        let context: ProcessorContext<string, bigint>
+        let counts: KeyValueStore<string, bigint>
+        return {
+          init: (processorContext) => {
+            context = processorContext
+            counts = context.getStore<KeyValueStore<string, bigint>>('counts')
+          },
+          process: async (record) => {
+            const count = ((await counts.get(record.key)) ?? 0n) + 1n
+            await counts.put(record.key, count)
+            context.forward({ ...record, value: count })
+          },
+        }
+      },
+    )
+    .addSink('out', {
+      topic: 'counts',
+      keySerde: serdes.string(),
+      valueSerde: serdes.int64(),
+      parents: ['count'],
+    })
+    .build()
+  const errors: string[] = []
+  const app = createApp(topology, {
+    applicationId: 'fenced-write',
+    bootstrapServers: ['sim:9092'],
+    kafka: kafka.port('instance'),
+    commitIntervalMs: 20,
+    cacheMaxBytesPerTask: 0,
+    // Were the refusal a processing error, `continue` would skip the record and lose its count.
+    processingErrorPolicy: 'continue',
+    handleSignals: false,
+    logger: { ...silentLogger, error: (message: string) => errors.push(message) },
+    onFatalError: () => {},
+  })
+  await app.start()
+  const committedEnd = (partition: number) =>
+    kafka.committed('fenced-write', 'words', partition)?.offset ?? 0n
+  await until(() => committedEnd(0) + committedEnd(1) > 0n)
+  fenceNext = true
+  kafka.produce('words', words.slice(150))
+  await until(() => fencedWrites === 1)
+  await until(
+    () => committedEnd(0) === kafka.endOffset('words', 0) && committedEnd(1) === kafka.endOffset('words', 1),
+  )
+  expect(app.state).toBe('running')
+  expect(errors.some((message) => message.includes('were fenced'))).toBe(true)
+  const last = new Map<string, bigint>()
+  for (let partition = 0; partition < 2; partition += 1) {
+    for (const record of kafka.records('counts', partition)) {
+      last.set(new TextDecoder().decode(record.key!), Buffer.from(record.value!).readBigInt64BE())
+    }
+  }
+  for (let index = 0; index < 6; index += 1) expect(last.get(`w${index}`)).toBeGreaterThanOrEqual(50n)
+  await app.close()
+})

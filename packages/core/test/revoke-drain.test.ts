@@ -120,3 +120,53 @@ it('revokeDrainMs may not exceed rebalanceTimeoutMs', () => {
   expect(error?.code).toBe('KSTREAMS_CONFIG')
   expect(error?.message).toMatch(/"revokeDrainMs" \(20000\) must not exceed "rebalanceTimeoutMs" \(10000\)/)
 })
+
+it('close waits for running or retrying records once (closeTimeoutMs), not again for revokeDrainMs', async () => {
+  for (const mode of ['retrying', 'running'] as const) {
+    const kafka = new SimulatedKafka({ seed: 5 })
+    kafka.createTopic('in', 1)
+    kafka.produce('in', [
+      { key: 'slow', value: 'slow' },
+      { key: 'b', value: 'fast' },
+    ])
+    let started = 0
+    const topology = new TopologyBuilder()
+      .addSource('in', { topics: ['in'], keySerde: serdes.string(), valueSerde: serdes.string() })
+      .addProcessor(
+        'call',
+        {
+          parents: ['in'],
+          concurrency: 'key',
+          retry: { maxAttempts: 2, backoff: { initialMs: 60_000, maxMs: 60_000, jitter: 0 } },
+        },
+        (): Processor<string, string> => ({
+          process: async (record) => {
+            started += 1
+            if (record.value !== 'slow') return
+            if (mode === 'retrying') throw new Error('unavailable')
+            await new Promise((resolve) => setTimeout(resolve, 60_000).unref())
+          },
+        }),
+      )
+      .build()
+    const app = createApp(topology, {
+      applicationId: `close-${mode}`,
+      bootstrapServers: ['sim:9092'],
+      kafka: kafka.port('instance'),
+      commitIntervalMs: 20,
+      closeTimeoutMs: 200,
+      revokeDrainMs: 20_000,
+      rebalanceTimeoutMs: 30_000,
+      processingTimeoutMs: 0,
+      handleSignals: false,
+      logger: silentLogger,
+      onFatalError: () => {},
+    })
+    await app.start()
+    await until(() => started >= 2)
+    const closing = Date.now()
+    await app.close()
+    // One wait of closeTimeoutMs (200 ms); a second one of revokeDrainMs would take 20 s.
+    expect(Date.now() - closing, mode).toBeLessThan(10_000)
+  }
+}, 60_000)

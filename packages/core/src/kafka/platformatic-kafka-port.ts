@@ -153,14 +153,50 @@ type ClientMessage = Parameters<Producer['send']>[0]['messages'][number]
 class PlatformaticProducer implements ProducerPort {
   readonly #producer: Producer
   readonly #settings: ProducerSettings
+  /** Topics whose metadata the client has: a send to them gets its sequence numbers at once. */
+  readonly #known = new Set<string>()
+  /** The last send handed to the client (not its acknowledgement): sends are handed over in order. */
+  #dispatched: Promise<unknown> = Promise.resolve()
 
   constructor(producer: Producer, settings: ProducerSettings) {
     this.#producer = producer
     this.#settings = settings
   }
 
-  async send(records: ProduceRecord[]): Promise<ProducedOffset[]> {
-    if (records.length === 0) return []
+  /**
+   * Sends are handed to the client in the order they were made, each once the client knows the
+   * metadata of its topics. The client gives a batch its idempotent sequence numbers only when
+   * it has the topic's metadata, so a send to a topic it has not seen yet (the first changelog
+   * or dead-letter write) would otherwise be overtaken by later sends, and a partition's records
+   * would land out of order.
+   */
+  send(records: ProduceRecord[]): Promise<ProducedOffset[]> {
+    if (records.length === 0) return Promise.resolve([])
+    let sent!: Promise<ProducedOffset[]>
+    const turn = this.#dispatched.then(async () => {
+      await this.#learn(records)
+      sent = this.#send(records)
+    })
+    this.#dispatched = turn.catch(() => {})
+    return turn.then(() => sent)
+  }
+
+  /** Fetches the metadata of topics the client has not seen (a failure is the send's to report). */
+  async #learn(records: ProduceRecord[]): Promise<void> {
+    const unknown: string[] = []
+    for (const { topic } of records) {
+      if (!this.#known.has(topic) && !unknown.includes(topic)) unknown.push(topic)
+    }
+    if (unknown.length === 0) return
+    try {
+      await this.#producer.metadata({ topics: unknown })
+      for (const topic of unknown) this.#known.add(topic)
+    } catch {
+      // The send itself fails with the client's error, retried and reported as every send.
+    }
+  }
+
+  async #send(records: ProduceRecord[]): Promise<ProducedOffset[]> {
     const started = Date.now()
     const offsets = new Map<string, ProducedOffset>()
     // Chunks go one after the other, so that a partition's records keep their order.

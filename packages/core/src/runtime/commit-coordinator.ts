@@ -12,7 +12,7 @@
 // at a time; a store that reports its owner fenced loses its task, not the application.
 import type { InputCommitPoint } from '../commit-point.js'
 import { channels } from '../diagnostics.js'
-import { KStreamsError } from '../errors.js'
+import { isFencedError, KStreamsError } from '../errors.js'
 import type { CommitRequest } from '../kafka/kafka-port.js'
 import type { Logger } from '../logger.js'
 import { encodeCommitMetadata } from './commit-metadata.js'
@@ -49,10 +49,6 @@ export interface CommitOutcome {
   unflushed: Array<{ task: StreamTask; error: KStreamsError }>
 }
 
-function isFenced(error: unknown): boolean {
-  return KStreamsError.isInstance(error) && error.code === 'KSTREAMS_FENCED'
-}
-
 export class CommitCoordinator {
   readonly #options: CommitCoordinatorOptions
   #running: Promise<unknown> = Promise.resolve()
@@ -84,7 +80,7 @@ export class CommitCoordinator {
     flushes.forEach((settled, index) => {
       const task = tasks[index]!
       if (settled.status === 'fulfilled') prepared.push({ task, flush: settled.value })
-      else if (isFenced(settled.reason)) outcome.fenced.push(task)
+      else if (isFencedError(settled.reason)) outcome.fenced.push(task)
       else if (KStreamsError.isInstance(settled.reason) && settled.reason.retriable) {
         outcome.unflushed.push({ task, error: settled.reason })
       } else failure ??= settled.reason
@@ -101,7 +97,7 @@ export class CommitCoordinator {
       try {
         await this.#options.commitOffsets(offsets)
       } catch (error) {
-        if (isFenced(error)) {
+        if (isFencedError(error)) {
           outcome.groupFenced.push(...committable.map(({ task }) => task))
           return outcome
         }

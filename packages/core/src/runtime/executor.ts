@@ -6,6 +6,7 @@
 import { NO_RETRY } from '../batch-processor.js'
 import { channels } from '../diagnostics.js'
 import {
+  isFencedError,
   KStreamsError,
   ProcessingError,
   RetryExhaustedError,
@@ -580,6 +581,8 @@ export class Executor {
     const { errorPolicies, logger, taskId } = this.#options
     const policy = stage === 'deserialization' ? errorPolicies.deserialization : errorPolicies.processing
     if (!fetched) throw error
+    // A store said a newer owner has the task: no policy applies, the task is lost.
+    if (isFencedError(error)) throw error
     if (channels.recordError.hasSubscribers) {
       channels.recordError.publish({
         stage,

@@ -10,7 +10,14 @@
 //     reports into the `degraded` state (and into a failure after brokerUnavailableTimeoutMs).
 import { EventEmitter } from 'node:events'
 import { channels } from '../diagnostics.js'
-import { ConfigError, IllegalStateError, KafkaError, KStreamsError, StoreError } from '../errors.js'
+import {
+  ConfigError,
+  IllegalStateError,
+  isFencedError,
+  KafkaError,
+  KStreamsError,
+  StoreError,
+} from '../errors.js'
 import {
   type AdminPort,
   type GroupConsumer,
@@ -363,7 +370,14 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         let started = 0
         for (const task of this.#tasks.values()) {
           if (this.#restorer!.isRestoring(task)) continue
-          const count = task.pump(RECORDS_PER_TASK_PASS, now)
+          let count: number
+          try {
+            count = task.pump(RECORDS_PER_TASK_PASS, now)
+          } catch (error) {
+            if (!isFencedError(error)) throw error
+            void this.#serialized(() => this.#resetFenced([task]))
+            continue
+          }
           if (count > 0 && channels.recordsProcessed.hasSubscribers) {
             channels.recordsProcessed.publish({ taskId: task.id, count })
           }
@@ -581,7 +595,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
       committed = await consumer.committed(still)
     } catch (error) {
       // The member itself was fenced meanwhile: the group consumer reports the partitions lost and rejoins.
-      if (KStreamsError.isInstance(error) && error.code === 'KSTREAMS_FENCED') return
+      if (isFencedError(error)) return
       throw error
     }
     for (const partition of still) {
@@ -630,18 +644,22 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
           budget: this.#budget,
           inFlight: this.#inFlight,
           onRunnable: () => this.#wake(),
-          onFailure: (error) => void this.#fail(error),
+          onFailure: (error) => {
+            // A store refused a write for a newer owner: the task is lost, not the app.
+            if (isFencedError(error)) void this.#serialized(() => this.#resetFenced([task!]))
+            else void this.#fail(error)
+          },
           skipOffsets,
           metadataMaxCharacters: this.#metadataMaxCharacters,
         })
         try {
           await task.init()
         } catch (error) {
-          if (!KStreamsError.isInstance(error) || error.code !== 'KSTREAMS_FENCED') throw error
+          if (!isFencedError(error)) throw error
           // A store says a newer owner has the task: this member's assignment is stale, and the
           // group moves the partitions away soon. Until then they are not read here.
           this.config.logger.error(
-            `task ${taskId} was not opened: ${error.message}; its partitions wait, unread, until the group moves them`,
+            `task ${taskId} was not opened: ${(error as Error).message}; its partitions wait, unread, until the group moves them`,
           )
           this.#consumer!.pause(subtopology.sourceTopics.map((source) => ({ topic: source, partition })))
           continue
@@ -693,7 +711,8 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     }
     const orphaned = [...affected].filter((task) => ![...this.#taskByPartition.values()].includes(task))
     if (commit && affected.size > 0 && !this.#failure) {
-      await this.#drain([...affected], this.config.revokeDrainMs)
+      // Closing drained already (within closeTimeoutMs) and gave up what still ran: no second wait.
+      if (!this.#stopping) await this.#drain([...affected], this.config.revokeDrainMs)
       const outcome = await this.#coordinator!.commit(affected)
       for (const { task, error } of outcome.unflushed) {
         this.config.logger.warn(

@@ -85,6 +85,30 @@ describe('the @platformatic/kafka port on a real broker', () => {
     }
   })
 
+  it('keeps the order of concurrent sends, also when an earlier one names a topic the producer has not seen', async () => {
+    const [out, other] = await createTestTopics(
+      { prefix: 'port-order', partitions: 1 },
+      { prefix: 'port-order-new', partitions: 1 },
+    )
+    const producer = port().createProducer({ clientId: uniqueName('port-producer') })
+    onTestFinished(() => producer.close())
+    const record = (topic: string, value: string) => ({
+      topic,
+      partition: 0,
+      key: encoder.encode('k'),
+      value: encoder.encode(value),
+    })
+    await producer.send([record(out!, 'first')])
+    // The first send needs the metadata of a new topic; the second does not and is made after it.
+    const [one, two] = await Promise.all([
+      producer.send([record(out!, 'second'), record(other!, 'x')]),
+      producer.send([record(out!, 'third')]),
+    ])
+    const offsetIn = (produced: typeof one) => produced.find((offset) => offset.topic === out)!.baseOffset
+    expect(offsetIn(one)).toBe(1n)
+    expect(offsetIn(two)).toBe(2n)
+  })
+
   it('pauses, resumes and seeks single partitions exactly', async () => {
     const [topic] = await createTestTopics({ prefix: 'port-pause', partitions: 2 })
     await produceStrings(topic!, [
