@@ -1,7 +1,8 @@
 // The completed-offset map's backpressure on the real broker. Partition 0 begins with a record
-// that does not finish (its call waits for the test); after it, records alternate between its key
-// (they wait in its lane: incomplete) and keys of their own (done at once), so every done record
-// is a run of its own and the map grows by a run per two records. Past 75% of the broker's 4096
+// that does not finish (its call waits for the test); after it come runs of 60 records with keys
+// of their own (done at once), each followed by one of its key (it waits in its lane: incomplete),
+// so the map grows by a run per 61 records, and neither of its forms (runs, bitset) stays small
+// over the span. Past 75% of the broker's 4096
 // metadata characters partition 0 stops starting records; the map committed to the broker stays
 // under the limit; partition 1 of the same task set keeps moving; once the stuck record finishes,
 // everything is processed.
@@ -65,11 +66,11 @@ it('key mode: a partition whose completed-offset map nears the metadata limit is
       partitioner: (record) => (record.value.startsWith('p1-') ? 1 : 0),
     })
     .build()
-  const total = 6000
+  const total = 24_000
   const partition0 = [
     { key: 'stuck', value: 'stuck', partition: 0 },
     ...Array.from({ length: total - 1 }, (_, index) =>
-      index % 2 === 0
+      index % 61 === 60
         ? { key: 'stuck', value: `behind-${index}`, partition: 0 }
         : { key: `k${index}`, value: `free-${index}`, partition: 0 },
     ),
