@@ -382,6 +382,9 @@ export class StreamTask {
     let point: CommitPoint | undefined
     await this.#executor.flush(async () => {
       point = this.commitPoint(endOffset)
+      // Lost and closed while the commit waited for the task: its stores are closed, and nothing
+      // of it is committed (the coordinator leaves retired tasks out).
+      if (this.#closed) return
       const flushPoint = point
       await Promise.all([...this.#stores.values()].map((store) => store.flush(flushPoint)))
     })
