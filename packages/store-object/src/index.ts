@@ -31,6 +31,7 @@ export {
   createObjectStoreBackend,
   ObjectStoreBackend,
   type ObjectStoreOptions,
+  objectStoreChannel,
   resolveObjectStoreOptions,
   storeRoot,
 } from './object-store-backend.js'

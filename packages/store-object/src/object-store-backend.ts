@@ -4,6 +4,7 @@
 // After enough segments a flush writes a full snapshot instead, and the objects it supersedes are
 // deleted once a grace period passed.
 import { randomUUID } from 'node:crypto'
+import { channel } from 'node:diagnostics_channel'
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -88,6 +89,14 @@ interface ResolvedOptions {
 }
 
 const MiB = 1024 * 1024
+
+/**
+ * Events of object-storage stores on `node:diagnostics_channel`: `flush` (an upload and manifest
+ * write: records, bytes, whether it compacted, duration), `restore` (a store opened: objects and
+ * bytes downloaded, records applied, whether the local copy was reused, duration) and `fenced`
+ * (a manifest write or open refused because a newer owner wrote the manifest).
+ */
+export const objectStoreChannel = channel('kstreams:object-store')
 const markerFileName = 'object-store.json'
 const workingCopyDirectoryName = 'working-copy'
 
@@ -261,8 +270,22 @@ export class ObjectStoreBackend implements StoreBackend {
     await mkdir(workingDirectory, { recursive: true })
     const workingCopy = await options.workingCopy.open({ ...context, directory: workingDirectory })
     try {
-      if (!keep && previous !== undefined)
-        await restore(storage, context, options, root, previous, workingCopy)
+      const started = Date.now()
+      const restored =
+        !keep && previous !== undefined
+          ? await restore(storage, context, options, root, previous, workingCopy)
+          : { objects: 0, bytes: 0, records: 0 }
+      if (objectStoreChannel.hasSubscribers) {
+        objectStoreChannel.publish({
+          event: 'restore',
+          store: context.storeName,
+          taskId: context.taskId,
+          partition: context.partition,
+          reused: keep,
+          durationMs: Date.now() - started,
+          ...restored,
+        })
+      }
       const now = Date.now()
       const claimed: Manifest = {
         ...(previous ?? {
@@ -377,10 +400,21 @@ export class ObjectStoreBackend implements StoreBackend {
     const writesBefore = this.#writes
     await this.#workingCopy.flush()
     if (this.#changed.size === 0) return
+    const started = Date.now()
     const taken = this.#changed
     this.#changed = new Map()
     try {
-      await this.#upload(taken, commitPoint)
+      const uploaded = await this.#upload(taken, commitPoint)
+      if (objectStoreChannel.hasSubscribers) {
+        objectStoreChannel.publish({
+          event: 'flush',
+          store: this.#context.storeName,
+          taskId: this.#context.taskId,
+          partition: this.#context.partition,
+          durationMs: Date.now() - started,
+          ...uploaded,
+        })
+      }
     } catch (error) {
       // Kept for the next flush, which uploads them together with what is written meanwhile.
       for (const [id, key] of taken) if (!this.#changed.has(id)) this.#changed.set(id, key)
@@ -395,7 +429,10 @@ export class ObjectStoreBackend implements StoreBackend {
     }
   }
 
-  async #upload(taken: Map<string, Uint8Array>, commitPoint: CommitPoint | undefined): Promise<void> {
+  async #upload(
+    taken: Map<string, Uint8Array>,
+    commitPoint: CommitPoint | undefined,
+  ): Promise<{ records: number; bytes: number; compacted: boolean }> {
     const storage = this.#storage
     const context = this.#context
     const options = this.#options
@@ -464,6 +501,9 @@ export class ObjectStoreBackend implements StoreBackend {
     this.#manifest = next
     if (due.length > 0) this.#inBackground(() => storage.delete(due.map((name) => `${this.#root}/${name}`)))
     if (compact) this.#inBackground(() => this.#sweepOrphans(next))
+    return compact
+      ? { records: snapshot?.records ?? 0, bytes: snapshot?.bytes ?? 0, compacted: true }
+      : { records: records.length, bytes: pendingBytes, compacted: false }
   }
 
   async #putObject(
@@ -549,7 +589,7 @@ async function restore(
   root: string,
   manifest: Manifest,
   workingCopy: StoreBackend,
-): Promise<void> {
+): Promise<{ objects: number; bytes: number; records: number }> {
   const objects: Array<{ object: ManifestObject; kind: ObjectKind }> = [
     ...(manifest.snapshot === null ? [] : [{ object: manifest.snapshot, kind: 'snapshot' as const }]),
     ...manifest.segments.map((object) => ({ object, kind: 'segment' as const })),
@@ -585,6 +625,7 @@ async function restore(
   )
   const downloaded = await downloads
   let cursor = 0
+  let applied = 0
   for (const [index, { object, kind }] of objects.entries()) {
     const chunks: Uint8Array[] = []
     while (cursor < parts.length && parts[cursor]!.index === index) {
@@ -608,6 +649,12 @@ async function restore(
     for (let start = 0; start < records.length; start += options.restoreBatchSize) {
       await workingCopy.write(records.slice(start, start + options.restoreBatchSize))
     }
+    applied += records.length
+  }
+  return {
+    objects: objects.length,
+    bytes: objects.reduce((sum, { object }) => sum + object.bytes, 0),
+    records: applied,
   }
 }
 
@@ -645,6 +692,18 @@ function fencedError(
   cause?: unknown,
 ): FencedError {
   const theirs = newer === undefined ? 'another writer' : describeToken(newer)
+  if (objectStoreChannel.hasSubscribers) {
+    objectStoreChannel.publish({
+      event: 'fenced',
+      store: context.storeName,
+      taskId: context.taskId,
+      partition: context.partition,
+      operation,
+      object: objectName,
+      ownership: context.ownership,
+      newerOwnership: newer,
+    })
+  }
   return new FencedError(
     `${describeStore(context)} is fenced at ${operation}: ${objectName} was written by ${theirs}, newer than this owner (${describeToken(context.ownership)})`,
     {
