@@ -8,8 +8,9 @@ export const gcsStorageOptions = { apiEndpoint: endpoints.gcsEndpoint, projectId
 
 export async function createBucket(
   prefix = 'kstreams-gcs',
+  apiEndpoint = endpoints.gcsEndpoint,
 ): Promise<{ bucket: Bucket; remove: () => Promise<void> }> {
-  const storage = new Storage(gcsStorageOptions)
+  const storage = new Storage({ ...gcsStorageOptions, apiEndpoint })
   const name = uniqueName(prefix)
     .toLowerCase()
     .replace(/[^a-z0-9-]/g, '-')
