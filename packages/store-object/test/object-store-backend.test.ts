@@ -151,4 +151,44 @@ describe('object store engine', () => {
     const third = await open(storage, { ...context, ownership: { ...context.ownership, memberEpoch: 3 } })
     expect(text(await third.get(bytes('a')))).toBe('1')
   })
+
+  it('records the changelog offset and the input offsets of the commit point in the manifest', async () => {
+    const storage = new MemoryStorage()
+    const context = { ...(await contextFor(1)), changelogTopic: 'app-counts-changelog' }
+    const backend = await open(storage, context)
+    expect(await backend.changelogCheckpoint?.()).toBeUndefined()
+    await backend.write([{ key: bytes('a'), value: bytes('1') }])
+    await backend.flush({
+      taskId: '0_2',
+      inputs: [{ topic: 'in', partition: 2, offset: 41n, completed: [], streamTime: 7 }],
+      changelogs: [
+        { topic: 'app-counts-changelog', partition: 2, offset: 17n },
+        { topic: 'app-other-changelog', partition: 2, offset: 99n },
+      ],
+      ownership: context.ownership,
+    })
+    expect(await backend.changelogCheckpoint?.()).toBe(17n)
+    expect(manifestOf(storage).inputs).toEqual([
+      { topic: 'in', partition: 2, offset: '41', completed: [], streamTime: 7 },
+    ])
+    const reopened = await open(storage, { ...(await contextFor(2)), changelogTopic: 'app-counts-changelog' })
+    expect(await reopened.changelogCheckpoint?.()).toBe(17n)
+  })
+
+  it('uploads nothing when flushed after close (a task the runtime lost during a commit)', async () => {
+    const storage = new MemoryStorage()
+    const backend = await open(storage, await contextFor(1), { workingCopy: createMemoryBackend() })
+    await backend.close()
+    await backend.flush()
+    const objects = storage.objects.size
+    const other = await open(storage, await contextFor(2), { workingCopy: createMemoryBackend() })
+    await other.write([{ key: bytes('a'), value: bytes('1') }])
+    const closing = other.close()
+    await expect(Promise.resolve(other.flush())).rejects.toMatchObject({
+      code: 'KSTREAMS_STORE',
+      retriable: true,
+    })
+    await closing
+    expect(storage.objects.size).toBe(objects)
+  })
 })

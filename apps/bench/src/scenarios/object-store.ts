@@ -122,14 +122,17 @@ export const objectStore: Scenario = {
       // Changelog side: the count app builds a store of `keys` keys on one partition (one task),
       // then a fresh instance restores it into LMDB.
       await createTopics([input, output], 1)
-      await preload(input, keys, options.valueBytes, keys)
+      // The store holds int64 counts whatever the input values are; small values keep one produce
+      // batch (10,000 records, all to the one partition) under the broker's 1 MiB limit.
+      const valueBytes = Math.min(options.valueBytes, 16)
+      await preload(input, keys, valueBytes, keys)
       await runSide({
         side: 'build',
         runner: './run-kstreams.js',
         input,
         output,
         records: keys,
-        valueBytes: options.valueBytes,
+        valueBytes,
         latencyRecords: 0,
         latencyRate: options.latencyRate,
         env: { BENCH_MODE: 'count', BENCH_BACKEND: 'memory', BENCH_GROUP: group },
