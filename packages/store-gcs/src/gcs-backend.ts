@@ -1,5 +1,5 @@
 // Object-storage state stores on Google Cloud Storage: the engine of @kstreams/store-object over a GcsStorage.
-import type { StoreBackendFactory } from '@kstreams/core'
+import { ConfigError, type StoreBackendFactory } from '@kstreams/core'
 import { createObjectStoreBackend, type ObjectStoreOptions } from '@kstreams/store-object'
 import { GcsStorage, type GcsStorageOptions } from './gcs-storage.js'
 
@@ -19,7 +19,9 @@ export interface GcsBackendOptions extends ObjectStoreOptions, GcsStorageOptions
 export function createGcsBackend(options: GcsBackendOptions): StoreBackendFactory {
   const { bucket, storage, storageOptions, ...engine } = options
   if (typeof bucket !== 'string' || bucket === '') {
-    throw new TypeError(`createGcsBackend: option bucket must be a bucket name, got ${String(bucket)}`)
+    throw new ConfigError(`createGcsBackend: option bucket must be a bucket name, got ${String(bucket)}`, {
+      context: { option: 'bucket' },
+    })
   }
   const gcs = new GcsStorage({
     bucket,

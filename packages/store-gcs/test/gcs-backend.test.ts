@@ -10,6 +10,14 @@ describe('createGcsBackend', () => {
 
   it('names a missing bucket and a bad engine option', () => {
     expect(() => createGcsBackend({ bucket: '' })).toThrow(/option bucket must be a bucket name/)
+    const caught = (() => {
+      try {
+        createGcsBackend({ bucket: '' })
+      } catch (error) {
+        return error
+      }
+    })()
+    expect(caught).toMatchObject({ code: 'KSTREAMS_CONFIG', context: { option: 'bucket' } })
     expect(() => createGcsBackend({ bucket: 'state', downloadPartBytes: 1.5 })).toThrow(
       /downloadPartBytes must be an integer of at least 1, got 1.5/,
     )

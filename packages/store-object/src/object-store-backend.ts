@@ -15,6 +15,7 @@ import {
   type BackendRangeOptions,
   type BackendWrite,
   type CommitPoint,
+  ConfigError,
   FencedError,
   KStreamsError,
   type StoreBackend,
@@ -115,7 +116,7 @@ export function resolveObjectStoreOptions(options: ObjectStoreOptions): Resolved
   ) => {
     if (value === undefined) return fallback
     if (!Number.isSafeInteger(value) || value < minimum) {
-      throw new StoreError(
+      throw new ConfigError(
         `object store option ${name} must be an integer of at least ${minimum}, got ${String(value)}`,
         {
           context: { option: name },
@@ -126,7 +127,7 @@ export function resolveObjectStoreOptions(options: ObjectStoreOptions): Resolved
   }
   const prefix = options.prefix ?? 'kstreams'
   if (prefix.startsWith('/') || prefix.endsWith('/')) {
-    throw new StoreError(`object store option prefix must not start or end with "/", got "${prefix}"`, {
+    throw new ConfigError(`object store option prefix must not start or end with "/", got "${prefix}"`, {
       context: { option: 'prefix' },
     })
   }

@@ -1,5 +1,5 @@
 // Object-storage state stores on S3: the engine of @kstreams/store-object over an S3Storage.
-import type { StoreBackendFactory } from '@kstreams/core'
+import { ConfigError, type StoreBackendFactory } from '@kstreams/core'
 import { createObjectStoreBackend, type ObjectStoreOptions } from '@kstreams/store-object'
 import { S3Storage, type S3StorageOptions } from './s3-storage.js'
 
@@ -19,7 +19,9 @@ export interface S3BackendOptions extends ObjectStoreOptions, S3StorageOptions {
 export function createS3Backend(options: S3BackendOptions): StoreBackendFactory {
   const { bucket, client, clientConfig, ...engine } = options
   if (typeof bucket !== 'string' || bucket === '') {
-    throw new TypeError(`createS3Backend: option bucket must be a bucket name, got ${String(bucket)}`)
+    throw new ConfigError(`createS3Backend: option bucket must be a bucket name, got ${String(bucket)}`, {
+      context: { option: 'bucket' },
+    })
   }
   const storage = new S3Storage({
     bucket,

@@ -10,6 +10,14 @@ describe('createS3Backend', () => {
 
   it('names a missing bucket and a bad engine option', () => {
     expect(() => createS3Backend({ bucket: '' })).toThrow(/option bucket must be a bucket name/)
+    const caught = (() => {
+      try {
+        createS3Backend({ bucket: '' })
+      } catch (error) {
+        return error
+      }
+    })()
+    expect(caught).toMatchObject({ code: 'KSTREAMS_CONFIG', context: { option: 'bucket' } })
     expect(() => createS3Backend({ bucket: 'state', compactAfterSegments: 0 })).toThrow(
       /compactAfterSegments must be an integer of at least 1, got 0/,
     )

@@ -146,6 +146,9 @@ export const objectStore: Scenario = {
         BENCH_BACKEND: 'lmdb',
       })
       results.push(result('changelog restore into LMDB (1 task)', restored.records, restored.seconds))
+      console.info(
+        `changelog restore: ${restored.records} records into LMDB in ${restored.seconds.toFixed(2)} s`,
+      )
 
       // Object side: the same keys and values, written once and compacted into one snapshot.
       const client = new S3Client({
@@ -214,7 +217,15 @@ export const objectStore: Scenario = {
             objectLatencies,
           ),
         )
-        const compactions = events.filter((event) => event.event === 'flush' && event.compacted)
+        const flushes = events.filter((event) => event.event === 'flush')
+        const plain = flushes
+          .filter((event) => !event.compacted)
+          .map((event) => event.durationMs)
+          .sort((left, right) => left - right)
+        console.info(
+          `object-store commits without compaction (${plain.length}): p50 ${percentile(plain, 0.5)} ms, p90 ${percentile(plain, 0.9)} ms, max ${plain.at(-1)} ms; segment ${((flushes.find((event) => !event.compacted)?.bytes ?? 0) / 1024).toFixed(0)} KiB`,
+        )
+        const compactions = flushes.filter((event) => event.compacted)
         if (compactions.length > 0) {
           console.info(
             `object-store commits: ${compactions.length} of ${commits} compacted (snapshot upload): ${compactions.map((event) => `${event.durationMs} ms`).join(', ')}`,
@@ -236,6 +247,10 @@ export const objectStore: Scenario = {
       }
       await lmdb.flush()
       const lmdbLatencies = await commitLatencies(lmdb, keys, lmdbContext)
+      const sortedLmdb = [...lmdbLatencies].sort((left, right) => left - right)
+      console.info(
+        `LMDB flush alone: p50 ${percentile(sortedLmdb, 0.5).toFixed(2)} ms, max ${sortedLmdb.at(-1)!.toFixed(2)} ms`,
+      )
       results.push(
         result(
           `commit, LMDB alone, ${changedPerCommit} changed keys`,
