@@ -101,6 +101,21 @@ export const objectStoreChannel = channel('kstreams:object-store')
 const markerFileName = 'object-store.json'
 const workingCopyDirectoryName = 'working-copy'
 
+/** A snapshot being taken in the background, and what it covers once uploaded. */
+interface CompactionJob {
+  aborted: boolean
+  done: Promise<void>
+  ready:
+    | {
+        snapshot: ManifestObject
+        /** How many of the manifest's segments (from the first) the snapshot covers. */
+        segmentsCovered: number
+        /** The snapshot it replaces. */
+        snapshotCovered: string | null
+      }
+    | undefined
+}
+
 /** What the local directory says its working copy matches. */
 interface WorkingCopyMarker {
   root: string
@@ -190,6 +205,13 @@ export class ObjectStoreBackend implements StoreBackend {
   #flushing: Promise<void> = Promise.resolve()
   readonly #background = new Set<Promise<void>>()
   #closing: Promise<void> | undefined
+  /**
+   * Snapshots are taken in the background when the working copy's scans read a snapshot taken at
+   * their first step (LMDB); with another working copy, the flush that finds compaction due takes
+   * it inline.
+   */
+  readonly #backgroundCompaction: boolean
+  #compaction: CompactionJob | undefined
 
   private constructor(parts: {
     storage: ObjectStorage
@@ -210,6 +232,7 @@ export class ObjectStoreBackend implements StoreBackend {
     this.#manifest = parts.manifest
     this.#version = parts.version
     this.#markerPresent = true
+    this.#backgroundCompaction = parts.options.workingCopy.name === 'lmdb'
     const local = parts.workingCopy.capabilities
     this.capabilities = Object.freeze({
       persistent: true,
@@ -449,11 +472,16 @@ export class ObjectStoreBackend implements StoreBackend {
     let snapshot = previous.snapshot
     let segments: ManifestObject[]
     let replaced: string[] = []
-    const compact = shouldCompact(previous, chunks.length, pendingBytes, {
-      afterSegments: options.compactAfterSegments,
-      afterBytes: options.compactAfterBytes,
-    })
-    if (compact) {
+    const due =
+      this.#compaction === undefined &&
+      shouldCompact(previous, chunks.length, pendingBytes, {
+        afterSegments: options.compactAfterSegments,
+        afterBytes: options.compactAfterBytes,
+      })
+    // A snapshot taken in the background since an earlier flush replaces what it covers.
+    const ready = this.#compaction?.ready
+    const compactInline = due && !this.#backgroundCompaction
+    if (compactInline) {
       const entries: ObjectRecord[] = []
       for await (const entry of this.#workingCopy.range()) entries.push(entry)
       const name = snapshotName(sequence, id)
@@ -472,8 +500,16 @@ export class ObjectStoreBackend implements StoreBackend {
         ),
       )
       segments = [...previous.segments, ...uploaded]
+      if (ready !== undefined) {
+        snapshot = ready.snapshot
+        segments = [...previous.segments.slice(ready.segmentsCovered), ...uploaded]
+        replaced = [
+          ...(ready.snapshotCovered === null ? [] : [ready.snapshotCovered]),
+          ...previous.segments.slice(0, ready.segmentsCovered).map((segment) => segment.name),
+        ]
+      }
     }
-    const { keep, due } = planDeletion(previous.superseded, replaced, now, options.deleteGraceMs)
+    const deletion = planDeletion(previous.superseded, replaced, now, options.deleteGraceMs)
     const next: Manifest = {
       formatVersion: manifestFormatVersion,
       id,
@@ -483,7 +519,7 @@ export class ObjectStoreBackend implements StoreBackend {
       inputs: mergeInputs(previous.inputs, commitPoint),
       changelogs: mergeChangelogs(previous.changelogs, commitPoint),
       owner: { ...context.ownership },
-      superseded: keep,
+      superseded: deletion.keep,
       writtenAt: now,
     }
     try {
@@ -496,15 +532,60 @@ export class ObjectStoreBackend implements StoreBackend {
         { ifMatch: this.#version },
       )
     } catch (error) {
-      if (error instanceof FencedError) this.#fenced = error
+      if (error instanceof FencedError) {
+        this.#fenced = error
+        if (this.#compaction !== undefined) this.#compaction.aborted = true
+      }
       throw error
     }
     this.#manifest = next
-    if (due.length > 0) this.#inBackground(() => storage.delete(due.map((name) => `${this.#root}/${name}`)))
-    if (compact) this.#inBackground(() => this.#sweepOrphans(next))
-    return compact
+    if (ready !== undefined) this.#compaction = undefined
+    if (deletion.due.length > 0) {
+      this.#inBackground(() => storage.delete(deletion.due.map((name) => `${this.#root}/${name}`)))
+    }
+    if (compactInline || ready !== undefined) this.#inBackground(() => this.#sweepOrphans(next))
+    if (due && this.#backgroundCompaction) this.#startCompaction(next)
+    return compactInline
       ? { records: snapshot?.records ?? 0, bytes: snapshot?.bytes ?? 0, compacted: true }
-      : { records: records.length, bytes: pendingBytes, compacted: false }
+      : { records: records.length, bytes: pendingBytes, compacted: ready !== undefined }
+  }
+
+  /**
+   * Takes a snapshot of the working copy as `manifest` has it, in the background: the scan's first
+   * step runs now, while the task is held for its commit, and LMDB scans read the snapshot taken
+   * at their first step, so later writes are not in it (they are in the segments written after
+   * `manifest`, which the manifest naming the snapshot keeps).
+   */
+  #startCompaction(manifest: Manifest): void {
+    const iterator = (this.#workingCopy.range() as Iterable<BackendEntry>)[Symbol.iterator]()
+    let step = iterator.next()
+    const job: CompactionJob = { aborted: false, ready: undefined, done: Promise.resolve() }
+    job.done = (async () => {
+      const entries: ObjectRecord[] = []
+      while (step.done !== true) {
+        entries.push(step.value)
+        if (entries.length % 20_000 === 0) {
+          // Yields, so that a snapshot of a large store does not stall the task's processing.
+          await new Promise((resolve) => setImmediate(resolve))
+          if (job.aborted) {
+            iterator.return?.()
+            return
+          }
+        }
+        step = iterator.next()
+      }
+      const name = snapshotName(manifest.sequence, randomUUID())
+      const snapshot = await this.#putObject('compaction (upload the snapshot)', name, 'snapshot', entries)
+      job.ready = {
+        snapshot,
+        segmentsCovered: manifest.segments.length,
+        snapshotCovered: manifest.snapshot?.name ?? null,
+      }
+    })().catch(() => {
+      // Tried again when the next flush finds compaction due; an uploaded part is swept later.
+      if (this.#compaction === job) this.#compaction = undefined
+    })
+    this.#compaction = job
   }
 
   async #putObject(
@@ -553,6 +634,10 @@ export class ObjectStoreBackend implements StoreBackend {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.#flushing
+      if (this.#compaction !== undefined) {
+        this.#compaction.aborted = true
+        await this.#compaction.done
+      }
       await Promise.all([...this.#background])
       await this.#workingCopy.close()
     })()

@@ -191,4 +191,39 @@ describe('object store engine', () => {
     await closing
     expect(storage.objects.size).toBe(objects)
   })
+
+  it('takes the snapshot of an LMDB working copy in the background and names it with the segments written since', async () => {
+    const storage = new MemoryStorage()
+    const options = { compactAfterSegments: 3, deleteGraceMs: 0 }
+    const backend = await open(storage, await contextFor(1), options)
+    for (let round = 0; round < 3; round += 1) {
+      await backend.write([{ key: bytes(`k${round}`), value: bytes(`${round}`) }])
+      await backend.flush()
+    }
+    // The third flush found compaction due: it wrote a segment and started the snapshot.
+    expect(manifestOf(storage).snapshot).toBeNull()
+    expect(manifestOf(storage).segments).toHaveLength(3)
+    let round = 3
+    while (manifestOf(storage).snapshot === null && round < 50) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      await backend.write([
+        { key: bytes('k0'), value: bytes(`again-${round}`) },
+        { key: bytes(`k${round}`), value: bytes(`${round}`) },
+      ])
+      await backend.flush()
+      round += 1
+    }
+    const manifest = manifestOf(storage)
+    expect(manifest.snapshot?.records).toBe(3)
+    // The segments written after the snapshot was taken stay named; the three before it do not.
+    const sequences = manifest.segments.map((segment) => Number(segment.name.slice('segments/'.length, 21)))
+    expect(sequences.every((sequence) => sequence >= 5)).toBe(true)
+    expect(manifest.segments.length).toBe(round - 3)
+    await backend.close()
+    const reopened = await open(storage, await contextFor(2), options)
+    expect(text(await reopened.get(bytes('k0')))).toBe(`again-${round - 1}`)
+    expect(await reopened.approximateCount()).toBe(round)
+    const names = [...storage.objects.keys()].filter((name) => name.includes('/segments/'))
+    expect(names).toHaveLength(manifest.segments.length)
+  })
 })
