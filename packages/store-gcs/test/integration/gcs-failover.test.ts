@@ -1,4 +1,5 @@
-// A task whose only durable state is in GCS (logging: false) moves to another process after a SIGKILL.
+// A task whose only durable state is in GCS (logging: false) moves between processes: after a
+// SIGKILL, and away from a paused zombie.
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -15,6 +16,7 @@ import {
 } from '@kstreams/test-helpers'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { createBucket, readManifest, readStoredState } from './gcs-helpers.js'
+import { startStallingProxy } from './stalling-proxy.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/gcs-counting-app.mjs', import.meta.url))
 if (!existsSync(fileURLToPath(new URL('../../dist/index.js', import.meta.url)))) {
@@ -37,7 +39,7 @@ async function setUp(prefix: string) {
     await Promise.all(hosts.map((host) => rm(host, { recursive: true, force: true })))
   })
   /** Starts the app in a child process, on a state directory of its own (another host). */
-  const spawnInstance = async (instance: string, recordDelayMs = 0) => {
+  const spawnInstance = async (instance: string, recordDelayMs = 0, gcsEndpoint = endpoints.gcsEndpoint) => {
     const host = await mkdtemp(join(tmpdir(), `kstreams-${prefix}-${instance}-`))
     hosts.push(host)
     return spawnNodeScript(fixture, {
@@ -49,7 +51,7 @@ async function setUp(prefix: string) {
       BUCKET: bucket.name,
       INSTANCE: instance,
       RECORD_DELAY_MS: String(recordDelayMs),
-      GCS_ENDPOINT: endpoints.gcsEndpoint,
+      GCS_ENDPOINT: gcsEndpoint,
     })
   }
   const root = (partition: number) => `kstreams/${applicationId}/counts/${partition}`
@@ -155,5 +157,74 @@ describe('GCS stores when a task moves', () => {
       `crash and move: A's manifests covered ${covered} of ${keys * perKey} input records; B continued ${continued.size} keys from the stored counts; ${exact} of ${keys} final counts exact`,
     )
     await second.kill()
+  })
+
+  it('zombie: an owner paused in the middle of a flush resumes after the task moved; its manifest write is rejected (KSTREAMS_FENCED) and it drops the task', async () => {
+    const setup = await setUp('gcs-zombie')
+    const keys = 30
+    const perKey = 100
+    await produceStrings(setup.input, records(keys, perKey))
+    // A reaches GCS through a proxy that can hold its next manifest write back; it is slow on
+    // purpose (5 ms a record), so that it has unflushed changes at every commit.
+    const proxy = await startStallingProxy(endpoints.gcsEndpoint)
+    const zombie = await setup.spawnInstance('a', 5, proxy.endpoint)
+    await zombie.waitFor('state running')
+    await readTopicUntil(setup.output, (read) => read.length >= 600, 60_000)
+    await zombie.waitFor('committed')
+    // An upload of the manifest: POST /upload/storage/v1/b/<bucket>/o?...name=...manifest.json
+    proxy.arm(/^POST [\s\S]*manifest\.json/)
+    await proxy.held()
+    // Frozen with a flush in flight: its segment is uploaded, its manifest write is on its way.
+    zombie.child.kill('SIGSTOP')
+    onTestFinished(() => {
+      zombie.child.kill('SIGCONT')
+    })
+    const successor = await setup.spawnInstance('b')
+    await successor.waitFor('state running', 90_000)
+    await readTopicUntil(
+      setup.output,
+      (read) => [...finalCounts(read).values()].filter((count) => count === BigInt(perKey)).length === keys,
+      90_000,
+    )
+    await successor.waitFor('committed')
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const before = await storedState(setup)
+    expect([...before.counts.values()]).toEqual(Array(keys).fill(BigInt(perKey)))
+
+    // The late write reaches GCS (conditional on the version A read, long replaced by B), then A runs again.
+    const printedBefore = zombie.output().length
+    proxy.release()
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    zombie.child.kill('SIGCONT')
+    // The GCS precondition rejects the late manifest write: the backend raises KSTREAMS_FENCED.
+    await zombie.waitFor('object-store fenced', 20_000)
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    const resumed = zombie.output().slice(printedBefore)
+    const after = await storedState(setup)
+    // B's state is intact: A's stale manifest did not replace it. (A may own partitions again
+    // after it rejoined the group, with a newer epoch, and then carries the same counts on.)
+    expect(after.counts).toEqual(before.counts)
+    for (const [partition, epoch] of after.owners) {
+      expect(epoch, `partition ${partition}`).toBeGreaterThanOrEqual(before.owners.get(partition)!)
+    }
+    expect(resumed).toMatch(
+      /object-store fenced \d+_\d+ at flush \(write the manifest\): ours epoch \d+, theirs epoch \d+/,
+    )
+    // A dropped the task (the store's FencedError, or the group's answer to its first heartbeat,
+    // whichever A's event loop saw first) and went on: it did not stop on an error.
+    expect(resumed).toMatch(/were fenced|partitions lost/)
+    expect(resumed).not.toContain('\nerror ')
+    console.info(
+      `zombie: after SIGCONT, A's log: ${JSON.stringify(
+        resumed
+          .split('\n')
+          .filter(
+            (text) => text.startsWith('object-store') || text.startsWith('log') || text.startsWith('error'),
+          )
+          .slice(0, 5),
+      )}`,
+    )
+    await zombie.kill()
+    await successor.kill()
   })
 })

@@ -32,7 +32,7 @@ export async function startStallingProxy(target: string): Promise<StallingProxy>
       if (
         hold === undefined &&
         pattern !== undefined &&
-        pattern.test(chunk.subarray(0, 512).toString('latin1'))
+        pattern.test(chunk.subarray(0, 4096).toString('latin1'))
       ) {
         hold = { upstream, chunks: [] }
         stalled.push(hold)
