@@ -19,8 +19,8 @@ export interface GcsStorageOptions {
   storage?: Storage
   /**
    * Options of the client kstreams builds: `projectId`, `apiEndpoint` (an emulator), credentials
-   * (without them, Application Default Credentials), `retryOptions`.
-   * @default { retryOptions: { maxRetries: 2, totalTimeout: 30 } }
+   * (without them, Application Default Credentials), `retryOptions`, `timeout` (ms per request).
+   * @default { retryOptions: { maxRetries: 2, totalTimeout: 30 }, timeout: 30000 }
    */
   storageOptions?: StorageOptions
 }
@@ -41,6 +41,8 @@ export class GcsStorage implements ObjectStorage {
         // A commit waits for the flush: an outage should fail it soon (the runtime retries at the
         // next commit) rather than after the client's default ten minutes of retries.
         retryOptions: { maxRetries: 2, totalTimeout: 30 },
+        // ...and a request the server never answers must fail too, not hold the commit forever.
+        timeout: 30_000,
         ...options.storageOptions,
       })
     this.#bucket = storage.bucket(options.bucket)

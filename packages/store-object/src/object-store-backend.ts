@@ -75,6 +75,13 @@ export interface ObjectStoreOptions {
   downloadConcurrency?: number
   /** Records per write batch into the working copy while restoring. @default 10000 */
   restoreBatchSize?: number
+  /**
+   * How long one storage request (a download part, an upload, the manifest write) may go
+   * unanswered before the flush or open fails with a retriable StoreError. The request itself
+   * may still complete later (a late manifest write then fences this owner at its next flush).
+   * @default 60000
+   */
+  requestTimeoutMs?: number
 }
 
 interface ResolvedOptions {
@@ -87,6 +94,7 @@ interface ResolvedOptions {
   downloadPartBytes: number
   downloadConcurrency: number
   restoreBatchSize: number
+  requestTimeoutMs: number
 }
 
 const MiB = 1024 * 1024
@@ -156,6 +164,7 @@ export function resolveObjectStoreOptions(options: ObjectStoreOptions): Resolved
     downloadPartBytes: positive('downloadPartBytes', options.downloadPartBytes, 8 * MiB),
     downloadConcurrency: positive('downloadConcurrency', options.downloadConcurrency, 8),
     restoreBatchSize: positive('restoreBatchSize', options.restoreBatchSize, 10_000),
+    requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs, 60_000),
   }
 }
 
@@ -876,9 +885,33 @@ export function createObjectStoreBackend(
   options: ObjectStoreOptions = {},
 ): StoreBackendFactory {
   const resolved = resolveObjectStoreOptions(options)
+  const timed = withRequestTimeout(storage, resolved.requestTimeoutMs)
   return {
     name,
     persistent: true,
-    open: (context) => ObjectStoreBackend.open(storage, context, resolved),
+    open: (context) => ObjectStoreBackend.open(timed, context, resolved),
+  }
+}
+
+/** `storage` with every request failing after `timeoutMs` without an answer. */
+function withRequestTimeout(storage: ObjectStorage, timeoutMs: number): ObjectStorage {
+  const timed = <T>(run: () => Promise<T>): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no answer within ${timeoutMs} ms (requestTimeoutMs)`)),
+        timeoutMs,
+      )
+    })
+    return Promise.race([run(), timeout]).finally(() => clearTimeout(timer))
+  }
+  return {
+    description: storage.description,
+    get: (name, options) => timed(() => storage.get(name, options)),
+    put: (name, bytes, condition) => timed(() => storage.put(name, bytes, condition)),
+    head: (name) => timed(() => storage.head(name)),
+    list: (prefix) => timed(() => storage.list(prefix)),
+    delete: (names) => timed(() => storage.delete(names)),
+    ...(storage.close === undefined ? {} : { close: () => storage.close!() }),
   }
 }

@@ -26,8 +26,9 @@ export interface S3StorageOptions {
   client?: S3Client
   /**
    * Configuration of the client kstreams builds: region, endpoint, `forcePathStyle`, credentials
-   * (without them, the AWS SDK's default provider chain: environment, shared files, SSO, IMDS).
-   * @default {}
+   * (without them, the AWS SDK's default provider chain: environment, shared files, SSO, IMDS),
+   * `requestHandler` timeouts.
+   * @default { requestHandler: { requestTimeout: 30000, connectionTimeout: 5000, throwOnRequestTimeout: true } }
    */
   clientConfig?: S3ClientConfig
 }
@@ -60,7 +61,14 @@ export class S3Storage implements ObjectStorage {
 
   constructor(options: S3StorageOptions) {
     this.#bucket = options.bucket
-    this.#client = options.client ?? new S3Client(options.clientConfig ?? {})
+    // A commit waits for the flush: a request the server never answers must fail it (the runtime
+    // flushes again at the next commit) rather than hold the commit forever.
+    this.#client =
+      options.client ??
+      new S3Client({
+        requestHandler: { requestTimeout: 30_000, connectionTimeout: 5_000, throwOnRequestTimeout: true },
+        ...options.clientConfig,
+      })
     this.#ownsClient = options.client === undefined
     this.description = `s3://${options.bucket}`
   }

@@ -7,6 +7,7 @@ import { uniqueName } from '@kstreams/test-helpers'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { createGcsBackend } from '../../src/index.js'
 import { createBucket, gcsStorageOptions, readManifest, readStoredState } from './gcs-helpers.js'
+import { startStallingProxy } from './stalling-proxy.js'
 
 async function setUp() {
   const { bucket, remove } = await createBucket('fencing')
@@ -73,5 +74,43 @@ describe('fencing on GCS', () => {
     expect(Buffer.from(state.get('a')!).toString()).toBe('1')
     expect(Buffer.from(state.get('b')!).toString()).toBe('2')
     await expect(open(5)).rejects.toMatchObject({ code: 'KSTREAMS_FENCED' })
+  })
+
+  it('a manifest upload the server never answers fails the flush as retriable within the request timeout', async () => {
+    const { bucket, root } = await setUp()
+    const proxy = await startStallingProxy(gcsStorageOptions.apiEndpoint)
+    const factory = createGcsBackend({
+      bucket: bucket.name,
+      storageOptions: {
+        ...gcsStorageOptions,
+        apiEndpoint: proxy.endpoint,
+        retryOptions: { autoRetry: false },
+      },
+      // The client's own `timeout` does not cover simple uploads; the engine's does.
+      requestTimeoutMs: 1000,
+    })
+    const directory = await mkdtemp(join(tmpdir(), 'kstreams-gcs-timeout-'))
+    onTestFinished(() => rm(directory, { recursive: true, force: true }))
+    const backend = await factory.open({
+      applicationId: root.split('/')[1]!,
+      taskId: '0_1',
+      partition: 1,
+      storeName: 'counts',
+      directory,
+      ownership: { taskId: '0_1', memberId: 'member-1', memberEpoch: 1 },
+    })
+    onTestFinished(() => backend.close())
+    await backend.write([{ key: bytes('a'), value: bytes('1') }])
+    proxy.arm(/^POST [\s\S]*manifest\.json/)
+    const started = Date.now()
+    const error = await Promise.resolve(backend.flush()).then(
+      () => undefined,
+      (caught: unknown) => caught as Error & { code: string; retriable: boolean },
+    )
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(error).toMatchObject({ code: 'KSTREAMS_STORE', retriable: true })
+    expect(error?.message).toContain('flush (write the manifest)')
+    expect(error?.message).toContain(`gs://${bucket.name}/${root}/manifest.json`)
+    expect((await readManifest(bucket, root))?.sequence).toBe(1)
   })
 })

@@ -8,6 +8,7 @@ import { uniqueName } from '@kstreams/test-helpers'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { createS3Backend } from '../../src/index.js'
 import { createBucket, readManifest, readStoredState, s3Client, s3ClientConfig } from './s3-helpers.js'
+import { startStallingProxy } from './stalling-proxy.js'
 
 async function statusOf(promise: Promise<unknown>): Promise<number | undefined> {
   try {
@@ -86,5 +87,43 @@ describe('fencing on S3', () => {
     expect(Buffer.from(state.get('b')!).toString()).toBe('2')
     // And an older owner cannot open the store any more.
     await expect(open(5)).rejects.toMatchObject({ code: 'KSTREAMS_FENCED' })
+  })
+
+  it('a manifest write the server never answers fails the flush as retriable within the request timeout', async () => {
+    const { client, bucket, root } = await setUp()
+    const proxy = await startStallingProxy(s3ClientConfig.endpoint)
+    const factory = createS3Backend({
+      bucket,
+      clientConfig: {
+        ...s3ClientConfig,
+        endpoint: proxy.endpoint,
+        maxAttempts: 1,
+        requestHandler: { requestTimeout: 1000, throwOnRequestTimeout: true },
+      },
+    })
+    const directory = await mkdtemp(join(tmpdir(), 'kstreams-s3-timeout-'))
+    onTestFinished(() => rm(directory, { recursive: true, force: true }))
+    const backend = await factory.open({
+      applicationId: root.split('/')[1]!,
+      taskId: '0_1',
+      partition: 1,
+      storeName: 'counts',
+      directory,
+      ownership: { taskId: '0_1', memberId: 'member-1', memberEpoch: 1 },
+    })
+    onTestFinished(() => backend.close())
+    await backend.write([{ key: bytes('a'), value: bytes('1') }])
+    proxy.arm(/^PUT \S*manifest\.json/)
+    const started = Date.now()
+    const error = await Promise.resolve(backend.flush()).then(
+      () => undefined,
+      (caught: unknown) => caught as Error & { code: string; retriable: boolean },
+    )
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(error).toMatchObject({ code: 'KSTREAMS_STORE', retriable: true })
+    expect(error?.message).toContain('flush (write the manifest)')
+    expect(error?.message).toContain(`s3://${bucket}/${root}/manifest.json`)
+    // The manifest is still the one the open wrote.
+    expect((await readManifest(client, bucket, root))?.sequence).toBe(1)
   })
 })
