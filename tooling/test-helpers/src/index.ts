@@ -12,4 +12,5 @@ export {
 } from './kafka.js'
 export { type DedicatedKafka, type DedicatedKafkaOptions, startDedicatedKafka } from './kafka-broker.js'
 export { type ChildApp, spawnNodeScript } from './processes.js'
+export { type StallingProxy, startStallingProxy } from './stalling-proxy.js'
 export { uniqueName, uniqueSuffix } from './unique-name.js'

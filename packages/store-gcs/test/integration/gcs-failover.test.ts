@@ -12,11 +12,11 @@ import {
   type ReadMessage,
   readTopicUntil,
   spawnNodeScript,
+  startStallingProxy,
   uniqueName,
 } from '@kstreams/test-helpers'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { createBucket, readManifest, readStoredState } from './gcs-helpers.js'
-import { startStallingProxy } from './stalling-proxy.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/gcs-counting-app.mjs', import.meta.url))
 if (!existsSync(fileURLToPath(new URL('../../dist/index.js', import.meta.url)))) {

@@ -3,11 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { BackendContext, StoreBackend } from '@kstreams/core'
-import { uniqueName } from '@kstreams/test-helpers'
+import { startStallingProxy, uniqueName } from '@kstreams/test-helpers'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { createGcsBackend } from '../../src/index.js'
 import { createBucket, gcsStorageOptions, readManifest, readStoredState } from './gcs-helpers.js'
-import { startStallingProxy } from './stalling-proxy.js'
 
 async function setUp() {
   const { bucket, remove } = await createBucket('fencing')

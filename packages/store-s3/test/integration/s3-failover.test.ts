@@ -12,11 +12,11 @@ import {
   type ReadMessage,
   readTopicUntil,
   spawnNodeScript,
+  startStallingProxy,
   uniqueName,
 } from '@kstreams/test-helpers'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { createBucket, readManifest, readStoredState, s3Client } from './s3-helpers.js'
-import { startStallingProxy } from './stalling-proxy.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/s3-counting-app.mjs', import.meta.url))
 if (!existsSync(fileURLToPath(new URL('../../dist/index.js', import.meta.url)))) {

@@ -4,11 +4,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PutObjectCommand } from '@aws-sdk/client-s3'
 import type { BackendContext, StoreBackend } from '@kstreams/core'
-import { uniqueName } from '@kstreams/test-helpers'
+import { startStallingProxy, uniqueName } from '@kstreams/test-helpers'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { createS3Backend } from '../../src/index.js'
 import { createBucket, readManifest, readStoredState, s3Client, s3ClientConfig } from './s3-helpers.js'
-import { startStallingProxy } from './stalling-proxy.js'
 
 async function statusOf(promise: Promise<unknown>): Promise<number | undefined> {
   try {

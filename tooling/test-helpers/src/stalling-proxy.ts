@@ -1,4 +1,4 @@
-// A TCP proxy in front of the GCS server that can hold back requests: once armed, the first request
+// A TCP proxy in front of a storage server (S3, GCS) that can hold back requests: once armed, the first request
 // whose head matches (say, a PUT of a manifest) and everything after it on that connection stay
 // in the proxy until release(). It lets a test freeze a flush exactly before its manifest write.
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
