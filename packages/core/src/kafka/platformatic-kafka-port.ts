@@ -172,32 +172,46 @@ class PlatformaticProducer implements ProducerPort {
    */
   send(records: ProduceRecord[]): Promise<ProducedOffset[]> {
     if (records.length === 0) return Promise.resolve([])
+    // The delivery timeout counts from here: the metadata lookup is part of delivering.
+    const started = Date.now()
     let sent!: Promise<ProducedOffset[]>
     const turn = this.#dispatched.then(async () => {
-      await this.#learn(records)
-      sent = this.#send(records)
+      await this.#learn(records, started + this.#settings.deliveryTimeoutMs)
+      sent = this.#send(records, started)
     })
     this.#dispatched = turn.catch(() => {})
     return turn.then(() => sent)
   }
 
-  /** Fetches the metadata of topics the client has not seen (a failure is the send's to report). */
-  async #learn(records: ProduceRecord[]): Promise<void> {
+  /**
+   * Fetches the metadata of topics the client has not seen, until `deadline` at most (a failure
+   * or a broker away is the send's to report, within what is left of its delivery timeout).
+   */
+  async #learn(records: ProduceRecord[], deadline: number): Promise<void> {
     const unknown: string[] = []
     for (const { topic } of records) {
       if (!this.#known.has(topic) && !unknown.includes(topic)) unknown.push(topic)
     }
     if (unknown.length === 0) return
+    let timer: NodeJS.Timeout | undefined
+    const lookup = this.#producer.metadata({ topics: unknown })
     try {
-      await this.#producer.metadata({ topics: unknown })
-      for (const topic of unknown) this.#known.add(topic)
+      const found = await Promise.race([
+        lookup.then(() => true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))
+        }),
+      ])
+      if (found) for (const topic of unknown) this.#known.add(topic)
     } catch {
       // The send itself fails with the client's error, retried and reported as every send.
+    } finally {
+      clearTimeout(timer)
+      lookup.catch(() => {})
     }
   }
 
-  async #send(records: ProduceRecord[]): Promise<ProducedOffset[]> {
-    const started = Date.now()
+  async #send(records: ProduceRecord[], started: number): Promise<ProducedOffset[]> {
     const offsets = new Map<string, ProducedOffset>()
     // Chunks go one after the other, so that a partition's records keep their order.
     for (const chunk of chunksOf(records, this.#settings.batchMaxBytes)) {
