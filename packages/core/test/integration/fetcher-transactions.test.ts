@@ -36,8 +36,13 @@ it('reads only committed transactions when one producer commits, aborts and comm
   }).createReader({ clientId: uniqueName('transactions-reader') })
   onTestFinished(() => reader.close())
   const partition = { topic: topic!, partition: 0 }
-  const end = (await reader.endOffsets([partition])).get(topicPartitionKey(topic!, 0))!
-  // Three transactions of two records, each closed by a control record.
+  // Three transactions of two records, each closed by a control record. The coordinator writes the
+  // last marker after the commit returned, so the end (the last stable offset) may take a moment.
+  let end = 0n
+  for (const until = Date.now() + 10_000; end < 9n && Date.now() < until; ) {
+    end = (await reader.endOffsets([partition])).get(topicPartitionKey(topic!, 0))!
+    if (end < 9n) await new Promise((resolve) => setTimeout(resolve, 50))
+  }
   expect(end).toBe(9n)
   // Assigned only now, so the first poll finds the whole log: all three transactions in one answer.
   await reader.assign([{ ...partition, offset: 0n }])
