@@ -25,6 +25,9 @@ export function packageVitestConfig(packageDir, options = {}) {
             name: 'unit',
             include: ['test/**/*.test.ts'],
             exclude: ['test/integration/**'],
+            // The test command runs unit tests while the services start beside them on 2 cores: a
+            // property test that takes 2 s alone can take three times that. Hangs still fail.
+            testTimeout: 30_000,
           },
         },
         {
