@@ -75,6 +75,9 @@ interface Batch {
   timer: NodeJS.Timeout | undefined
 }
 
+/** Records per batch when `maxBatchRecords` is not given. */
+export const DEFAULT_MAX_BATCH_RECORDS = 100
+
 /** Marks an error the processor's `retry` option should not retry (a `fail` result). */
 export const NO_RETRY: unique symbol = Symbol.for('kstreams.noRetry')
 
@@ -99,7 +102,7 @@ function resolvedOptions<K, V>(processor: string, options: BatchOptions<K, V> = 
     )
   }
   return {
-    maxBatchRecords: check('maxBatchRecords', 100, 1),
+    maxBatchRecords: check('maxBatchRecords', DEFAULT_MAX_BATCH_RECORDS, 1),
     maxBatchBytes: check('maxBatchBytes', 1024 * 1024, 1),
     lingerMs: check('lingerMs', 5, 0),
     groupBy,

@@ -1,4 +1,9 @@
-import { type BatchOptions, type BatchProcessorSupplier, batchProcessorSupplier } from './batch-processor.js'
+import {
+  type BatchOptions,
+  type BatchProcessorSupplier,
+  batchProcessorSupplier,
+  DEFAULT_MAX_BATCH_RECORDS,
+} from './batch-processor.js'
 import { TopologyError } from './errors.js'
 import type { ProcessorSupplier } from './processor.js'
 import type { Record, RecordMetadata } from './record.js'
@@ -396,7 +401,7 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
       )
     }
     const { batch, ...rest } = options
-    const maxBatchRecords = batch?.maxBatchRecords ?? 100
+    const maxBatchRecords = batch?.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS
     const maxInFlight = rest.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT
     if (typeof maxBatchRecords === 'number' && maxBatchRecords > maxInFlight) {
       throw new TopologyError(

@@ -20,6 +20,7 @@ import {
   TopologyBuilder,
 } from '../src/index.js'
 import { SimulatedKafka } from '../src/testing/index.js'
+import { until } from './until.js'
 
 it('reports a produce failure during a broker outage as the outage: one KSTREAMS_KAFKA error naming the brokers and how long', async () => {
   const kafka = new SimulatedKafka({ seed: 3, failSends: [0] })
@@ -240,14 +241,6 @@ function unreachableStoreApp(
     ...options,
   })
   return { app, warnings }
-}
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
 }
 
 it("a store that cannot reach its service at commit holds back only its task's offsets; commits resume when it returns", async () => {

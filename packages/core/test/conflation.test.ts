@@ -14,14 +14,7 @@ import {
   TopologyError,
 } from '../src/index.js'
 import { SimulatedKafka } from '../src/testing/index.js'
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
+import { until } from './until.js'
 
 it('processes only the newest waiting record of a busy key; the skipped ones are done and reported', async () => {
   const kafka = new SimulatedKafka({ seed: 2 })

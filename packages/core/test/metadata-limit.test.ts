@@ -2,14 +2,7 @@
 import { expect, it } from 'vitest'
 import { createApp, type Processor, serdes, silentLogger, TopologyBuilder } from '../src/index.js'
 import { SimulatedKafka } from '../src/testing/index.js'
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
+import { until } from './until.js'
 
 it("holds a partition back at 75% of the broker's offset.metadata.max.bytes, and commits stay under it", async () => {
   const kafka = new SimulatedKafka({ seed: 12, brokerConfigs: { 'offset.metadata.max.bytes': '150' } })

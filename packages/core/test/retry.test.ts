@@ -14,17 +14,10 @@ import {
   TopologyError,
 } from '../src/index.js'
 import { SimulatedKafka } from '../src/testing/index.js'
+import { until } from './until.js'
 
 const decoder = new TextDecoder()
 const text = (bytes: Uint8Array | null | undefined) => (bytes ? decoder.decode(bytes) : null)
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
 
 interface Run {
   kafka: SimulatedKafka

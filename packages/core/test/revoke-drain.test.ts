@@ -13,16 +13,9 @@ import {
   TopologyBuilder,
 } from '../src/index.js'
 import { SimulatedKafka } from '../src/testing/index.js'
+import { until } from './until.js'
 
 const decoder = new TextDecoder()
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
 
 it('a revoked task drains for revokeDrainMs, commits what finished with its map, and a given-up record reaches no sink', async () => {
   const kafka = new SimulatedKafka({ seed: 4 })
