@@ -7,7 +7,6 @@
 // Each `port()` is one simulated process: every client created from it dies with it, as a
 // SIGKILL would take the whole process down. The runtime runs on real timers; the simulated
 // delays stay in the low milliseconds so a run takes a fraction of a second.
-import { compatibilityPartitioner } from '@platformatic/kafka'
 import { FencedError, KafkaError } from '../errors.js'
 import {
   type AdminPort,
@@ -30,6 +29,7 @@ import {
   type TopicPartition,
   topicPartitionKey,
 } from '../kafka/kafka-port.js'
+import { defaultPartition } from '../kafka/partitioner.js'
 import { SeededRandom } from './seeded-random.js'
 
 export interface SimulatedKafkaOptions {
@@ -305,8 +305,7 @@ export class SimulatedKafka {
       found.nextNullKeyPartition = (partition + 1) % count
       return partition
     }
-    const buffer = Buffer.from(key.buffer, key.byteOffset, key.byteLength)
-    return compatibilityPartitioner(undefined as never, buffer) % count
+    return defaultPartition(key, count)
   }
 
   /** Writes records straight into the log (no delay, no fault): the test's input. */
