@@ -73,6 +73,12 @@ for (const folder of folders) {
     manifest.main === './dist/index.js' && manifest.types === './dist/index.d.ts',
     'must declare "main": "./dist/index.js" and "types": "./dist/index.d.ts" for tools that ignore exports',
   )
+  for (const [name, range] of Object.entries(manifest.dependencies ?? {})) {
+    need(
+      !name.startsWith('@kstreams/') || range !== '*',
+      `dependencies["${name}"] needs a version range, not "*"`,
+    )
+  }
   need(
     manifest.private !== true,
     'packages/ holds published packages; private ones belong in tooling/ or apps/',
