@@ -119,6 +119,11 @@ for (const folder of folders) {
   }
 
   need(existsSync(join(dir, 'README.md')), 'README.md is missing')
+  const readme = existsSync(join(dir, 'README.md')) ? readFileSync(join(dir, 'README.md'), 'utf8') : ''
+  need(
+    readme.includes(`npm install`) && readme.includes(`.packs/kstreams-${folder.name}-*.tgz`),
+    `README.md must say how to install it from the registry and, before a release, from .packs/kstreams-${folder.name}-*.tgz (npm run pack)`,
+  )
   need(existsSync(join(dir, 'src', 'index.ts')), 'src/index.ts is missing (the only public face)')
   need(existsSync(join(dir, 'test')), 'test/ is missing')
   for (const file of existsSync(join(dir, 'src')) ? readdirSync(join(dir, 'src'), { recursive: true }) : []) {

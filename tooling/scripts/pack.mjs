@@ -4,7 +4,7 @@
 // script builds it too (turbo, cached), so `npm pack -w @kstreams/<name>` alone works as well.
 // Prints the tarballs' paths, one a line, after the line "tarballs:".
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 
@@ -12,6 +12,8 @@ const root = new URL('../..', import.meta.url).pathname
 const { values } = parseArgs({ options: { out: { type: 'string', default: join(root, '.packs') } } })
 const out = resolve(values.out)
 mkdirSync(out, { recursive: true })
+// Tarballs of an earlier pack would match the README's `kstreams-<name>-*.tgz` beside the new ones.
+for (const file of readdirSync(out)) if (/^kstreams-.+\.tgz$/.test(file)) rmSync(join(out, file))
 
 const packages = readdirSync(join(root, 'packages'), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
