@@ -24,7 +24,7 @@ say_what_is_installed() { # demo|test
     log "what this installs, and where"
     row "npm dependencies" "./node_modules (npm ci; npm's download cache: $(npm config get cache))"
     row "kstreams cache" "$KSTREAMS_CACHE_DIR (KSTREAMS_CACHE_DIR): the Kafka jars, the Go-built servers in bin/,"
-    row "" "and Node $KSTREAMS_NODE_VERSION when the system Node is older than 22"
+    row "" "and Node $KSTREAMS_NODE_VERSION when the system Node is older than 22.22"
     row "Maven local repository" "~/.m2/repository (Maven's default): the Kafka jars on their way to the kstreams cache"
     if [ "$1" = test ]; then
       if command -v go >/dev/null 2>&1; then
