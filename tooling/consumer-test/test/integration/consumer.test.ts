@@ -24,7 +24,9 @@ import {
   createTestTopics,
   endpoints,
   produceStrings,
+  type ReadMessage,
   readTopicUntil,
+  type TestMessage,
   uniqueName,
 } from '@kstreams/test-helpers'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
@@ -148,27 +150,25 @@ function startInProject(
   return { child, output: () => text }
 }
 
-/** Feeds two orders in, waits for their totals (float64) on the output, then stops the app with SIGTERM. */
-async function expectTotals(
-  input: string,
-  output: string,
-  app: { child: ChildProcess; output: () => string },
+type App = { child: ChildProcess; output: () => string }
+
+/** Feeds `sent` in, waits for `expected` on the output (values decoded by `decode`), then stops the app with SIGTERM. */
+async function expectOutput(
+  app: App,
+  topics: { input: string; output: string },
+  sent: TestMessage[],
+  expected: [string | null, unknown][],
+  decode: (message: ReadMessage) => unknown,
 ): Promise<void> {
-  await produceStrings(input, [
-    { key: 'order-1', value: JSON.stringify({ total: 12.5 }) },
-    { key: 'order-2', value: JSON.stringify({ total: 7 }) },
-  ])
+  await produceStrings(topics.input, sent)
   const exited = once(app.child, 'exit')
   const messages = await Promise.race([
-    readTopicUntil(output, (read) => read.length >= 2, 180_000),
+    readTopicUntil(topics.output, (read) => read.length >= expected.length, 180_000),
     exited.then(() => {
       throw new Error(`the app exited early:\n${app.output()}`)
     }),
   ])
-  expect(messages.map((message) => [message.key, message.valueBytes?.readDoubleBE(0)])).toEqual([
-    ['order-1', 12.5],
-    ['order-2', 7],
-  ])
+  expect(messages.map((message) => [message.key, decode(message)])).toEqual(expected)
   app.child.kill('SIGTERM')
   const [code, signal] = await exited
   expect({ code, signal, output: code === 0 ? '' : app.output() }).toEqual({
@@ -177,6 +177,41 @@ async function expectTotals(
     output: '',
   })
 }
+
+/** Two orders in, their totals (float64) out: the topology of packages/core/README.md and require.cjs. */
+function expectTotals(app: App, topics: { input: string; output: string }): Promise<void> {
+  return expectOutput(
+    app,
+    topics,
+    [
+      { key: 'order-1', value: JSON.stringify({ total: 12.5 }) },
+      { key: 'order-2', value: JSON.stringify({ total: 7 }) },
+    ],
+    [
+      ['order-1', 12.5],
+      ['order-2', 7],
+    ],
+    (message) => message.valueBytes?.readDoubleBE(0),
+  )
+}
+
+/**
+ * The first TypeScript snippet of a README, with its names replaced by unique ones. A README that
+ * no longer has one of them fails here, naming it.
+ */
+function snippetOf(readme: string, replacements: [string, string][]): string {
+  let snippet = /```ts\n([\s\S]*?)```/.exec(readFileSync(join(workspace, readme), 'utf8'))?.[1] ?? ''
+  for (const [from, to] of replacements) {
+    expect(snippet.split(from).length - 1, `${readme}'s first snippet contains ${from} once`).toBe(1)
+    snippet = snippet.replace(from, to)
+  }
+  return snippet
+}
+
+const bootstrapReplacement: [string, string] = [
+  "bootstrapServers: ['127.0.0.1:9092']",
+  `bootstrapServers: ${JSON.stringify(endpoints.kafkaBootstrapServers)}`,
+]
 
 describe('the packed packages in a fresh project', () => {
   it('installs every package from its tarball, each once, at the workspace version', () => {
@@ -225,32 +260,32 @@ describe('the packed packages in a fresh project', () => {
     expect(missing).toEqual([])
   })
 
-  it('compiles the README snippet of @kstreams/core with tsc and runs it as ESM', async () => {
-    const [input, output] = await createTestTopics(
+  it("compiles the README snippets (the root one and @kstreams/core's) with tsc and runs them as ESM", async () => {
+    const [orders, totals, lines, words] = await createTestTopics(
       { prefix: 'consumer-orders' },
       { prefix: 'consumer-totals' },
+      { prefix: 'consumer-text' },
+      { prefix: 'consumer-words' },
     )
-    const readme = readFileSync(join(workspace, 'packages/core/README.md'), 'utf8')
-    let snippet = /```ts\n([\s\S]*?)```/.exec(readme)?.[1] ?? ''
-    // The snippet's names, made unique; a README that no longer has them fails here, by name.
-    const replacements: [string, string][] = [
-      ["topics: ['orders']", `topics: ['${input}']`],
-      ["topic: 'order-totals'", `topic: '${output}'`],
-      ["applicationId: 'order-totals'", `applicationId: '${uniqueName('consumer-esm')}'`],
-      [
-        "bootstrapServers: ['127.0.0.1:9092']",
-        `bootstrapServers: ${JSON.stringify(endpoints.kafkaBootstrapServers)}`,
-      ],
-    ]
-    for (const [from, to] of replacements) {
-      expect(
-        snippet.split(from).length - 1,
-        `packages/core/README.md's first snippet contains ${from} once`,
-      ).toBe(1)
-      snippet = snippet.replace(from, to)
-    }
     mkdirSync(join(project, 'src'), { recursive: true })
-    writeFileSync(join(project, 'src/readme.ts'), snippet)
+    writeFileSync(
+      join(project, 'src/core-readme.ts'),
+      snippetOf('packages/core/README.md', [
+        ["topics: ['orders']", `topics: ['${orders}']`],
+        ["topic: 'order-totals'", `topic: '${totals}'`],
+        ["applicationId: 'order-totals'", `applicationId: '${uniqueName('consumer-esm')}'`],
+        bootstrapReplacement,
+      ]),
+    )
+    writeFileSync(
+      join(project, 'src/root-readme.ts'),
+      snippetOf('README.md', [
+        ["topics: ['text']", `topics: ['${lines}']`],
+        ["topic: 'words'", `topic: '${words}'`],
+        ["applicationId: 'words'", `applicationId: '${uniqueName('consumer-words')}'`],
+        bootstrapReplacement,
+      ]),
+    )
     // Every entry point of every package, imported by name: their types must resolve under NodeNext.
     const entries = packageNames.flatMap(entryPoints)
     writeFileSync(
@@ -295,13 +330,23 @@ describe('the packed packages in a fresh project', () => {
     )
     if (thirdParty.length > 0) console.warn(`tsc, in third-party declarations:\n${thirdParty.join('\n')}`)
     expect(errors.filter((line) => !thirdParty.includes(line))).toEqual([])
-    expect(existsSync(join(project, 'dist/readme.js'))).toBe(true)
+    expect(existsSync(join(project, 'dist/core-readme.js'))).toBe(true)
 
     const imported = await inProject(process.execPath, ['dist/every-package.js'])
     for (const entry of entries)
       expect(imported).toMatch(new RegExp(`imported ${entry} \\([1-9]\\d* exports\\)`))
 
-    await expectTotals(input!, output!, startInProject(['dist/readme.js'], {}))
+    await expectTotals(startInProject(['dist/core-readme.js'], {}), { input: orders!, output: totals! })
+    await expectOutput(
+      startInProject(['dist/root-readme.js'], {}),
+      { input: lines!, output: words! },
+      [{ key: 'line-1', value: 'hello kafka' }],
+      [
+        ['hello', 'hello'],
+        ['kafka', 'kafka'],
+      ],
+      (message) => message.value,
+    )
   })
 
   it('requires every package from CommonJS and runs the topology', async () => {
@@ -318,7 +363,7 @@ describe('the packed packages in a fresh project', () => {
       APPLICATION_ID: uniqueName('consumer-cjs'),
       BOOTSTRAP_SERVERS: endpoints.kafkaBootstrapServers.join(','),
     })
-    await expectTotals(input!, output!, app)
+    await expectTotals(app, { input: input!, output: output! })
     for (const entry of entries)
       expect(app.output()).toMatch(new RegExp(`required ${entry} \\([1-9]\\d* exports\\)`))
     expect(app.output()).toContain('started')
