@@ -2,7 +2,8 @@
 # The two commands of the README:
 #   bash tooling/run.sh demo   installs dependencies, starts Kafka, runs the word-count example end to end
 #   bash tooling/run.sh test   installs dependencies, starts the services, builds, typechecks, lints and
-#                              runs the unit and integration tests of every package
+#                              runs the unit and integration tests of every package, and the consumer
+#                              test (the packed packages installed into a fresh project)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -137,7 +138,7 @@ run_tests() {
     wait "$SERVICES_TAIL_PID" 2>/dev/null || true
     SERVICES_TAIL_PID=""
   fi
-  log "integration tests (real Kafka, Redis, S3, GCS and Bigtable servers on 127.0.0.1)"
+  log "integration tests (real Kafka, Redis, S3, GCS and Bigtable servers on 127.0.0.1), and the consumer test of the packed packages"
   local status=0
   npx turbo run test:integration --concurrency=1 --output-logs=new-only || status=$?
   log "summary"
