@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // Fails when a package under packages/ deviates from the skeleton in CONTRIBUTING.md:
-// README, src/index.ts, one-line tsconfigs, ESM exports map with types first, engines, files,
-// and (for plugins) a peer dependency on @kstreams/core.
+// README, LICENSE, src/index.ts, one-line tsconfigs, ESM exports map with types first, engines,
+// files, repository, a prepack build, and (for plugins) a peer dependency on @kstreams/core.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 const root = new URL('../..', import.meta.url).pathname
 const packagesDir = join(root, 'packages')
 const problems = []
+const rootManifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+const rootLicense = readFileSync(join(root, 'LICENSE'), 'utf8')
+const repositoryUrl = 'git+https://github.com/kstreams/kstreams.git'
 
 function readJson(file) {
   try {
@@ -46,12 +49,36 @@ for (const folder of folders) {
   need(manifest.name === expectedName, `package name must be "${expectedName}" (folder name is the suffix)`)
   need(manifest.type === 'module', 'must be ESM only: "type": "module"')
   need(manifest.sideEffects === false, 'must declare "sideEffects": false')
+  // src ships beside dist: the source maps and declaration maps point into it.
   need(
-    Array.isArray(manifest.files) && manifest.files.length === 1 && manifest.files[0] === 'dist',
-    'must publish only dist: "files": ["dist"]',
+    JSON.stringify(manifest.files) === '["dist","src"]',
+    'must publish dist and the sources its maps point at: "files": ["dist", "src"]',
   )
-  need(manifest.engines?.node === '>=22', 'must declare "engines": { "node": ">=22" }')
-  need(typeof manifest.license === 'string', 'must declare a license')
+  // @platformatic/kafka, core's client, needs Node 22.22; require(esm) needs 22.12.
+  need(manifest.engines?.node === '>=22.22.0', 'must declare "engines": { "node": ">=22.22.0" }')
+  need(manifest.license === rootManifest.license, `must declare the license "${rootManifest.license}"`)
+  need(
+    existsSync(join(dir, 'LICENSE')) && readFileSync(join(dir, 'LICENSE'), 'utf8') === rootLicense,
+    'LICENSE must be a copy of the root LICENSE (npm pack only ships the package folder)',
+  )
+  need(
+    manifest.repository?.url === repositoryUrl && manifest.repository?.directory === where,
+    `must declare "repository": { "type": "git", "url": "${repositoryUrl}", "directory": "${where}" }`,
+  )
+  need(
+    manifest.scripts?.prepack === 'turbo run build',
+    'must build before packing: "prepack": "turbo run build" (npm pack and npm publish run it)',
+  )
+  need(
+    manifest.main === './dist/index.js' && manifest.types === './dist/index.d.ts',
+    'must declare "main": "./dist/index.js" and "types": "./dist/index.d.ts" for tools that ignore exports',
+  )
+  for (const [name, range] of Object.entries(manifest.dependencies ?? {})) {
+    need(
+      !name.startsWith('@kstreams/') || range !== '*',
+      `dependencies["${name}"] needs a version range, not "*"`,
+    )
+  }
   need(
     manifest.private !== true,
     'packages/ holds published packages; private ones belong in tooling/ or apps/',
@@ -92,6 +119,11 @@ for (const folder of folders) {
   }
 
   need(existsSync(join(dir, 'README.md')), 'README.md is missing')
+  const readme = existsSync(join(dir, 'README.md')) ? readFileSync(join(dir, 'README.md'), 'utf8') : ''
+  need(
+    readme.includes(`npm install`) && readme.includes(`.packs/kstreams-${folder.name}-*.tgz`),
+    `README.md must say how to install it from the registry and, before a release, from .packs/kstreams-${folder.name}-*.tgz (npm run pack)`,
+  )
   need(existsSync(join(dir, 'src', 'index.ts')), 'src/index.ts is missing (the only public face)')
   need(existsSync(join(dir, 'test')), 'test/ is missing')
   for (const file of existsSync(join(dir, 'src')) ? readdirSync(join(dir, 'src'), { recursive: true }) : []) {

@@ -26,12 +26,14 @@ require_java() {
 fetch_jars() {
   [ -f "$LIBS/.complete" ] && return 0
   require_command mvn "Maven is required to fetch the Kafka jars from Maven Central"
-  say "fetching Kafka $KAFKA_VERSION jars from Maven Central into $LIBS"
+  say "fetching Kafka $KAFKA_VERSION jars from Maven Central into $LIBS (through Maven's local repository, ~/.m2/repository by default)"
   rm -rf "$LIBS"
   mkdir -p "$LIBS"
-  mvn -q -B -f "$SERVICES_HOME/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+  # Batch mode without -q logs one "Downloaded from" line per file, which with_progress counts.
+  with_progress "maven" "files downloaded" '^(\[INFO\] )?Downloaded from ' \
+    mvn -B -f "$SERVICES_HOME/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
     org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
-    -DoutputDirectory="$LIBS" -DincludeScope=runtime >>"$LOG_FILE" 2>&1 ||
+    -DoutputDirectory="$LIBS" -DincludeScope=runtime ||
     { tail -n 30 "$LOG_FILE" >&2; die "could not fetch the Kafka jars with Maven (log: $LOG_FILE)"; }
   ls "$LIBS" | grep -q '^kafka_2.13-' || die "the Kafka jars are missing from $LIBS after the Maven copy"
   touch "$LIBS/.complete"

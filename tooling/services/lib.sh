@@ -74,16 +74,43 @@ stop_process() {
   say "stopped"
 }
 
+# Runs a long download or build with its output in the log file, and says every 10 s how far it
+# got, so that a cold start does not look hung: with_progress <what> <unit> <regex of a line that
+# marks one unit done> <command...>. Returns the command's status.
+with_progress() {
+  local what="$1" unit="$2" pattern="$3"
+  shift 3
+  local offset started=$SECONDS last=$SECONDS status=0 pid
+  offset="$(stat -c %s "$LOG_FILE" 2>/dev/null || echo 0)"
+  "$@" >>"$LOG_FILE" 2>&1 &
+  pid=$!
+  progress_count() { tail -c +"$((offset + 1))" "$LOG_FILE" | grep -cE "$pattern" || true; }
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if [ $((SECONDS - last)) -ge 10 ]; then
+      last=$SECONDS
+      local latest
+      latest="$(tail -c +"$((offset + 1))" "$LOG_FILE" | grep -E "$pattern" | tail -n 1 | sed -E 's#^\[INFO\] ##; s#^go: downloading ##; s#^Downloaded from [^:]*: ##; s# \(.*\)$##; s#^https?://.*/##' || true)"
+      say "$what: $(progress_count) $unit so far, $((SECONDS - started)) s${latest:+ (last: $latest)}"
+    fi
+  done
+  wait "$pid" || status=$?
+  say "$what: $(progress_count) $unit in $((SECONDS - started)) s$([ "$status" = 0 ] || echo ", failed")"
+  return "$status"
+}
+
 # Installs a Go program into the cache once: go_install <binary name> <module path>@<version>
 go_install() {
   local name="$1" module="$2" target="$KSTREAMS_CACHE_DIR/bin/$1"
   local stamp="$target.version"
   if [ -x "$target" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$module" ]; then return 0; fi
   require_command go "Go is required to build $SERVICE ($module)"
-  say "building $module with go install (cached in $KSTREAMS_CACHE_DIR/bin after the first time)"
+  say "building $module with go install (cached in $KSTREAMS_CACHE_DIR/bin after the first time;" \
+    "Go's module cache: $(go env GOMODCACHE), build cache: $(go env GOCACHE))"
   local build_dir
   build_dir="$(mktemp -d)"
-  GOBIN="$build_dir" GOFLAGS="${GOFLAGS:--mod=mod}" go install "$module" >>"$LOG_FILE" 2>&1 ||
+  with_progress "go install" "modules downloaded" '^go: downloading ' \
+    env GOBIN="$build_dir" GOFLAGS="${GOFLAGS:--mod=mod}" go install "$module" ||
     { tail -n 30 "$LOG_FILE" >&2; die "go install $module failed (log: $LOG_FILE)"; }
   mv "$build_dir"/* "$target"
   rm -rf "$build_dir"
