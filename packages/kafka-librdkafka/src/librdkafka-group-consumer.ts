@@ -25,6 +25,7 @@ import type {
   BindingMessage,
   BindingTopicPartition,
 } from './binding.js'
+import { CommitTracker } from './librdkafka-commits.js'
 import { Codes, settle, toKafkaError } from './librdkafka-errors.js'
 import { consumeOnce, takeBatches, toFetchedRecord } from './librdkafka-records.js'
 
@@ -35,14 +36,13 @@ export interface LibrdkafkaGroupConsumerOptions extends GroupConsumerOptions {
   maxHeldRecords: number
 }
 
-interface PendingCommit {
-  keys: string[]
-  resolve(): void
-  reject(error: Error): void
-  timer: NodeJS.Timeout
-}
-
 const CONSUME_BATCH = 2000
+/**
+ * Records held for a partition the runtime paused before it is paused in librdkafka too. The
+ * runtime pauses and resumes often (each time a partition's buffer fills and drains); a pause in
+ * librdkafka drops its prefetch of the partition, which is then fetched again on resume.
+ */
+const PAUSED_HOLD_LIMIT = 5000
 const CONSUME_WAIT_MS = 100
 
 export function consumerConfig(base: BindingConfig, options: LibrdkafkaGroupConsumerOptions): BindingConfig {
@@ -79,6 +79,8 @@ export class LibrdkafkaGroupConsumer implements GroupConsumer {
   readonly #assigning = new Map<string, TopicPartition>()
   readonly #pendingSeeks = new Map<string, bigint>()
   readonly #paused = new Set<string>()
+  /** Partitions paused in librdkafka itself (see #sync). */
+  readonly #clientPaused = new Set<string>()
   /** Fetched records not yet polled, per partition, in offset order. */
   readonly #held = new Map<string, FetchedRecord[]>()
   #heldCount = 0
@@ -86,7 +88,7 @@ export class LibrdkafkaGroupConsumer implements GroupConsumer {
   #overflow = false
   /** Bumped by each seek: records of a consume call that began before it are dropped. */
   readonly #seekVersions = new Map<string, number>()
-  readonly #commits: PendingCommit[] = []
+  readonly #commits = new CommitTracker()
   #rebalancing: Promise<void> = Promise.resolve()
   #joined: { resolve(): void; reject(error: Error): void } | undefined
   #wake: (() => void) | undefined
@@ -104,7 +106,7 @@ export class LibrdkafkaGroupConsumer implements GroupConsumer {
       rebalance_cb: (error: BindingError, partitions: BindingTopicPartition[]) =>
         this.#queueRebalance(error, partitions),
       offset_commit_cb: (error: BindingError | undefined, offsets: BindingTopicPartition[]) =>
-        this.#committedCallback(error, offsets),
+        this.#commits.settled(error, offsets),
     })
     this.#consumer.on('event.error', (error: BindingError) =>
       this.#logger.warn(`librdkafka consumer ${options.clientId}: ${error.message}`),
@@ -167,10 +169,8 @@ export class LibrdkafkaGroupConsumer implements GroupConsumer {
         records.push(toFetchedRecord(message))
         this.#heldCount += 1
       }
-      if (!this.#overflow && this.#heldCount > this.#options.maxHeldRecords) {
-        this.#overflow = true
-        this.#applyPause([...this.#live.values()], true)
-      }
+      if (this.#heldCount > this.#options.maxHeldRecords) this.#overflow = true
+      this.#sync(this.#live.keys())
       this.#wake?.()
     }
   }
@@ -200,9 +200,7 @@ export class LibrdkafkaGroupConsumer implements GroupConsumer {
     for (const batch of batches) this.#heldCount -= batch.records.length
     if (this.#overflow && this.#heldCount <= this.#options.maxHeldRecords / 2) {
       this.#overflow = false
-      this.#applyResume(
-        [...this.#live.values()].filter((partition) => !this.#paused.has(this.#key(partition))),
-      )
+      this.#sync(this.#live.keys())
     }
     return batches
   }
@@ -221,43 +219,43 @@ export class LibrdkafkaGroupConsumer implements GroupConsumer {
     return record.offset + 1n
   }
 
+  /** Records of a paused partition are held, not returned; librdkafka stops fetching it once it holds many. */
   pause(partitions: TopicPartition[]): void {
-    const live: TopicPartition[] = []
-    for (const partition of partitions) {
-      const key = this.#key(partition)
-      if (this.#paused.has(key)) continue
-      this.#paused.add(key)
-      if (this.#live.has(key)) live.push(partition)
-    }
-    if (!this.#overflow) this.#applyPause(live, false)
+    const keys = partitions.map((partition) => this.#key(partition))
+    for (const key of keys) this.#paused.add(key)
+    this.#sync(keys)
   }
 
   resume(partitions: TopicPartition[]): void {
-    const live: TopicPartition[] = []
-    for (const partition of partitions) {
-      const key = this.#key(partition)
-      if (!this.#paused.delete(key)) continue
-      if (this.#live.has(key)) live.push(partition)
-    }
-    if (!this.#overflow) this.#applyResume(live)
-    if (live.some((partition) => (this.#held.get(this.#key(partition))?.length ?? 0) > 0)) this.#wake?.()
+    const keys = partitions.map((partition) => this.#key(partition)).filter((key) => this.#paused.delete(key))
+    this.#sync(keys)
+    if (keys.some((key) => (this.#held.get(key)?.length ?? 0) > 0)) this.#wake?.()
   }
 
-  #applyPause(partitions: TopicPartition[], overflow: boolean): void {
-    if (partitions.length === 0) return
-    try {
-      this.#consumer.pause(partitions.map(({ topic, partition }) => ({ topic, partition })))
-    } catch (error) {
-      this.#logger.warn(`pausing ${overflow ? 'on a full buffer ' : ''}failed: ${(error as Error).message}`)
+  /**
+   * Pauses in librdkafka what should not be fetched now (everything while too many records are
+   * held, a paused partition once it holds PAUSED_HOLD_LIMIT) and resumes the rest.
+   */
+  #sync(keys: Iterable<string>): void {
+    const pause: BindingTopicPartition[] = []
+    const resume: BindingTopicPartition[] = []
+    for (const key of keys) {
+      const partition = this.#live.get(key)
+      if (!partition) continue
+      const fetch =
+        !this.#overflow && !(this.#paused.has(key) && (this.#held.get(key)?.length ?? 0) >= PAUSED_HOLD_LIMIT)
+      if (!fetch && !this.#clientPaused.has(key)) {
+        this.#clientPaused.add(key)
+        pause.push({ topic: partition.topic, partition: partition.partition })
+      } else if (fetch && this.#clientPaused.delete(key)) {
+        resume.push({ topic: partition.topic, partition: partition.partition })
+      }
     }
-  }
-
-  #applyResume(partitions: TopicPartition[]): void {
-    if (partitions.length === 0) return
     try {
-      this.#consumer.resume(partitions.map(({ topic, partition }) => ({ topic, partition })))
+      if (pause.length > 0) this.#consumer.pause(pause)
+      if (resume.length > 0) this.#consumer.resume(resume)
     } catch (error) {
-      this.#logger.warn(`resuming failed: ${(error as Error).message}`)
+      this.#logger.warn(`pausing or resuming in librdkafka failed: ${(error as Error).message}`)
     }
   }
 
@@ -266,6 +264,7 @@ export class LibrdkafkaGroupConsumer implements GroupConsumer {
     this.#heldCount -= this.#held.get(key)?.length ?? 0
     this.#held.delete(key)
     this.#seekVersions.set(key, (this.#seekVersions.get(key) ?? 0) + 1)
+    this.#sync([key])
     if (!this.#live.has(key)) {
       // Not yet handed to librdkafka (the runtime seeks in onAssigned): incrementalAssign starts there.
       this.#pendingSeeks.set(key, offset)
@@ -313,53 +312,9 @@ export class LibrdkafkaGroupConsumer implements GroupConsumer {
 
   commit(offsets: CommitRequest[]): Promise<void> {
     if (offsets.length === 0) return Promise.resolve()
-    const list = offsets.map(({ topic, partition, offset, metadata }) => ({
-      topic,
-      partition,
-      offset: Number(offset),
-      ...(metadata !== null ? { metadata } : {}),
-    }))
-    return new Promise<void>((resolve, reject) => {
-      const timeoutMs = this.#options.brokerUnavailableTimeoutMs ?? 120_000
-      const pending: PendingCommit = {
-        keys: list
-          .map(({ topic, partition, offset }) => `${topicPartitionKey(topic, partition)}@${offset}`)
-          .sort(),
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.#commits.splice(this.#commits.indexOf(pending), 1)
-          reject(
-            new KafkaError(`the commit was not acknowledged within ${timeoutMs} ms`, { retriable: true }),
-          )
-        }, timeoutMs),
-      }
-      this.#commits.push(pending)
-      try {
-        this.#consumer.commit(list)
-      } catch (error) {
-        clearTimeout(pending.timer)
-        this.#commits.splice(this.#commits.indexOf(pending), 1)
-        reject(toKafkaError('committing failed', error as BindingError))
-      }
-    })
-  }
-
-  /** librdkafka reports each commit's result with the offsets it carried: the pending one that matches settles. */
-  #committedCallback(error: BindingError | undefined, offsets: BindingTopicPartition[] | undefined): void {
-    const keys = (offsets ?? [])
-      .map(({ topic, partition, offset }) => `${topicPartitionKey(topic, partition)}@${offset}`)
-      .sort()
-    let index = this.#commits.findIndex((pending) => pending.keys.join(',') === keys.join(','))
-    if (index < 0) index = 0
-    const pending = this.#commits[index]
-    if (!pending) return
-    this.#commits.splice(index, 1)
-    clearTimeout(pending.timer)
-    const failed =
-      error && error.code !== Codes.NO_OFFSET ? error : offsets?.find((entry) => entry.error)?.error
-    if (failed && failed.code !== Codes.NO_OFFSET) pending.reject(toKafkaError('committing failed', failed))
-    else pending.resolve()
+    return this.#commits.commit(offsets, this.#options.brokerUnavailableTimeoutMs ?? 120_000, (list) =>
+      this.#consumer.commit(list),
+    )
   }
 
   /** Rebalances are handled one after the other, in the order librdkafka reported them. */
@@ -391,10 +346,7 @@ export class LibrdkafkaGroupConsumer implements GroupConsumer {
           return offset === undefined ? partition : { ...partition, offset: Number(offset) }
         })
         this.#consumer.incrementalAssign(start)
-        const paused = partitions.filter(
-          (partition) => this.#overflow || this.#paused.has(this.#key(partition)),
-        )
-        this.#applyPause(paused, this.#overflow)
+        this.#sync(partitions.map((partition) => this.#key(partition)))
         this.#joined?.resolve()
       }
       return
@@ -423,6 +375,7 @@ export class LibrdkafkaGroupConsumer implements GroupConsumer {
     this.#heldCount -= this.#held.get(key)?.length ?? 0
     this.#held.delete(key)
     this.#paused.delete(key)
+    this.#clientPaused.delete(key)
     this.#seekVersions.delete(key)
   }
 
@@ -456,10 +409,7 @@ export class LibrdkafkaGroupConsumer implements GroupConsumer {
     this.#wake?.()
     await this.#pump
     await settle('closing the librdkafka consumer failed', (callback) => this.#consumer.disconnect(callback))
-    for (const pending of this.#commits.splice(0)) {
-      clearTimeout(pending.timer)
-      pending.reject(new KafkaError('the consumer closed before the commit was acknowledged'))
-    }
+    this.#commits.rejectAll('the consumer closed before the commit was acknowledged')
   }
 
   #key(partition: TopicPartition): string {

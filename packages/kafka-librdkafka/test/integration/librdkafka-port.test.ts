@@ -173,6 +173,25 @@ describe('the librdkafka port on a real broker', () => {
     ).toEqual(['p0-1'])
   })
 
+  it('holds a paused partition past the pause in librdkafka, then resumes it without a gap or a duplicate', async () => {
+    const [topic] = await createTestTopics({ prefix: 'rdk-hold', partitions: 1 })
+    const count = 12_000
+    await produceStrings(
+      topic!,
+      Array.from({ length: count }, (_, index) => ({ key: 'k', value: `v${index}`, partition: 0 })),
+    )
+    const consumer = await joinAlone(topic!, 1)
+    consumer.pause([{ topic: topic!, partition: 0 }])
+    // Meanwhile librdkafka fetches until the held records reach the limit, and is paused then.
+    for (let attempt = 0; attempt < 10; attempt += 1) expect(await consumer.poll(200)).toEqual([])
+    consumer.resume([{ topic: topic!, partition: 0 }])
+    const values = await pollUntil(
+      (wait) => consumer.poll(wait),
+      (read) => read.length >= count,
+    )
+    expect(values).toEqual(Array.from({ length: count }, (_, index) => `v${index}`))
+  })
+
   it('commits offsets with metadata and reads them back', async () => {
     const [topic] = await createTestTopics({ prefix: 'rdk-commit', partitions: 1 })
     await produceStrings(topic!, [
