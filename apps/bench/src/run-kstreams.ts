@@ -10,7 +10,6 @@
 // BENCH_CORE_PATH loads @kstreams/core from another build (an older commit's dist/index.js), so
 // that the same runner measures the runtime before and after a change in one run.
 // BENCH_KSTREAMS_CONFIG is JSON merged into the app's config (fetchMaxBytes, maxBufferedBytes, …).
-// BENCH_KAFKA_PORT=librdkafka runs the app on @kstreams/kafka-librdkafka's port instead of the default.
 import { subscribe } from 'node:diagnostics_channel'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -29,7 +28,6 @@ const {
   BENCH_CORE_PATH,
   BENCH_KSTREAMS_CONFIG,
   BENCH_ASYNC_MS,
-  BENCH_KAFKA_PORT,
   KAFKA_BOOTSTRAP_SERVERS,
 } = process.env
 // The type is the current core's; an older build is expected to share the parts used here.
@@ -215,18 +213,10 @@ const topologies: { [mode: string]: () => Topology | Promise<Topology> } = {
   'windowed-count': windowedCountTopology,
   'async-io': asyncIoTopology,
 }
-const bootstrapServers = KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092'
 const app = createApp(await (topologies[BENCH_MODE!] ?? countTopology)(), {
   ...(BENCH_KSTREAMS_CONFIG ? (JSON.parse(BENCH_KSTREAMS_CONFIG) as Partial<StreamsConfig>) : {}),
   applicationId: BENCH_GROUP!,
-  bootstrapServers,
-  ...(BENCH_KAFKA_PORT === 'librdkafka'
-    ? {
-        kafka: (await import('@kstreams/kafka-librdkafka')).createLibrdkafkaKafkaPort({
-          bootstrapServers: bootstrapServers.split(','),
-        }),
-      }
-    : {}),
+  bootstrapServers: KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092',
   // The key-parallel async-io sides run at the peers' concurrency: 256 records in flight in all.
   ...(asyncIoConcurrency().concurrency
     ? { maxInFlightRecords: Number(process.env.BENCH_MAX_IN_FLIGHT ?? 256) }

@@ -51,7 +51,6 @@ export type {
   TopicDescription,
   TopicPartition,
 } from './kafka/kafka-port.js'
-export { topicPartitionKey } from './kafka/kafka-port.js'
 export { defaultPartition, murmur2 } from './kafka/partitioner.js'
 export { createPlatformaticKafkaPort } from './kafka/platformatic-kafka-port.js'
 export { consoleLogger, type Logger, silentLogger } from './logger.js'

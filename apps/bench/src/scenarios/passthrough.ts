@@ -3,7 +3,6 @@
 // --before-core, the same kstreams runner on an older build of @kstreams/core runs too.
 // `backlog` is the same run on a large preloaded backlog, for memory: RSS sampled every second.
 import { createTopics, deleteTopics, preload, type RunResult, runId, runSide } from '../harness.js'
-import { librdkafkaSides } from '../librdkafka-sides.js'
 import { kstreamsRunnerSettings, type Scenario, type ScenarioOptions } from './scenario.js'
 
 async function runPassthrough(
@@ -13,30 +12,21 @@ async function runPassthrough(
 ): Promise<RunResult[]> {
   const id = runId()
   const input = `bench-${name}-in-${id}`
-  const declared: Array<{
-    side: string
-    runner: string
-    corePath: string | undefined
-    instances?: number
-    env?: Record<string, string>
-  }> = [
-    { side: 'raw', runner: './run-raw.js', corePath: undefined },
-    { side: 'kstreams', runner: './run-kstreams.js', corePath: undefined },
-    // On librdkafka (when its binding is built): the same raw loop, and kstreams on its port.
-    ...(!options.sides || options.sides.some((side) => side.includes('librdkafka'))
-      ? librdkafkaSides().map((side) => ({ ...side, corePath: undefined }))
-      : []),
-    ...(name === 'passthrough'
-      ? [
-          // Two processes of one application on this host: what a second process buys on 2 cores.
-          { side: 'kstreams ×2 processes', runner: './run-kstreams.js', corePath: undefined, instances: 2 },
-          { side: 'Kafka Streams', runner: './run-java.js', corePath: undefined },
-        ]
-      : []),
-    ...(options.beforeCorePath
-      ? [{ side: 'kstreams before', runner: './run-kstreams.js', corePath: options.beforeCorePath }]
-      : []),
-  ]
+  const declared: Array<{ side: string; runner: string; corePath: string | undefined; instances?: number }> =
+    [
+      { side: 'raw', runner: './run-raw.js', corePath: undefined },
+      { side: 'kstreams', runner: './run-kstreams.js', corePath: undefined },
+      ...(name === 'passthrough'
+        ? [
+            // Two processes of one application on this host: what a second process buys on 2 cores.
+            { side: 'kstreams ×2 processes', runner: './run-kstreams.js', corePath: undefined, instances: 2 },
+            { side: 'Kafka Streams', runner: './run-java.js', corePath: undefined },
+          ]
+        : []),
+      ...(options.beforeCorePath
+        ? [{ side: 'kstreams before', runner: './run-kstreams.js', corePath: options.beforeCorePath }]
+        : []),
+    ]
   const sides = declared
     .map((side, index) => ({
       ...side,
@@ -49,7 +39,7 @@ async function runPassthrough(
   try {
     await preload(input, options.records, options.valueBytes)
     const results: RunResult[] = []
-    for (const { side, runner, corePath, output, group, instances, env } of sides) {
+    for (const { side, runner, corePath, output, group, instances } of sides) {
       const settings =
         runner === './run-kstreams.js'
           ? kstreamsRunnerSettings(options, corePath)
@@ -67,7 +57,7 @@ async function runPassthrough(
           ...(instances ? { instances } : {}),
           ...settings,
           rssCurve: settings.rssCurve || phases.rssCurve,
-          env: { ...settings.env, ...env, BENCH_MODE: 'passthrough', BENCH_GROUP: group },
+          env: { ...settings.env, BENCH_MODE: 'passthrough', BENCH_GROUP: group },
         }),
       )
     }

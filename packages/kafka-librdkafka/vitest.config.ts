@@ -1,3 +1,0 @@
-import { packageVitestConfig } from '@kstreams/test-helpers/vitest-config'
-
-export default packageVitestConfig(import.meta.dirname, { services: ['kafka'] })
