@@ -21,6 +21,8 @@ export class KGroupedStream<K, V> {
   readonly stream: KStream<K, V>
   /** @internal */
   readonly grouped: Grouped<K, V>
+  /** The stream the aggregations read; several aggregations of one grouping share one repartition topic. */
+  #input: KStream<K, V> | undefined
 
   /** @internal use `groupByKey` or `groupBy` */
   constructor(stream: KStream<K, V>, grouped: Grouped<K, V>) {
@@ -91,7 +93,8 @@ export class KGroupedStream<K, V> {
     const keySerde = this.stream.requireSerde('key', this.grouped.key, operation)
     const valueSerde = this.stream.requireSerde('value', this.grouped.value, operation)
     const base = this.grouped.named ?? store
-    return this.stream.repartitionIfRequired(base, keySerde, valueSerde)
+    this.#input ??= this.stream.repartitionIfRequired(base, keySerde, valueSerde)
+    return this.#input
   }
 
   #aggregate<A>(

@@ -14,6 +14,8 @@ export class KGroupedTable<K, V> {
   readonly changes: KStream<K, Change<V>>
   /** @internal */
   readonly grouped: Grouped<K, V> & { key: Serde<K>; value: Serde<V> }
+  /** The repartitioned changes; several aggregations of one grouping share one repartition topic. */
+  #input: KStream<K, Change<V>> | undefined
 
   /** @internal use `KTable.groupBy` */
   constructor(changes: KStream<K, Change<V>>, grouped: Grouped<K, V> & { key: Serde<K>; value: Serde<V> }) {
@@ -74,11 +76,12 @@ export class KGroupedTable<K, V> {
     const name = graph.nodeName(prefix, materialized.named)
     const keySerde = materialized.key ?? this.grouped.key
     const store = materializedStore(graph, materialized, name, keySerde, valueSerde)
-    const input = this.changes.repartitionIfRequired(
+    this.#input ??= this.changes.repartitionIfRequired(
       this.grouped.named ?? store,
       this.grouped.key,
       changeSerde(this.grouped.value),
     )
+    const input = this.#input
     graph.addProcessor(name, [input.node], tableAggregate(store, adder, subtractor) as never, {
       stores: [store],
     })
