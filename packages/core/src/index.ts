@@ -12,6 +12,24 @@ export type {
   OwnershipToken,
 } from './commit-point.js'
 export { channels } from './diagnostics.js'
+export { BranchedKStream } from './dsl/branched-kstream.js'
+export type { Change } from './dsl/changes.js'
+export { KGroupedStream } from './dsl/kgrouped-stream.js'
+export { KGroupedTable } from './dsl/kgrouped-table.js'
+export { KStream } from './dsl/kstream.js'
+export { KTable } from './dsl/ktable.js'
+export type {
+  Consumed,
+  Grouped,
+  Materialized,
+  Named,
+  OperatorOptions,
+  ProcessOptions,
+  Produced,
+  Repartitioned,
+} from './dsl/options.js'
+export { StreamsBuilder, type StreamsBuilderOptions } from './dsl/streams-builder.js'
+export { SessionWindowedKStream, TimeWindowedKStream } from './dsl/windowed-kstream.js'
 export {
   ConfigError,
   type ErrorCode,
@@ -31,6 +49,11 @@ export {
   TimeoutError,
   TopologyError,
 } from './errors.js'
+export type {
+  InternalTopic,
+  InternalTopicOptions,
+  InternalTopicPartitions,
+} from './internal-topics.js'
 export type {
   AdminPort,
   BrokerConnectivity,
