@@ -382,3 +382,84 @@ it('a store write refused for a newer owner loses the task (no error policy appl
   for (let index = 0; index < 6; index += 1) expect(last.get(`w${index}`)).toBeGreaterThanOrEqual(50n)
   await app.close()
 })
+
+it('a member fenced while a task restores loses that task, not the app: the task is rebuilt and restored again', async () => {
+  const kafka = new SimulatedKafka({ seed: 7 })
+  kafka.createTopic('words', 1)
+  kafka.createTopic('counts', 1)
+  kafka.produce(
+    'words',
+    Array.from({ length: 100 }, (_, index) => ({ key: `w${index % 5}`, value: 'x' })),
+  )
+  const port = kafka.port('instance')
+  // The restorer's read of the committed offsets (the second one: the first is the assignment's)
+  // finds the member fenced, once.
+  let committedCalls = 0
+  let fencedRestores = 0
+  const fencing: KafkaPort = {
+    createConsumer: (options) => {
+      const consumer = port.createConsumer(options)
+      const committed = consumer.committed.bind(consumer)
+      consumer.committed = async (partitions) => {
+        committedCalls += 1
+        if (committedCalls === 2) {
+          fencedRestores += 1
+          throw new FencedError('fetching committed offsets: the member was fenced (UNKNOWN_MEMBER_ID)')
+        }
+        return committed(partitions)
+      }
+      return consumer
+    },
+    createReader: (options) => port.createReader(options),
+    createProducer: (options) => port.createProducer(options),
+    createAdmin: (options) => port.createAdmin(options),
+  }
+  const topology = new TopologyBuilder()
+    .addSource('words', { topics: ['words'], keySerde: serdes.string(), valueSerde: serdes.string() })
+    .addStore(stores.keyValue('counts', { keySerde: serdes.string(), valueSerde: serdes.int64() }))
+    .addProcessor(
+      'count',
+      { parents: ['words'], stores: ['counts'] },
+      (): Processor<string, string, string, bigint> => {
+        let context: ProcessorContext<string, bigint>
+        let counts: KeyValueStore<string, bigint>
+        return {
+          init: (processorContext) => {
+            context = processorContext
+            counts = context.getStore<KeyValueStore<string, bigint>>('counts')
+          },
+          process: async (record) => {
+            const count = ((await counts.get(record.key)) ?? 0n) + 1n
+            await counts.put(record.key, count)
+            context.forward({ ...record, value: count })
+          },
+        }
+      },
+    )
+    .addSink('out', {
+      topic: 'counts',
+      keySerde: serdes.string(),
+      valueSerde: serdes.int64(),
+      parents: ['count'],
+    })
+    .build()
+  const app = createApp(topology, {
+    applicationId: 'fenced-restore',
+    bootstrapServers: ['sim:9092'],
+    kafka: fencing,
+    commitIntervalMs: 20,
+    handleSignals: false,
+    logger: silentLogger,
+    onFatalError: () => {},
+  })
+  await app.start()
+  await until(() => (kafka.committed('fenced-restore', 'words', 0)?.offset ?? 0n) === 100n, 10_000)
+  expect(fencedRestores).toBe(1)
+  expect(app.state).toBe('running')
+  const last = new Map<string, bigint>()
+  for (const record of kafka.records('counts', 0)) {
+    last.set(new TextDecoder().decode(record.key!), Buffer.from(record.value!).readBigInt64BE())
+  }
+  for (let index = 0; index < 5; index += 1) expect(last.get(`w${index}`)).toBe(20n)
+  await app.close()
+})

@@ -667,7 +667,10 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         this.#tasks.set(taskId, task)
         if (task.loggedStores.length > 0) {
           this.#restorer!.start(task, (error) => {
-            if (error) void this.#fail(error)
+            // Fenced while restoring (the member's session ended, or a store has a newer owner):
+            // the task is lost and rebuilt if this member still owns it, as on any other fence.
+            if (error && isFencedError(error)) void this.#serialized(() => this.#resetFenced([task!]))
+            else if (error) void this.#fail(error)
             else this.#wake()
           })
         }
