@@ -9,6 +9,7 @@ import {
   Producer,
 } from '@platformatic/kafka'
 import { ConfigError, KafkaError } from '../errors.js'
+import { ConnectionSecurity, type SaslOptions, type TlsOptions } from './connection-security.js'
 import {
   type AdminPort,
   type FetchedBatch,
@@ -33,6 +34,7 @@ import {
 import { describeError, isUnknownTopic, protocolFailures } from './platformatic-errors.js'
 import { LATEST, PartitionFetcher } from './platformatic-fetcher.js'
 import { PlatformaticGroupConsumer } from './platformatic-group-consumer.js'
+import { securityClientOptions } from './platformatic-security.js'
 
 export interface PlatformaticKafkaPortOptions {
   /** Brokers as "host:port". */
@@ -50,6 +52,10 @@ export interface PlatformaticKafkaPortOptions {
    * admin client's `default.api.timeout.ms`. @default 60000
    */
   adminTimeoutMs?: number
+  /** TLS for every connection: `true` (Node's root CAs) or the options. See `StreamsConfig.tls`. */
+  tls?: TlsOptions | boolean
+  /** SASL for every connection. See `StreamsConfig.sasl`. */
+  sasl?: SaslOptions
 }
 
 const defaultDeliveryTimeoutMs = 120_000
@@ -61,6 +67,7 @@ export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOption
       context: { option: 'bootstrapServers' },
     })
   }
+  const security = ConnectionSecurity.resolve({ tls: options.tls, sasl: options.sasl })
   const base = {
     bootstrapServers: options.bootstrapServers,
     connectTimeoutMs: options.connectTimeoutMs ?? 5000,
@@ -68,7 +75,12 @@ export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOption
   }
   const connectivity = new ConnectivityTracker(base.bootstrapServers)
   // Every cluster (and through it the group consumer and the fetchers) reports to the one tracker.
-  const clusterOptions = (clientId: string): ClusterOptions => ({ ...base, clientId, connectivity })
+  const clusterOptions = (clientId: string): ClusterOptions => ({
+    ...base,
+    clientId,
+    connectivity,
+    security,
+  })
   const adminTimeoutMs = options.adminTimeoutMs ?? 60_000
   return {
     connectivity,
@@ -80,7 +92,10 @@ export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOption
         fetchMaxBytes ?? 50 * 1024 * 1024,
       ),
     createProducer: (producerOptions) => {
-      const clientOptions = producerClientOptions(options, producerOptions, connectivity)
+      const clientOptions = {
+        ...producerClientOptions(options, producerOptions, connectivity),
+        ...securityClientOptions(security),
+      }
       return new PlatformaticProducer(new Producer<Buffer, Buffer, Buffer, Buffer>(clientOptions), {
         servers: base.bootstrapServers,
         deliveryTimeoutMs: producerOptions.deliveryTimeoutMs ?? defaultDeliveryTimeoutMs,
@@ -98,6 +113,7 @@ export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOption
           // One attempt per call: PlatformaticAdmin retries within adminTimeoutMs itself, and
           // decides that a missing topic is an answer, not a reason to wait.
           retries: 0,
+          ...securityClientOptions(security),
         }),
         { servers: base.bootstrapServers, timeoutMs: adminTimeoutMs, connectivity },
       ),

@@ -183,6 +183,8 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
           bootstrapServers: config.bootstrapServers,
           clientId: config.clientId,
           compression: config.producerCompression,
+          tls: config.security.tls,
+          sasl: config.security.sasl,
         })
       this.#kafka = kafka
       this.#admin = kafka.createAdmin({ clientId: `${config.clientId}-admin` })
