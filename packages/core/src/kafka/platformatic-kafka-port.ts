@@ -34,7 +34,7 @@ import {
 import { describeError, isUnknownTopic, protocolFailures } from './platformatic-errors.js'
 import { LATEST, PartitionFetcher } from './platformatic-fetcher.js'
 import { PlatformaticGroupConsumer } from './platformatic-group-consumer.js'
-import { securityClientOptions } from './platformatic-security.js'
+import { securityClientOptions, securityFailure } from './platformatic-security.js'
 
 export interface PlatformaticKafkaPortOptions {
   /** Brokers as "host:port". */
@@ -470,13 +470,19 @@ class PlatformaticAdmin implements AdminPort {
       tracker: this.#settings.connectivity,
       operation,
       giveUp: (error, elapsedMs, attempts) => {
-        const unreachable = protocolFailures(error).length === 0 && !isUnknownTopic(error)
+        // A refused TLS handshake or login came from a broker that answered.
+        const security = securityFailure(error)
+        const unreachable = protocolFailures(error).length === 0 && !isUnknownTopic(error) && !security
         const servers = this.#settings.servers.join(', ')
         return new KafkaError(
           unreachable
             ? `cannot ${action}: Kafka at ${servers} did not answer for ${seconds(elapsedMs)} (${attempts} attempt(s)): ${describeError(error)}`
             : `cannot ${action}: ${describeError(error)}`,
-          { cause: error, retriable: isRetriable(error), context: { brokers: servers, elapsedMs } },
+          {
+            cause: error,
+            retriable: isRetriable(error),
+            context: { brokers: servers, elapsedMs, ...(security ? { reason: security.kind } : {}) },
+          },
         )
       },
     })
