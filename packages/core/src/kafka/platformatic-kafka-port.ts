@@ -10,6 +10,7 @@ import {
 } from '@platformatic/kafka'
 import { ConfigError, KafkaError } from '../errors.js'
 import { ConnectionSecurity, type SaslOptions, type TlsOptions } from './connection-security.js'
+import { encodeHeaderName } from './header-names.js'
 import {
   type AdminPort,
   type FetchedBatch,
@@ -150,8 +151,6 @@ export function producerClientOptions(
 type ProducerClientOptions = ClientProducerOptions<Buffer, Buffer, Buffer, Buffer> & {
   compression: NonNullable<ProducerOptions['compression']>
 }
-
-const encoder = new TextEncoder()
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -317,7 +316,7 @@ function toMessage(record: ProduceRecord): ClientMessage {
   if (record.headers && record.headers.length > 0) {
     headers = new Map()
     for (const [name, value] of record.headers) {
-      headers.set(Buffer.from(encoder.encode(name)), value === null ? Buffer.alloc(0) : asBuffer(value))
+      headers.set(asBuffer(encodeHeaderName(name)), value === null ? Buffer.alloc(0) : asBuffer(value))
     }
   }
   return {
