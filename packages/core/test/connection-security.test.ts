@@ -48,6 +48,14 @@ describe('TLS and SASL options', () => {
     expect(error.message).not.toContain(token)
   })
 
+  it('rejects tls and sasl beside a custom kafka port, which would ignore them', () => {
+    const kafka = {} as StreamsConfig['kafka']
+    expect(configError({ kafka, tls: true }).message).toContain('pass TLS and SASL to that client')
+    expect(configError({ kafka, sasl: { mechanism: 'PLAIN', username: 'a', password } }).context.option).toBe(
+      'sasl',
+    )
+  })
+
   it('passes TLS and each SASL mechanism through to the client options', () => {
     const tokenProvider = () => token
     const tls = resolveConfig({

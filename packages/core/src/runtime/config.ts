@@ -377,6 +377,13 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
       context: { option: 'logger' },
     })
   }
+  if (config.kafka !== undefined && (config.tls !== undefined || config.sasl !== undefined)) {
+    const option = config.tls !== undefined ? 'tls' : 'sasl'
+    throw new ConfigError(
+      `option "${option}" configures the default Kafka client, but "kafka" gives another one: pass TLS and SASL to that client (createPlatformaticKafkaPort takes "tls" and "sasl" too)`,
+      { context: { option } },
+    )
+  }
   const rebalanceTimeoutMs = positiveInteger(config, 'rebalanceTimeoutMs', 60_000)
   const revokeDrainMs = positiveInteger(config, 'revokeDrainMs', Math.min(30_000, rebalanceTimeoutMs))
   if (revokeDrainMs > rebalanceTimeoutMs) {

@@ -176,6 +176,8 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     checkNodeVersion()
     this.#setState('rebalancing')
     const { config } = this
+    if (config.security.tls?.rejectUnauthorized === false)
+      config.logger.warn("tls.rejectUnauthorized is false: the brokers' certificates are not verified")
     try {
       const kafka =
         config.kafka ??
