@@ -7,10 +7,15 @@
 #   kafka.sh restart                    stop, then start --keep: a broker restart with its data
 #   kafka.sh tool <class> [args...]     a console tool, e.g. org.apache.kafka.tools.consumer.ConsoleConsumer
 # KAFKA_EXTRA_PROPERTIES (lines of key=value) is appended to server.properties, overriding it.
+# KAFKA_TLS_PORT / KAFKA_SASL_SSL_PORT add a TLS listener (client certificates required) and a
+# SASL_SSL listener (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER) with certificates made by keytool at
+# start; $KSTREAMS_SERVICES_DIR/kafka/tls/security.json says what clients need (kafka/security.sh).
 # With KAFKA_BOOTSTRAP_SERVERS set by the user, that broker is used and nothing is started.
 SERVICE=kafka
 USAGE="start [--keep]|stop [--keep]|restart|status|tool <class> [args...]"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=kafka/security.sh
+source "$SERVICES_HOME/kafka/security.sh"
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
 LIBS="$KSTREAMS_CACHE_DIR/kafka-$KAFKA_VERSION/libs"
@@ -51,6 +56,9 @@ start_service() {
   require_java
   require_free_port "$KAFKA_PORT" "the Kafka broker" KAFKA_PORT
   require_free_port "$KAFKA_CONTROLLER_PORT" "the Kafka controller" KAFKA_CONTROLLER_PORT
+  [ -z "${KAFKA_TLS_PORT:-}" ] || require_free_port "$KAFKA_TLS_PORT" "the Kafka TLS listener" KAFKA_TLS_PORT
+  [ -z "${KAFKA_SASL_SSL_PORT:-}" ] ||
+    require_free_port "$KAFKA_SASL_SSL_PORT" "the Kafka SASL_SSL listener" KAFKA_SASL_SSL_PORT
   : >"$LOG_FILE"
   fetch_jars
   if [ "$KEEP_DATA" = 1 ] && [ -f "$SERVICE_DIR/data/meta.properties" ]; then
@@ -62,12 +70,18 @@ start_service() {
   mkdir -p "$SERVICE_DIR/data"
   sed -e "s#@DATA_DIR@#$SERVICE_DIR/data#" -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
     "$SERVICES_HOME/kafka/server.properties" >"$SERVICE_DIR/server.properties"
+  local format_arguments=()
+  if security_enabled; then
+    prepare_security "$KEEP_DATA"
+    security_properties >>"$SERVICE_DIR/server.properties"
+    read -r -a format_arguments <<<"$(scram_format_arguments)"
+  fi
   if [ -n "${KAFKA_EXTRA_PROPERTIES:-}" ]; then
     printf '\n# From KAFKA_EXTRA_PROPERTIES\n%s\n' "$KAFKA_EXTRA_PROPERTIES" >>"$SERVICE_DIR/server.properties"
   fi
   local logging="-Dlog4j2.configurationFile=$SERVICES_HOME/kafka/log4j2.properties"
   java "$logging" -cp "$LIBS/*" kafka.tools.StorageTool format -t "$CLUSTER_ID" \
-    -c "$SERVICE_DIR/server.properties" --ignore-formatted >>"$LOG_FILE" 2>&1 ||
+    -c "$SERVICE_DIR/server.properties" --ignore-formatted "${format_arguments[@]}" >>"$LOG_FILE" 2>&1 ||
     { tail -n 30 "$LOG_FILE" >&2; die "formatting the storage failed (log: $LOG_FILE)"; }
   launch java -Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true "$logging" \
     -cp "$LIBS/*" kafka.Kafka "$SERVICE_DIR/server.properties"

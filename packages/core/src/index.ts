@@ -55,6 +55,15 @@ export type {
   InternalTopicPartitions,
 } from './internal-topics.js'
 export type {
+  ConnectionSecurity,
+  Pem,
+  SaslOAuthBearerOptions,
+  SaslOptions,
+  SaslPasswordOptions,
+  SecretProvider,
+  TlsOptions,
+} from './kafka/connection-security.js'
+export type {
   AdminPort,
   BrokerConnectivity,
   BrokerOutage,
@@ -75,7 +84,10 @@ export type {
   TopicPartition,
 } from './kafka/kafka-port.js'
 export { defaultPartition, murmur2 } from './kafka/partitioner.js'
-export { createPlatformaticKafkaPort } from './kafka/platformatic-kafka-port.js'
+export {
+  createPlatformaticKafkaPort,
+  type PlatformaticKafkaPortOptions,
+} from './kafka/platformatic-kafka-port.js'
 export { consoleLogger, type Logger, silentLogger } from './logger.js'
 export type {
   Cancellable,

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import { ErrorCodes, type Headers, KStreamsError, type Serde, type SerdeContext } from '@kstreams/core'
 import { describeBytes, describeValue, hex, text } from './bytes.js'
 import { defaultGarbage, type LabelledBytes } from './garbage.js'
+import { checkPolicy, policies } from './policy-cases.js'
 
 /** The options of the suite with their defaults applied. */
 export interface CaseEnvironment {
@@ -23,7 +24,7 @@ export interface SuiteCase {
   name: string | ((environment: CaseEnvironment) => string)
   /** Why the case does not apply to this serde, or undefined when it does. */
   skipReason?: (environment: CaseEnvironment) => string | undefined
-  run: (environment: CaseEnvironment) => void
+  run: (environment: CaseEnvironment) => void | Promise<void>
 }
 
 /** The smallest serialized size of `largeSample`. */
@@ -349,6 +350,21 @@ export const cases: SuiteCase[] = [
         for (const target of targets)
           assertRejected(environment, input, contextFor(`serde-test-suite.garbage-${index}`, target))
       })
+    },
+  },
+  {
+    name: "unreadable input meets the topology's deserialization error policy: fail stops, continue counts and goes on, dead-letter keeps the original bytes",
+    skipReason: ({ acceptsAnyBytes }) =>
+      acceptsAnyBytes ? 'acceptsAnyBytes is true: every byte string is a valid input' : undefined,
+    async run(environment) {
+      // The first two inputs (a pseudo-random and a cut-short one by default) under every policy.
+      const inputs = garbageInputs(environment).slice(0, 2)
+      // The valid record beside and after the garbage; null for a serde that writes only nulls.
+      const valid = serializeSamples(environment).find((bytes) => bytes !== null) ?? null
+      for (const garbage of inputs)
+        for (const policy of policies)
+          for (const target of targets)
+            await checkPolicy({ createSerde: environment.createSerde, policy, target, garbage, valid })
     },
   },
 ]

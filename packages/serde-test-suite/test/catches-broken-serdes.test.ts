@@ -226,6 +226,16 @@ describe('the suite fails on a broken serde', () => {
     )
   })
 
+  it('accepts bytes it cannot read, so a topology forwards them whatever its policy', async () => {
+    const lenient = stringVariant({ deserialize: (bytes) => new TextDecoder().decode(bytes) })
+    await expectCaseToFail(
+      lenient,
+      { samples: words, garbage: [Uint8Array.of(0xff)] },
+      'deserialization error policy',
+      /as the key under 'fail': the unreadable record reached the output/,
+    )
+  })
+
   it('throws something other than a SerdeError naming the topic', async () => {
     const plain = stringVariant({
       deserialize: (bytes) => {

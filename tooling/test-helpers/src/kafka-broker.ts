@@ -2,7 +2,7 @@
 // shared broker on 9092 serves every other test and must never go away. It is the same broker as
 // tooling/services/kafka.sh runs, on other ports and in a directory of its own.
 import { execFile } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,11 +27,37 @@ export interface DedicatedKafkaOptions {
   controllerPort?: number
   /** Broker properties over tooling/services/kafka/server.properties, e.g. shorter session timeouts. */
   properties?: Record<string, string | number>
+  /**
+   * Also a TLS listener on `port + 2` (clients must present a certificate signed by the broker's
+   * CA) and a SASL_SSL listener on `port + 3` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, unsecured
+   * OAUTHBEARER), with certificates made by keytool and a random password at start; the result's
+   * `security` has what a client needs. The plaintext listener on `port` stays, for test tools.
+   */
+  security?: boolean
+}
+
+/** What a client of a `startDedicatedKafka({ security: true })` broker needs. */
+export interface DedicatedKafkaSecurity {
+  /** The TLS listener (client certificate required). */
+  tlsBootstrapServers: string[]
+  /** The SASL_SSL listener. */
+  saslSslBootstrapServers: string[]
+  /** PEM texts: the CA that signed the broker's and the client's certificates, and the client's. */
+  ca: string
+  clientCert: string
+  clientKey: string
+  /** The SASL user (PLAIN and SCRAM) and its password (random per start). */
+  username: string
+  password: string
+  /** An unsigned JWT for `sub` that the broker's unsecured OAUTHBEARER validator accepts. */
+  oauthToken(subject?: string): string
 }
 
 /** A broker started by `startDedicatedKafka`. */
 export interface DedicatedKafka {
   bootstrapServers: string[]
+  /** With `security: true`: the secure listeners and credentials. */
+  security?: DedicatedKafkaSecurity
   /** Stops the broker; with `keep` its log directory stays for `start({ keep: true })` (it always does). */
   stop(options?: { keep?: boolean }): Promise<void>
   /** Starts it again: on its previous data with `keep`, else empty. Waits until it is ready. */
@@ -73,9 +99,16 @@ function portInUse(port: number): Promise<boolean> {
 export async function startDedicatedKafka(options: DedicatedKafkaOptions = {}): Promise<DedicatedKafka> {
   const port = options.port ?? 19092
   const controllerPort = options.controllerPort ?? port + 1
+  const securePorts = options.security ? { tls: port + 2, saslSsl: port + 3 } : undefined
   for (const [what, candidate] of [
     ['port', port],
     ['controllerPort', controllerPort],
+    ...(securePorts
+      ? ([
+          ['port + 2 (TLS)', securePorts.tls],
+          ['port + 3 (SASL_SSL)', securePorts.saslSsl],
+        ] as const)
+      : []),
   ] as const) {
     if (await portInUse(candidate))
       throw new Error(`startDedicatedKafka: ${what} ${candidate} on 127.0.0.1 is taken; pass another ${what}`)
@@ -86,6 +119,9 @@ export async function startDedicatedKafka(options: DedicatedKafkaOptions = {}): 
     KAFKA_PORT: String(port),
     KAFKA_CONTROLLER_PORT: String(controllerPort),
     KSTREAMS_SERVICES_DIR: directory,
+    ...(securePorts
+      ? { KAFKA_TLS_PORT: String(securePorts.tls), KAFKA_SASL_SSL_PORT: String(securePorts.saslSsl) }
+      : {}),
     KAFKA_EXTRA_PROPERTIES: Object.entries(options.properties ?? {})
       .map(([name, value]) => `${name}=${value}`)
       .join('\n'),
@@ -104,9 +140,11 @@ export async function startDedicatedKafka(options: DedicatedKafkaOptions = {}): 
   const logFile = join(directory, 'kafka', 'kafka.log')
   await kafkaSh('start')
   const bootstrapServers = [`127.0.0.1:${port}`]
+  const security = securePorts ? await readSecurity(join(directory, 'kafka', 'tls')) : undefined
   let closed = false
   return {
     bootstrapServers,
+    security,
     stop: ({ keep = true } = {}) => kafkaSh('stop', ...(keep ? ['--keep'] : [])),
     start: ({ keep = true } = {}) => kafkaSh('start', ...(keep ? ['--keep'] : [])),
     async close() {
@@ -120,6 +158,32 @@ export async function startDedicatedKafka(options: DedicatedKafkaOptions = {}): 
     async logTail(lines = 40) {
       const { stdout } = await run('tail', ['-n', String(lines), logFile]).catch(() => ({ stdout: '' }))
       return stdout
+    },
+  }
+}
+
+async function readSecurity(directory: string): Promise<DedicatedKafkaSecurity> {
+  const described = JSON.parse(await readFile(join(directory, 'security.json'), 'utf8')) as {
+    tlsPort: number
+    saslSslPort: number
+    caFile: string
+    clientCertFile: string
+    clientKeyFile: string
+    username: string
+    password: string
+  }
+  const base64url = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  return {
+    tlsBootstrapServers: [`127.0.0.1:${described.tlsPort}`],
+    saslSslBootstrapServers: [`127.0.0.1:${described.saslSslPort}`],
+    ca: await readFile(described.caFile, 'utf8'),
+    clientCert: await readFile(described.clientCertFile, 'utf8'),
+    clientKey: await readFile(described.clientKeyFile, 'utf8'),
+    username: described.username,
+    password: described.password,
+    oauthToken(subject = described.username) {
+      const now = Math.floor(Date.now() / 1000)
+      return `${base64url({ alg: 'none' })}.${base64url({ sub: subject, iat: now, exp: now + 3600 })}.`
     },
   }
 }

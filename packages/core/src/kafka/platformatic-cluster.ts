@@ -8,9 +8,11 @@ import {
   metadataV12,
 } from '@platformatic/kafka'
 import { KafkaError } from '../errors.js'
+import type { ConnectionSecurity } from './connection-security.js'
 import { brokerVersionProblem } from './platformatic-broker-versions.js'
 import type { ConnectivityTracker } from './platformatic-connectivity.js'
 import { describeError, isUnreachable, partialResponse } from './platformatic-errors.js'
+import { securityClientOptions, securityFailure } from './platformatic-security.js'
 
 export interface Broker {
   host: string
@@ -38,6 +40,8 @@ export interface ClusterOptions {
    * (`unreachable`). The port shares one tracker between all its clients.
    */
   connectivity?: ConnectivityTracker
+  /** TLS and SASL of every connection. @default none */
+  security?: ConnectionSecurity
 }
 
 function parseServer(server: string): Broker {
@@ -61,6 +65,7 @@ export class Cluster {
     const connectionOptions = {
       connectTimeout: options.connectTimeoutMs,
       requestTimeout: options.requestTimeoutMs,
+      ...(options.security ? securityClientOptions(options.security) : {}),
     }
     this.fetchPool = new ConnectionPool(`${options.clientId}-fetch`, connectionOptions)
     this.groupPool = new ConnectionPool(`${options.clientId}-group`, connectionOptions)
@@ -80,11 +85,22 @@ export class Cluster {
     try {
       return await pool.getFirstAvailable(known.length > 0 ? known : this.#bootstrap)
     } catch (error) {
+      const servers = this.#options.bootstrapServers.join(', ')
+      const security = securityFailure(error)
+      if (security) {
+        // A broker answered and refused us: no outage, and no retry can change its mind.
+        this.#options.connectivity?.reachable()
+        throw new KafkaError(`cannot connect to Kafka at ${servers}: ${security.message}`, {
+          cause: error,
+          retriable: false,
+          context: { brokers: servers, reason: security.kind },
+        })
+      }
       this.#options.connectivity?.unreachable(error)
-      throw new KafkaError(
-        `cannot reach Kafka at ${this.#options.bootstrapServers.join(', ')}: ${describeError(error)}`,
-        { cause: error, retriable: true },
-      )
+      throw new KafkaError(`cannot reach Kafka at ${servers}: ${describeError(error)}`, {
+        cause: error,
+        retriable: true,
+      })
     }
   }
 

@@ -3,6 +3,7 @@
 // runtime can tell "the broker is away" (degraded, keep retrying) from "it has been away too long".
 import type { BrokerConnectivity, BrokerOutage } from './kafka-port.js'
 import { isUnknownTopic, protocolFailures } from './platformatic-errors.js'
+import { securityFailure } from './platformatic-security.js'
 
 export class ConnectivityTracker implements BrokerConnectivity {
   readonly #brokers: string
@@ -70,6 +71,8 @@ function someInChain(error: unknown, test: (candidate: ClientError) => boolean, 
  * not one: that broker is up.
  */
 export function isUnreachable(error: unknown): boolean {
+  // A refused TLS handshake or login also arrives as PLT_KFK_NETWORK, but a broker answered.
+  if (securityFailure(error)) return false
   return someInChain(
     error,
     (candidate) => candidate.code === 'PLT_KFK_NETWORK' || candidate.code === 'PLT_KFK_TIMEOUT',
@@ -82,13 +85,15 @@ export function isUnreachable(error: unknown): boolean {
  * failure anywhere in the chain make the whole failure final.
  */
 export function isRetriable(error: unknown): boolean {
+  if (securityFailure(error)) return false
   return !someInChain(error, (candidate) => candidate.canRetry === false)
 }
 
 /** A failure without a broker's answer is part of an outage; an error code from a broker ends one. */
 function report(tracker: ConnectivityTracker, error: unknown): void {
   if (isUnreachable(error)) tracker.unreachable(error)
-  else if (protocolFailures(error).length > 0 || isUnknownTopic(error)) tracker.reachable()
+  else if (protocolFailures(error).length > 0 || isUnknownTopic(error) || securityFailure(error))
+    tracker.reachable()
 }
 
 /**

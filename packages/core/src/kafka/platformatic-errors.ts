@@ -1,6 +1,7 @@
 // Reading @platformatic/kafka errors: a response with per-partition error codes arrives as a
 // ResponseError (an AggregateError of ProtocolErrors, each with a path into the response).
 import { ErrorCodes, KStreamsError } from '../errors.js'
+import { securityFailure } from './platformatic-security.js'
 
 export interface ProtocolFailure {
   /** Kafka's error name, e.g. NOT_LEADER_OR_FOLLOWER. */
@@ -42,6 +43,8 @@ export function partialResponse<T>(error: unknown): T | undefined {
 
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error)
+  const security = securityFailure(error)
+  if (security) return security.message
   const names = protocolFailures(error).map((failure) => failure.id)
   const cause = (error as { cause?: unknown }).cause
   const causeText = cause instanceof Error ? ` (${cause.message})` : ''
@@ -115,6 +118,7 @@ function errorChain(error: unknown, depth = 0): unknown[] {
 export function classifyGroupFailure(error: unknown): GroupFailure {
   // Ours: raised before sending, for a request of a membership that was lost meanwhile.
   if (KStreamsError.isInstance(error) && error.code === ErrorCodes.FENCED) return 'fenced-epoch'
+  if (securityFailure(error)) return 'fatal'
   const chain = errorChain(error)
   const names = new Set(chain.flatMap((entry) => protocolFailures(entry).map((failure) => failure.id)))
   if (names.has('UNKNOWN_MEMBER_ID')) return 'unknown-member'

@@ -13,6 +13,7 @@ import {
 import { channels } from '../diagnostics.js'
 import { KafkaError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { decodeHeaderName } from './header-names.js'
 import {
   type FetchedBatch,
   type FetchedRecord,
@@ -511,7 +512,7 @@ export class PartitionFetcher {
           key: record.key,
           value: record.value,
           headers: record.headers.map(
-            ([name, value]) => [name === null ? '' : name.toString('utf8'), value] as const,
+            ([name, value]) => [name === null ? '' : decodeHeaderName(name), value] as const,
           ),
         })
       }

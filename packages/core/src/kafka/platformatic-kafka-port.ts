@@ -9,6 +9,8 @@ import {
   Producer,
 } from '@platformatic/kafka'
 import { ConfigError, KafkaError } from '../errors.js'
+import { ConnectionSecurity, type SaslOptions, type TlsOptions } from './connection-security.js'
+import { encodeHeaderName } from './header-names.js'
 import {
   type AdminPort,
   type FetchedBatch,
@@ -33,6 +35,7 @@ import {
 import { describeError, isUnknownTopic, protocolFailures } from './platformatic-errors.js'
 import { LATEST, PartitionFetcher } from './platformatic-fetcher.js'
 import { PlatformaticGroupConsumer } from './platformatic-group-consumer.js'
+import { securityClientOptions, securityFailure } from './platformatic-security.js'
 
 export interface PlatformaticKafkaPortOptions {
   /** Brokers as "host:port". */
@@ -50,6 +53,10 @@ export interface PlatformaticKafkaPortOptions {
    * admin client's `default.api.timeout.ms`. @default 60000
    */
   adminTimeoutMs?: number
+  /** TLS for every connection: `true` (Node's root CAs) or the options. See `StreamsConfig.tls`. */
+  tls?: TlsOptions | boolean
+  /** SASL for every connection. See `StreamsConfig.sasl`. */
+  sasl?: SaslOptions
 }
 
 const defaultDeliveryTimeoutMs = 120_000
@@ -61,6 +68,7 @@ export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOption
       context: { option: 'bootstrapServers' },
     })
   }
+  const security = ConnectionSecurity.resolve({ tls: options.tls, sasl: options.sasl })
   const base = {
     bootstrapServers: options.bootstrapServers,
     connectTimeoutMs: options.connectTimeoutMs ?? 5000,
@@ -68,7 +76,12 @@ export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOption
   }
   const connectivity = new ConnectivityTracker(base.bootstrapServers)
   // Every cluster (and through it the group consumer and the fetchers) reports to the one tracker.
-  const clusterOptions = (clientId: string): ClusterOptions => ({ ...base, clientId, connectivity })
+  const clusterOptions = (clientId: string): ClusterOptions => ({
+    ...base,
+    clientId,
+    connectivity,
+    security,
+  })
   const adminTimeoutMs = options.adminTimeoutMs ?? 60_000
   return {
     connectivity,
@@ -80,7 +93,10 @@ export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOption
         fetchMaxBytes ?? 50 * 1024 * 1024,
       ),
     createProducer: (producerOptions) => {
-      const clientOptions = producerClientOptions(options, producerOptions, connectivity)
+      const clientOptions = {
+        ...producerClientOptions(options, producerOptions, connectivity),
+        ...securityClientOptions(security),
+      }
       return new PlatformaticProducer(new Producer<Buffer, Buffer, Buffer, Buffer>(clientOptions), {
         servers: base.bootstrapServers,
         deliveryTimeoutMs: producerOptions.deliveryTimeoutMs ?? defaultDeliveryTimeoutMs,
@@ -98,6 +114,7 @@ export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOption
           // One attempt per call: PlatformaticAdmin retries within adminTimeoutMs itself, and
           // decides that a missing topic is an answer, not a reason to wait.
           retries: 0,
+          ...securityClientOptions(security),
         }),
         { servers: base.bootstrapServers, timeoutMs: adminTimeoutMs, connectivity },
       ),
@@ -134,8 +151,6 @@ export function producerClientOptions(
 type ProducerClientOptions = ClientProducerOptions<Buffer, Buffer, Buffer, Buffer> & {
   compression: NonNullable<ProducerOptions['compression']>
 }
-
-const encoder = new TextEncoder()
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -301,7 +316,7 @@ function toMessage(record: ProduceRecord): ClientMessage {
   if (record.headers && record.headers.length > 0) {
     headers = new Map()
     for (const [name, value] of record.headers) {
-      headers.set(Buffer.from(encoder.encode(name)), value === null ? Buffer.alloc(0) : asBuffer(value))
+      headers.set(asBuffer(encodeHeaderName(name)), value === null ? Buffer.alloc(0) : asBuffer(value))
     }
   }
   return {
@@ -454,13 +469,19 @@ class PlatformaticAdmin implements AdminPort {
       tracker: this.#settings.connectivity,
       operation,
       giveUp: (error, elapsedMs, attempts) => {
-        const unreachable = protocolFailures(error).length === 0 && !isUnknownTopic(error)
+        // A refused TLS handshake or login came from a broker that answered.
+        const security = securityFailure(error)
+        const unreachable = protocolFailures(error).length === 0 && !isUnknownTopic(error) && !security
         const servers = this.#settings.servers.join(', ')
         return new KafkaError(
           unreachable
             ? `cannot ${action}: Kafka at ${servers} did not answer for ${seconds(elapsedMs)} (${attempts} attempt(s)): ${describeError(error)}`
             : `cannot ${action}: ${describeError(error)}`,
-          { cause: error, retriable: isRetriable(error), context: { brokers: servers, elapsedMs } },
+          {
+            cause: error,
+            retriable: isRetriable(error),
+            context: { brokers: servers, elapsedMs, ...(security ? { reason: security.kind } : {}) },
+          },
         )
       },
     })

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js'
+import { ConnectionSecurity, type SaslOptions, type TlsOptions } from '../kafka/connection-security.js'
 import type { KafkaPort } from '../kafka/kafka-port.js'
 import { consoleLogger, type Logger } from '../logger.js'
 import type { ErrorPolicies, ProductionErrorPolicy, RecordErrorPolicy } from './error-policy.js'
@@ -14,6 +15,32 @@ export interface StreamsConfig {
   bootstrapServers: string[] | string
   /** @default `${applicationId}-${pid}` */
   clientId?: string
+  /**
+   * TLS on every connection to the brokers (producer, group consumer, admin, restore readers):
+   * `true` to verify the brokers against Node's root CAs, or the PEM contents (not file paths) of
+   * `ca` (the CA that signed the brokers' certificates), `cert` and `key` (a client certificate,
+   * for `ssl.client.auth=required`), `passphrase` (of an encrypted key) and `servername` (the
+   * name the certificates are checked against when it is not the address's host). A broker
+   * certificate that does not verify fails `start()` with a KSTREAMS_KAFKA error saying so.
+   * Combine with `sasl` for a `SASL_SSL` listener.
+   *
+   * @default no TLS
+   * @example tls: { ca: readFileSync('/etc/kafka/ca.pem', 'utf8') }
+   */
+  tls?: TlsOptions | boolean
+  /**
+   * SASL authentication on every connection: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` with
+   * `username` and `password` (a string, or a function returning one), or `OAUTHBEARER` with
+   * `token`, a function called at every (re-)authentication that returns a current access token.
+   * A refused login fails `start()` with a KSTREAMS_KAFKA error naming the mechanism. Passwords,
+   * tokens and keys never appear in logs, errors or `JSON.stringify(app.config)`. Use PLAIN only
+   * with `tls`: it sends the password as it is.
+   *
+   * @default no SASL
+   * @example sasl: { mechanism: 'SCRAM-SHA-512', username: 'orders-app', password: process.env.KAFKA_PASSWORD! }
+   * @example sasl: { mechanism: 'OAUTHBEARER', token: () => identityProvider.accessToken() }
+   */
+  sasl?: SaslOptions
   /** How often offsets are committed (after flushing and awaiting acks). @default 5000 */
   commitIntervalMs?: number
   /**
@@ -136,6 +163,8 @@ export interface ResolvedConfig {
   applicationId: string
   bootstrapServers: string[]
   clientId: string
+  /** TLS and SASL; its secrets are hidden from JSON and inspection. */
+  security: ConnectionSecurity
   commitIntervalMs: number
   maxBufferedRecordsPerPartition: number
   producerBatchSize: number
@@ -218,6 +247,8 @@ const knownOptions: ReadonlyArray<keyof StreamsConfig> = [
   'applicationId',
   'bootstrapServers',
   'clientId',
+  'tls',
+  'sasl',
   'commitIntervalMs',
   'maxBufferedRecordsPerPartition',
   'producerBatchSize',
@@ -346,6 +377,13 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
       context: { option: 'logger' },
     })
   }
+  if (config.kafka !== undefined && (config.tls !== undefined || config.sasl !== undefined)) {
+    const option = config.tls !== undefined ? 'tls' : 'sasl'
+    throw new ConfigError(
+      `option "${option}" configures the default Kafka client, but "kafka" gives another one: pass TLS and SASL to that client (createPlatformaticKafkaPort takes "tls" and "sasl" too)`,
+      { context: { option } },
+    )
+  }
   const rebalanceTimeoutMs = positiveInteger(config, 'rebalanceTimeoutMs', 60_000)
   const revokeDrainMs = positiveInteger(config, 'revokeDrainMs', Math.min(30_000, rebalanceTimeoutMs))
   if (revokeDrainMs > rebalanceTimeoutMs) {
@@ -358,6 +396,7 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
     applicationId,
     bootstrapServers: servers.map((server) => server.trim()),
     clientId: config.clientId ?? `${applicationId}-${process.pid}`,
+    security: ConnectionSecurity.resolve({ tls: config.tls, sasl: config.sasl }),
     commitIntervalMs: positiveInteger(config, 'commitIntervalMs', 5000),
     maxBufferedRecordsPerPartition: positiveInteger(config, 'maxBufferedRecordsPerPartition', 2000),
     producerBatchSize: positiveInteger(config, 'producerBatchSize', 10_000),

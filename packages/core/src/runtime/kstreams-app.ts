@@ -176,6 +176,8 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     checkNodeVersion()
     this.#setState('rebalancing')
     const { config } = this
+    if (config.security.tls?.rejectUnauthorized === false)
+      config.logger.warn("tls.rejectUnauthorized is false: the brokers' certificates are not verified")
     try {
       const kafka =
         config.kafka ??
@@ -183,6 +185,8 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
           bootstrapServers: config.bootstrapServers,
           clientId: config.clientId,
           compression: config.producerCompression,
+          tls: config.security.tls,
+          sasl: config.security.sasl,
         })
       this.#kafka = kafka
       this.#admin = kafka.createAdmin({ clientId: `${config.clientId}-admin` })

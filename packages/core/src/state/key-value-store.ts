@@ -384,6 +384,12 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
   }
 
   #serializeKey(key: K): Uint8Array {
+    // A serde may turn null into bytes (TextEncoder writes "null"), which would merge every
+    // keyless record into one entry that a real key "null" shares: refuse it, as Kafka Streams does.
+    if (key === null || key === undefined)
+      throw this.#error(
+        `a ${key === null ? 'null' : 'undefined'} key cannot be stored (a record without a key?); filter such records out or give them a key first (e.g. selectKey)`,
+      )
     const remembered = this.#lastKey.get(key)
     if (remembered) return remembered
     const bytes = this.#convert('serialize a key', () =>

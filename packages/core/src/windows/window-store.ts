@@ -324,6 +324,13 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
   }
 
   #key(key: K): Uint8Array {
+    // As in the key-value store: a serde may write null as bytes ("null"), merging keyless records.
+    if (key === null || key === undefined) {
+      throw new StoreError(
+        `window store "${this.name}": a ${key === null ? 'null' : 'undefined'} key cannot be stored (a record without a key?); filter such records out or give them a key first`,
+        { context: { store: this.name } },
+      )
+    }
     const remembered = this.#lastKey.get(key)
     if (remembered) return remembered
     const serialized = this.#options.keySerde.serialize(key, this.#keyContext)
