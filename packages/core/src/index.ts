@@ -108,6 +108,8 @@ export type {
 export {
   type ConcurrencyMode,
   type ConflateOptions,
+  type GlobalStoreNode,
+  type GlobalStoreOptions,
   type OrderingKey,
   type ProcessorOptions,
   type RetryOptions,
