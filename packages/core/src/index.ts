@@ -32,6 +32,11 @@ export {
   TopologyError,
 } from './errors.js'
 export type {
+  InternalTopic,
+  InternalTopicOptions,
+  InternalTopicPartitions,
+} from './internal-topics.js'
+export type {
   AdminPort,
   BrokerConnectivity,
   BrokerOutage,

@@ -76,6 +76,31 @@ export function describeTopology(topology: Topology): TopologyDescription {
       }
     }
   }
+  if (topology.internalTopics.size > 0) {
+    lines.push('  Internal topics:')
+    for (const topic of topology.internalTopics.values()) {
+      const partitions =
+        typeof topic.partitions === 'number'
+          ? `${topic.partitions} partition(s)`
+          : `partitions as [${topic.partitions.sameAs.join(', ')}]`
+      const name = topic.topic ?? `<applicationId>-${topic.name}`
+      lines.push(`    ${topic.kind}: ${name} (${partitions})`)
+      mermaid.push(`  ${mermaidId(`topic:${topic.topic ?? topic.name}`)}(["${mermaidText(name)}"])`)
+    }
+  }
+  if (topology.stores.size > 0) {
+    lines.push('  Stores:')
+    for (const store of topology.stores.values()) {
+      const owner = topology.subtopologies.find((subtopology) => subtopology.stores.includes(store.name))
+      const changelog =
+        store.logging === false
+          ? 'no changelog'
+          : `changelog: ${topology.applicationId ?? '<applicationId>'}-${store.name}-changelog`
+      lines.push(
+        `    ${store.name} (${store.persistent ? 'persistent' : 'in memory'}, ${changelog}${owner ? `, sub-topology ${owner.id}` : ''})`,
+      )
+    }
+  }
   if (topology.globalStores.size > 0) {
     lines.push('  Global stores:')
     for (const global of topology.globalStores.values()) {

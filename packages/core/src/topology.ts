@@ -5,6 +5,12 @@ import {
   DEFAULT_MAX_BATCH_RECORDS,
 } from './batch-processor.js'
 import { TopologyError } from './errors.js'
+import {
+  type InternalTopic,
+  type InternalTopicOptions,
+  internalTopic,
+  internalTopicName,
+} from './internal-topics.js'
 import type { ProcessorSupplier } from './processor.js'
 import type { Record, RecordMetadata } from './record.js'
 import type { Serde } from './serde.js'
@@ -247,15 +253,23 @@ export class Topology {
   readonly sourceByTopic: ReadonlyMap<string, SourceNode>
   /** Global stores by name (see `TopologyBuilder.addGlobalStore`). */
   readonly globalStores: ReadonlyMap<string, GlobalStoreNode>
+  /** Internal topics by the name the topology gives them (e.g. `count-repartition`). */
+  readonly internalTopics: ReadonlyMap<string, InternalTopic>
+  /** The application the internal topic names were resolved for (see `resolve`); undefined before. */
+  readonly applicationId: string | undefined
 
   /** @internal use TopologyBuilder.build() */
   constructor(
     nodes: Map<string, TopologyNode>,
     stores: Map<string, StoreBuilder>,
+    internalTopics: Map<string, InternalTopic> = new Map(),
+    applicationId?: string,
     globalStores: Map<string, GlobalStoreNode> = new Map(),
   ) {
     this.nodes = nodes
     this.stores = stores
+    this.internalTopics = internalTopics
+    this.applicationId = applicationId
     this.globalStores = globalStores
     const children = new Map<string, string[]>()
     for (const node of nodes.values()) {
@@ -290,6 +304,34 @@ export class Topology {
   describe(): TopologyDescription {
     return describeTopology(this)
   }
+
+  /**
+   * The topology as an application runs it: sources and fixed sinks that name an internal topic
+   * read and write `<applicationId>-<name>`. The runtime and the test driver call it; a topology
+   * without internal topics is returned as it is.
+   */
+  resolve(applicationId: string): Topology {
+    if (this.applicationId === applicationId || this.internalTopics.size === 0) return this
+    if (this.applicationId !== undefined) {
+      throw new TopologyError(
+        `the topology was resolved for application "${this.applicationId}" and cannot run as "${applicationId}"`,
+      )
+    }
+    const rename = (topic: string) =>
+      this.internalTopics.has(topic) ? internalTopicName(applicationId, topic) : topic
+    const nodes = new Map<string, TopologyNode>()
+    for (const [name, node] of this.nodes) {
+      if (node.kind === 'source') nodes.set(name, { ...node, topics: node.topics.map(rename) })
+      else if (node.kind === 'sink' && typeof node.topic === 'string')
+        nodes.set(name, { ...node, topic: rename(node.topic) })
+      else nodes.set(name, node)
+    }
+    const internal = new Map<string, InternalTopic>()
+    for (const [name, topic] of this.internalTopics) {
+      internal.set(name, { ...topic, topic: internalTopicName(applicationId, name) })
+    }
+    return new Topology(nodes, new Map(this.stores), internal, applicationId, new Map(this.globalStores))
+  }
 }
 
 type NodeTypes = { [name: string]: readonly [unknown, unknown] }
@@ -311,6 +353,26 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
   readonly #stores = new Map<string, StoreBuilder>()
   readonly #storeUsers = new Map<string, string[]>()
   readonly #globalStores = new Map<string, GlobalStoreNode>()
+  readonly #internalTopics = new Map<string, InternalTopic>()
+
+  /**
+   * Declares an internal topic, which the application creates at start as
+   * `<applicationId>-<name>`. Sources and fixed sinks name it by `name`. Kafka Streams' convention:
+   * end a repartition topic's name with `-repartition`.
+   *
+   * @example
+   * builder.addInternalTopic('words-repartition', { partitions: { sameAs: ['lines'] } })
+   *   .addSink('to-words', { topic: 'words-repartition', … })
+   *   .addSource('words', { topics: ['words-repartition'], … })
+   */
+  addInternalTopic(name: string, options: InternalTopicOptions): this {
+    const topic = internalTopic(name, options)
+    if (this.#internalTopics.has(name)) {
+      throw new TopologyError(`internal topic "${name}" is declared twice`, { context: { topic: name } })
+    }
+    this.#internalTopics.set(name, topic)
+    return this
+  }
 
   addSource<N extends string, K, V>(
     name: N,
@@ -541,7 +603,13 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
     // Parents must be added before children, so the graph cannot have a cycle; checked here anyway
     // because it is the contract, not an accident of the API.
     assertAcyclic(this.#nodes)
-    return new Topology(new Map(this.#nodes), new Map(this.#stores), new Map(this.#globalStores))
+    return new Topology(
+      new Map(this.#nodes),
+      new Map(this.#stores),
+      new Map(this.#internalTopics),
+      undefined,
+      new Map(this.#globalStores),
+    )
   }
 
   #checkNotGlobal(topic: string, reader: string): void {

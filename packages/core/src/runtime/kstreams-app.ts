@@ -132,8 +132,8 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
 
   constructor(topology: Topology, config: StreamsConfig) {
     super()
-    this.topology = topology
     this.config = resolveConfig(config)
+    this.topology = topology.resolve(this.config.applicationId)
     this.#budget = new BufferBudget(this.config.maxBufferedBytes)
     this.#inFlight = new InFlightLimit(this.config.maxInFlightRecords)
     let resolve!: () => void

@@ -1,8 +1,10 @@
 // The topics an application needs, checked (and, for internal ones, created) before it reads a
 // record: sources and fixed sinks must exist, co-partitioned sources must agree on their partition
-// count, changelogs are created compacted with as many partitions as their sources (or checked),
-// and the dead-letter topic is created when a policy writes to it.
+// count, internal (repartition) topics are created with the partition count the topology asks for,
+// changelogs are created compacted with as many partitions as their sources (or checked), and the
+// dead-letter topic is created when a policy writes to it.
 import { TopologyError } from '../errors.js'
+import { internalPartitionCounts } from '../internal-topics.js'
 import type { AdminPort, TopicDescription } from '../kafka/kafka-port.js'
 import type { Topology } from '../topology.js'
 import type { ResolvedConfig } from './config.js'
@@ -36,12 +38,22 @@ async function describeExisting(admin: AdminPort, topics: string[]): Promise<Map
   return described
 }
 
-/** Checks sources and sinks, creates or checks changelogs and the dead-letter topic. */
+/**
+ * Checks sources and sinks, creates or checks internal topics, changelogs and the dead-letter
+ * topic.
+ */
 export async function prepareTopics(context: TopicContext): Promise<void> {
   const { admin, collector, topology, config } = context
-  const sourceTopics = topology.sourceTopics
-  const sinkTopics = [...new Set(topology.subtopologies.flatMap((subtopology) => subtopology.sinkTopics))]
-  const described = await describeExisting(admin, [...new Set([...sourceTopics, ...sinkTopics])])
+  const internal = [...topology.internalTopics.values()]
+  const internalNames = new Set(internal.map((topic) => topic.topic ?? topic.name))
+  const sourceTopics = topology.sourceTopics.filter((topic) => !internalNames.has(topic))
+  const sinkTopics = [
+    ...new Set(topology.subtopologies.flatMap((subtopology) => subtopology.sinkTopics)),
+  ].filter((topic) => !internalNames.has(topic))
+  const sameAs = internal.flatMap((topic) =>
+    typeof topic.partitions === 'number' ? [] : topic.partitions.sameAs,
+  )
+  const described = await describeExisting(admin, [...new Set([...sourceTopics, ...sinkTopics, ...sameAs])])
   const missing = sourceTopics.filter((topic) => !described.has(topic))
   if (missing.length > 0) {
     throw new TopologyError(
@@ -56,9 +68,17 @@ export async function prepareTopics(context: TopicContext): Promise<void> {
       { context: { topic: missingSinks[0] } },
     )
   }
+  const partitions = new Map<string, number>()
+  for (const [topic, description] of described) partitions.set(topic, description.partitions)
+  for (const [topic, count] of await ensureInternalTopics(
+    context,
+    (topic) => described.get(topic)?.partitions,
+  )) {
+    partitions.set(topic, count)
+  }
   for (const subtopology of topology.subtopologies) {
-    const counts = subtopology.sourceTopics.map((topic) => `${topic} (${described.get(topic)!.partitions})`)
-    const distinct = new Set(subtopology.sourceTopics.map((topic) => described.get(topic)!.partitions))
+    const counts = subtopology.sourceTopics.map((topic) => `${topic} (${partitions.get(topic)})`)
+    const distinct = new Set(subtopology.sourceTopics.map((topic) => partitions.get(topic)))
     if (distinct.size > 1) {
       throw new TopologyError(
         `sub-topology ${subtopology.id} reads topics that are not co-partitioned: ${counts.join(', ')}; they need the same number of partitions`,
@@ -66,12 +86,57 @@ export async function prepareTopics(context: TopicContext): Promise<void> {
       )
     }
   }
-  for (const topic of sinkTopics) collector.setPartitionCount(topic, described.get(topic)!.partitions)
-  await ensureChangelogs(context, (topic) => described.get(topic)!.partitions)
+  for (const subtopology of topology.subtopologies) {
+    for (const topic of subtopology.sinkTopics) collector.setPartitionCount(topic, partitions.get(topic)!)
+  }
+  await ensureChangelogs(context, (topic) => partitions.get(topic)!)
   const { errorPolicies } = config
   if (errorPolicies.deserialization === 'dead-letter' || errorPolicies.processing === 'dead-letter') {
     await admin.createTopics([{ name: errorPolicies.deadLetterTopic, partitions: 1 }])
   }
+}
+
+/**
+ * Creates the topology's internal topics that do not exist yet (a repartition topic with
+ * `cleanup.policy=delete`, as Kafka Streams does) and checks the partition count of those that do.
+ * Returns each one's full name and partition count.
+ */
+async function ensureInternalTopics(
+  context: TopicContext,
+  existing: (topic: string) => number | undefined,
+): Promise<Map<string, number>> {
+  const { admin, topology } = context
+  const internal = [...topology.internalTopics.values()]
+  const result = new Map<string, number>()
+  if (internal.length === 0) return result
+  const counts = internalPartitionCounts(internal, existing)
+  const full = (name: string) => topology.internalTopics.get(name)!.topic ?? name
+  const found = await admin.describeTopics(internal.map((topic) => full(topic.name)))
+  const create = []
+  for (const topic of internal) {
+    const name = full(topic.name)
+    const partitions = counts.get(topic.name)!
+    const description = found.get(name)
+    if (description && description.partitions !== partitions) {
+      throw new TopologyError(
+        `the internal ${topic.kind} topic "${name}" has ${description.partitions} partition(s), but the topology needs ${partitions}; delete it (the application recreates it) or fix the sources`,
+        { context: { topic: name } },
+      )
+    }
+    if (!description) {
+      create.push({ name, partitions, configs: { 'cleanup.policy': 'delete', ...topic.configs } })
+    }
+    result.set(name, partitions)
+  }
+  if (create.length > 0) {
+    await admin.createTopics(create)
+    // A topic created a moment before may not be in every broker's metadata yet.
+    await describeExisting(
+      admin,
+      create.map((topic) => topic.name),
+    )
+  }
+  return result
 }
 
 /**

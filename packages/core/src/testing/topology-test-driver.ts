@@ -88,9 +88,11 @@ export class TopologyTestDriver {
   #ready: Promise<void>
   #closed = false
 
-  constructor(topology: Topology, options: TestDriverOptions = {}) {
-    this.#topology = topology
+  constructor(unresolved: Topology, options: TestDriverOptions = {}) {
     const applicationId = options.applicationId ?? 'test-driver'
+    // Internal topics (repartition topics) are `<applicationId>-<name>`, as the runtime names them.
+    const topology = unresolved.resolve(applicationId)
+    this.#topology = topology
     this.#options = {
       applicationId,
       initialWallClockMs: options.initialWallClockMs ?? 0,
