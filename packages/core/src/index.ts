@@ -12,6 +12,13 @@ export type {
   OwnershipToken,
 } from './commit-point.js'
 export { channels } from './diagnostics.js'
+export { type JoinWindows, type JoinWindowsOptions, joinWindows } from './dsl/joins/join-windows.js'
+export {
+  type StreamStreamJoin,
+  type StreamStreamJoinOptions,
+  type StreamStreamJoinParts,
+  streamStreamJoin,
+} from './dsl/joins/stream-stream-join.js'
 export {
   ConfigError,
   type ErrorCode,
