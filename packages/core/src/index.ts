@@ -20,6 +20,13 @@ export {
   streamStreamJoin,
 } from './dsl/joins/stream-stream-join.js'
 export {
+  type StreamGlobalTableJoinOptions,
+  type StreamTableJoin,
+  type StreamTableJoinOptions,
+  streamGlobalTableJoin,
+  streamTableJoin,
+} from './dsl/joins/stream-table-join.js'
+export {
   ConfigError,
   type ErrorCode,
   ErrorCodes,
