@@ -12,6 +12,8 @@ export type {
   OwnershipToken,
 } from './commit-point.js'
 export { channels } from './diagnostics.js'
+export { BranchedKStream } from './dsl/branched-kstream.js'
+export type { Change } from './dsl/changes.js'
 export { type JoinWindows, type JoinWindowsOptions, joinWindows } from './dsl/joins/join-windows.js'
 export {
   type StreamStreamJoin,
@@ -26,6 +28,22 @@ export {
   streamGlobalTableJoin,
   streamTableJoin,
 } from './dsl/joins/stream-table-join.js'
+export { KGroupedStream } from './dsl/kgrouped-stream.js'
+export { KGroupedTable } from './dsl/kgrouped-table.js'
+export { KStream } from './dsl/kstream.js'
+export { KTable } from './dsl/ktable.js'
+export type {
+  Consumed,
+  Grouped,
+  Materialized,
+  Named,
+  OperatorOptions,
+  ProcessOptions,
+  Produced,
+  Repartitioned,
+} from './dsl/options.js'
+export { StreamsBuilder, type StreamsBuilderOptions } from './dsl/streams-builder.js'
+export { SessionWindowedKStream, TimeWindowedKStream } from './dsl/windowed-kstream.js'
 export {
   ConfigError,
   type ErrorCode,
