@@ -28,6 +28,12 @@ export {
   streamGlobalTableJoin,
   streamTableJoin,
 } from './dsl/joins/stream-table-join.js'
+export {
+  type TableTableJoin,
+  type TableTableJoinOptions,
+  type TableTableJoinParts,
+  tableTableJoin,
+} from './dsl/joins/table-table-join.js'
 export { KGroupedStream } from './dsl/kgrouped-stream.js'
 export { KGroupedTable } from './dsl/kgrouped-table.js'
 export { KStream } from './dsl/kstream.js'
