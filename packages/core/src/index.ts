@@ -14,6 +14,12 @@ export type {
 export { channels } from './diagnostics.js'
 export { BranchedKStream } from './dsl/branched-kstream.js'
 export type { Change } from './dsl/changes.js'
+export {
+  addForeignKeyJoin,
+  type ForeignKeyJoin,
+  type ForeignKeyJoinOptions,
+  type ForeignKeyJoinTable,
+} from './dsl/joins/foreign-key-join.js'
 export { type JoinWindows, type JoinWindowsOptions, joinWindows } from './dsl/joins/join-windows.js'
 export {
   type StreamStreamJoin,
