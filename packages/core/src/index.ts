@@ -14,6 +14,7 @@ export type {
 export { channels } from './diagnostics.js'
 export { BranchedKStream } from './dsl/branched-kstream.js'
 export type { Change } from './dsl/changes.js'
+export { GlobalKTable, type Joined, type StreamJoined, type TableJoined } from './dsl/joins/dsl-joins.js'
 export {
   addForeignKeyJoin,
   type ForeignKeyJoin,
