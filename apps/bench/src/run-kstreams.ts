@@ -5,6 +5,8 @@
 // - `windowed-count`: count per key and 1-minute tumbling window in a window store (memory);
 // - `restore`: the `count` app started on an existing changelog; it reports how fast its tasks
 //   restored (BENCH_TASKS of them) and exits;
+// - `word-count-dsl`, `word-count-processor-api`: the `dsl` scenario's word count (see
+//   word-count-topologies.ts), in the DSL or by hand;
 // - `async-io`: every record awaits a simulated remote call of BENCH_ASYNC_MS (10) ms, then goes to
 //   the sink unchanged.
 // BENCH_CORE_PATH loads @kstreams/core from another build (an older commit's dist/index.js), so
@@ -17,6 +19,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { KeyValueStore, ProcessorContext, Record, StreamsConfig, Topology } from '@kstreams/core'
 import { reportOnTerminate } from './measure.js'
+import { dslWordCount, processorApiWordCount } from './word-count-topologies.js'
 
 const {
   BENCH_INPUT,
@@ -212,6 +215,8 @@ const topologies: { [mode: string]: () => Topology | Promise<Topology> } = {
   passthrough: passthroughTopology,
   'windowed-count': windowedCountTopology,
   'async-io': asyncIoTopology,
+  'word-count-dsl': () => dslWordCount(core, BENCH_INPUT!, BENCH_OUTPUT!),
+  'word-count-processor-api': () => processorApiWordCount(core, BENCH_INPUT!, BENCH_OUTPUT!),
 }
 const app = createApp(await (topologies[BENCH_MODE!] ?? countTopology)(), {
   ...(BENCH_KSTREAMS_CONFIG ? (JSON.parse(BENCH_KSTREAMS_CONFIG) as Partial<StreamsConfig>) : {}),

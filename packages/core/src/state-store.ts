@@ -100,5 +100,13 @@ export interface StoreBuilder<S extends StateStore = StateStore> {
   readonly persistent: boolean
   /** Changelog settings, or false when the store is not backed by a changelog. */
   readonly logging: StoreLogging | false
+  /**
+   * A source topic that already holds the store's data, restored from instead of a changelog of
+   * its own (a table read from a topic; Kafka Streams' `reuse.ktable.source.topics`). The store is
+   * rebuilt from it, up to the committed input, whenever its task opens; `logging` is false.
+   * @default undefined (restored from its own changelog, if logged)
+   * @example sourceChangelog: 'customers'
+   */
+  readonly sourceChangelog?: string
   build(): S
 }

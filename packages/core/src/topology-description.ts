@@ -93,9 +93,11 @@ export function describeTopology(topology: Topology): TopologyDescription {
     for (const store of topology.stores.values()) {
       const owner = topology.subtopologies.find((subtopology) => subtopology.stores.includes(store.name))
       const changelog =
-        store.logging === false
-          ? 'no changelog'
-          : `changelog: ${topology.applicationId ?? '<applicationId>'}-${store.name}-changelog`
+        store.sourceChangelog !== undefined
+          ? `restored from source topic ${store.sourceChangelog}`
+          : store.logging === false
+            ? 'no changelog'
+            : `changelog: ${topology.applicationId ?? '<applicationId>'}-${store.name}-changelog`
       lines.push(
         `    ${store.name} (${store.persistent ? 'persistent' : 'in memory'}, ${changelog}${owner ? `, sub-topology ${owner.id}` : ''})`,
       )

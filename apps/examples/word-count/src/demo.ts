@@ -1,5 +1,5 @@
 // The README demo: creates topics on the local broker, produces sample text, runs the word-count
-// topology with kstreams, reads the counts back from the output topic and checks them.
+// topology (written in the DSL) with kstreams, reads the counts back from the output topic and checks them.
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -14,12 +14,12 @@ import {
   stringDeserializers,
   stringSerializers,
 } from '@platformatic/kafka'
-import { buildWordCountTopology, wordsOf } from './topology.js'
+import { buildDslWordCountTopology } from './dsl-topology.js'
+import { wordsOf } from './topology.js'
 
 const bootstrapServers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',')
 const run = randomBytes(3).toString('hex')
 const inputTopic = `word-count-lines-${run}`
-const wordsTopic = `word-count-words-${run}`
 const outputTopic = `word-count-counts-${run}`
 const applicationId = `word-count-demo-${run}`
 const text = [
@@ -33,8 +33,8 @@ const expected = new Map<string, bigint>()
 for (const line of text) for (const word of wordsOf(line)) expected.set(word, (expected.get(word) ?? 0n) + 1n)
 
 const admin = new Admin({ clientId: `demo-admin-${run}`, bootstrapBrokers: bootstrapServers })
-await admin.createTopics({ topics: [inputTopic, wordsTopic, outputTopic], partitions: 3, replicas: 1 })
-console.log(`created topics ${inputTopic}, ${wordsTopic} and ${outputTopic} on ${bootstrapServers.join(',')}`)
+await admin.createTopics({ topics: [inputTopic, outputTopic], partitions: 3, replicas: 1 })
+console.log(`created topics ${inputTopic} and ${outputTopic} on ${bootstrapServers.join(',')}`)
 
 const producer = new Producer({
   // Kafka's Java default partitioner (murmur2 & 0x7fffffff), as kstreams and Kafka Streams use.
@@ -54,16 +54,13 @@ console.log(`produced ${text.length} lines`)
 
 // Counts live in LMDB under a temporary state directory, backed by a compacted changelog topic.
 const stateDir = await mkdtemp(join(tmpdir(), 'kstreams-word-count-'))
-const app = createApp(
-  buildWordCountTopology({ inputTopic, wordsTopic, outputTopic, backend: createLmdbBackend() }),
-  {
-    applicationId,
-    bootstrapServers,
-    stateDir,
-    commitIntervalMs: 500,
-    logger: silentLogger,
-  },
-)
+const app = createApp(buildDslWordCountTopology({ inputTopic, outputTopic, backend: createLmdbBackend() }), {
+  applicationId,
+  bootstrapServers,
+  stateDir,
+  commitIntervalMs: 500,
+  logger: silentLogger,
+})
 await app.start()
 console.log('the word-count app is running')
 
@@ -96,7 +93,12 @@ try {
 await consumer.close(true)
 await app.close()
 await admin.deleteTopics({
-  topics: [inputTopic, wordsTopic, outputTopic, `${applicationId}-word-counts-changelog`],
+  topics: [
+    inputTopic,
+    outputTopic,
+    `${applicationId}-words-repartition`,
+    `${applicationId}-word-counts-changelog`,
+  ],
 })
 await rm(stateDir, { recursive: true, force: true })
 await admin.close()

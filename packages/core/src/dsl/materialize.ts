@@ -15,6 +15,7 @@ export function materializedStore<K, V>(
   node: string,
   keySerde: Serde<K>,
   valueSerde: Serde<V>,
+  sourceChangelog?: string,
 ): string {
   const name = graph.internalName('store', materialized.as, () => `${node}-STATE-STORE`)
   graph.addStore(
@@ -23,7 +24,7 @@ export function materializedStore<K, V>(
       valueSerde,
       ...(materialized.backend ? { backend: materialized.backend } : {}),
       cache: materialized.cache ?? true,
-      logging: materialized.logging ?? true,
+      ...(sourceChangelog === undefined ? { logging: materialized.logging ?? true } : { sourceChangelog }),
     }),
   )
   return name

@@ -71,16 +71,29 @@ export class StreamsBuilder {
 
   /**
    * A topic read as a table: each record is its key's new row, a null value deletes it. The rows
-   * are kept in a store (`materialized.as`), backed by a changelog topic of its own.
+   * are kept in a store (`materialized.as`), backed by a changelog topic of its own, or, with
+   * `reuseSourceTopic: true`, restored from the topic itself (no extra topic; Kafka Streams'
+   * `reuse.ktable.source.topics`): for a topic whose records are the rows, with serdes that write
+   * the same bytes they read.
    */
-  table<K, V>(topic: string, consumed: Consumed<K, V> & { materialized?: Materialized<K, V> }): KTable<K, V> {
+  table<K, V>(
+    topic: string,
+    consumed: Consumed<K, V> & { materialized?: Materialized<K, V>; reuseSourceTopic?: boolean },
+  ): KTable<K, V> {
     const stream = this.stream<K, V | null>(topic, consumed as Consumed<K, V | null>)
     const name = this.#graph.nodeName(
       'KTABLE-SOURCE',
       consumed.named === undefined ? undefined : `${consumed.named}-table`,
     )
     const materialized = consumed.materialized ?? {}
-    const store = materializedStore(this.#graph, materialized, name, consumed.key, consumed.value)
+    if (consumed.reuseSourceTopic && materialized.logging !== undefined) {
+      throw new TopologyError(
+        `table("${topic}"): "reuseSourceTopic" restores the store from the topic, so it takes no "materialized.logging"`,
+        { context: { topic, option: 'reuseSourceTopic' } },
+      )
+    }
+    const source = consumed.reuseSourceTopic ? topic : undefined
+    const store = materializedStore(this.#graph, materialized, name, consumed.key, consumed.value, source)
     this.#graph.addProcessor(name, [stream.node], materialize<K, V>(store) as never, { stores: [store] })
     return new KTable<K, V>(this.#graph, name, {
       keySerde: consumed.key,

@@ -139,8 +139,14 @@ export class StateRestorer {
       })
     }
     try {
-      const end =
+      const topicEnd =
         (await reader.endOffsets([partition])).get(topicPartitionKey(logged.topic, task.partition)) ?? 0n
+      // A store restored from its source topic takes the input that was committed (or completed
+      // above the committed offset); what comes after is processed again, as input.
+      const input = logged.fromSource ? committed.get(logged.topic) : undefined
+      const end = logged.fromSource ? minimum(topicEnd, committedEnd(input)) : topicEnd
+      const applies = (offset: bigint) =>
+        !logged.fromSource || (input !== undefined && (offset < input.offset || input.completed.has(offset)))
       if (logged.checkpoint !== undefined && logged.checkpoint > end) {
         throw new StoreError(
           `store "${logged.store.name}" of task ${task.id}: its checkpoint (offset ${logged.checkpoint}) is beyond the end of ${logged.topic}[${task.partition}] (${end}); the changelog was recreated or truncated. Delete the task's state directory to rebuild it`,
@@ -171,7 +177,7 @@ export class StateRestorer {
       while (!job.cancelled && (reader.position(partition) ?? end) < end) {
         for (const fetched of await reader.poll(100)) {
           for (const record of fetched.records) {
-            if (record.offset >= end || record.key === null) continue
+            if (record.offset >= end || record.key === null || !applies(record.offset)) continue
             if (causedByUncommittedInput(record.headers, committed)) {
               if (!tail.hold(record.key, record.value)) skipped += 1
               continue
@@ -310,6 +316,18 @@ class UncommittedTail {
 }
 
 const COMMITTED = Symbol('committed')
+
+function minimum(a: bigint, b: bigint): bigint {
+  return a < b ? a : b
+}
+
+/** The offset after the last committed or completed record of an input (0 when nothing was committed). */
+function committedEnd(input: CommittedInput | undefined): bigint {
+  if (input === undefined) return 0n
+  let end = input.offset
+  for (const offset of input.completed) if (offset >= end) end = offset + 1n
+  return end
+}
 
 function keyId(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')

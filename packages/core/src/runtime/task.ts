@@ -70,6 +70,11 @@ export interface LoggedStore {
   topic: string
   /** The changelog offset the local state matches (from the checkpoint); undefined: from the start. */
   checkpoint: bigint | undefined
+  /**
+   * `topic` is a source topic of the task (`StoreBuilder.sourceChangelog`): restored from the start
+   * up to the committed input, never checkpointed (the input's commits say how far it is).
+   */
+  fromSource?: boolean
 }
 
 /** A task's side of a commit: the commit point and whether its backends were written after the flush. */
@@ -186,21 +191,27 @@ export class StreamTask {
     try {
       for (const storeName of subtopology.stores) {
         const builder = topology.stores.get(storeName)!
-        const topic = builder.logging === false ? undefined : changelogTopic(applicationId, storeName)
+        const fromSource = builder.sourceChangelog !== undefined
+        const topic = fromSource
+          ? builder.sourceChangelog
+          : builder.logging === false
+            ? undefined
+            : changelogTopic(applicationId, storeName)
         let directory = join(stateDir, applicationId, this.id, storeName)
         if (builder.persistent) {
           if (!this.#directory) {
             this.#directory = await TaskDirectory.lock(stateDir, applicationId, this.id, storeName)
             for (const [store, offset] of this.#directory.readCheckpoint()) checkpoint.set(store, offset)
           }
-          if (topic && !checkpoint.has(storeName)) this.#directory.wipeStore(storeName)
+          if (topic && (fromSource || !checkpoint.has(storeName))) this.#directory.wipeStore(storeName)
           directory = this.#directory.storeDirectory(storeName)
           await mkdir(directory, { recursive: true })
         }
         const store = builder.build()
-        await store.init(this.#storeContext(directory, topic))
+        await store.init(this.#storeContext(directory, fromSource ? undefined : topic))
         this.#stores.set(storeName, store)
-        if (topic) {
+        if (topic && fromSource) this.#logged.push({ store, topic, checkpoint: undefined, fromSource })
+        else if (topic) {
           // A backend that keeps its data off this host knows itself what it covers (undefined:
           // nothing, so the changelog is restored from the start, whatever a local file says).
           const local = builder.persistent ? checkpoint.get(storeName) : undefined
@@ -363,6 +374,7 @@ export class StreamTask {
   commitPoint(endOffset?: (topic: string, partition: number) => bigint | undefined): CommitPoint {
     const changelogs: ChangelogCommitPoint[] = []
     for (const logged of this.#logged) {
+      if (logged.fromSource) continue
       const offset = endOffset?.(logged.topic, this.partition) ?? logged.checkpoint
       if (offset !== undefined) changelogs.push({ topic: logged.topic, partition: this.partition, offset })
     }
@@ -413,7 +425,7 @@ export class StreamTask {
     if (writes !== undefined && writes !== this.#writes) return
     const offsets = new Map<string, bigint>()
     for (const logged of this.#logged) {
-      if (!logged.store.persistent) continue
+      if (!logged.store.persistent || logged.fromSource) continue
       const offset = endOffset(logged.topic, this.partition) ?? logged.checkpoint
       if (offset === undefined) return
       logged.checkpoint = offset

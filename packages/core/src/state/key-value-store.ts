@@ -84,6 +84,12 @@ export interface KeyValueStoreOptions<K, V> {
   cache?: boolean
   /** Back the store with a compacted changelog topic, so it can be restored. @default true */
   logging?: boolean | StoreLogging
+  /**
+   * Restore the store from this source topic instead of a changelog of its own (see
+   * `StoreBuilder.sourceChangelog`); only for a store that holds exactly the topic's records, with
+   * the topic's serdes. Excludes `logging`.
+   */
+  sourceChangelog?: string
 }
 
 /**
@@ -101,11 +107,24 @@ export function keyValueStore<K, V>(
     throw new StoreError(`store "${name}" needs a keySerde and a valueSerde`, { context: { store: name } })
   }
   const backend = options.backend ?? createMemoryBackend()
-  const logging = options.logging === false ? false : options.logging === true ? {} : (options.logging ?? {})
+  const source = options.sourceChangelog
+  if (source !== undefined && (typeof source !== 'string' || source === '' || options.logging)) {
+    throw new StoreError(
+      `store "${name}": "sourceChangelog" must be a topic name, and a store restored from its source topic writes no changelog of its own (leave "logging" out)`,
+      { context: { store: name, option: 'sourceChangelog' } },
+    )
+  }
+  const logging =
+    source !== undefined || options.logging === false
+      ? false
+      : options.logging === true
+        ? {}
+        : (options.logging ?? {})
   return {
     name,
     persistent: backend.persistent,
     logging,
+    ...(source === undefined ? {} : { sourceChangelog: source }),
     build: () => new LayeredKeyValueStore(name, options, backend),
   }
 }

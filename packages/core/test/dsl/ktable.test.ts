@@ -20,6 +20,7 @@ describe('KTable', () => {
       await input.pipeInput('alice', { region: 'eu', score: 1 })
       await input.pipeInput('alice', tombstone)
       await input.pipeInput('nobody', tombstone) // no row: nothing changes
+      await input.pipeInput(null as unknown as string, { region: 'eu', score: 2 }) // no key: dropped
       expect(output.readKeyValues()).toEqual([
         ['alice', { region: 'eu', score: 1 }],
         ['alice', null],

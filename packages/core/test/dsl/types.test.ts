@@ -93,4 +93,30 @@ describe('DSL types', () => {
     // @ts-expect-error: no branch is named "views"
     void branches.views
   })
+
+  it('the README example compiles and builds', () => {
+    const builder = new StreamsBuilder({ logger: silentLogger })
+    const orders = builder.stream('orders', { key: serdes.string(), value: serdes.json<Order>() })
+    orders
+      .groupBy((_id, order) => order.customer, { named: 'orders-by-customer', key: serdes.string() })
+      .aggregate(
+        () => 0,
+        (_customer, order, total) => total + order.amount,
+        {
+          as: 'revenue-per-customer',
+          value: serdes.float64(),
+        },
+      )
+      .toStream()
+      .to('revenue-per-customer', { value: serdes.float64() })
+    orders
+      .filter((_id, order) => order.amount >= 100)
+      .groupByKey()
+      .windowedBy(tumblingWindows({ sizeMs: 60_000, graceMs: 5_000 }))
+      .emitFinal()
+      .count({ as: 'big-orders-per-minute' })
+    const topology = builder.build()
+    expect([...topology.internalTopics.keys()]).toEqual(['orders-by-customer-repartition'])
+    expect([...topology.stores.keys()].sort()).toEqual(['big-orders-per-minute', 'revenue-per-customer'])
+  })
 })
