@@ -95,4 +95,57 @@ describe('DSL join types', () => {
       (order) => order,
     )
   })
+
+  it('the README joins example compiles and builds', () => {
+    interface ShopOrder {
+      id: string
+      productId: string
+      amount: number
+    }
+    const builder = new StreamsBuilder({ logger: silentLogger })
+    const orders = builder.stream('orders', { key: serdes.string(), value: serdes.json<ShopOrder>() })
+    const payments = builder.stream('payments', { key: serdes.string(), value: serdes.float64() })
+    const customers = builder.table('customers', {
+      key: serdes.string(),
+      value: serdes.json<Customer>(),
+      materialized: { as: 'customers' },
+    })
+    const products = builder.globalTable('products', {
+      key: serdes.string(),
+      value: serdes.json<{ name: string }>(),
+      materialized: { as: 'products' },
+    })
+    const enriched = orders
+      .leftJoin(
+        payments,
+        (order, paid) => ({ ...order, paid: paid ?? 0 }),
+        joinWindows(600_000, { graceMs: 60_000 }),
+        {
+          named: 'order-payment',
+        },
+      )
+      .join(customers, (order, customer) => ({ ...order, region: customer.region }), {
+        named: 'order-customer',
+      })
+      .leftJoin(
+        products,
+        (_id, order) => order.productId,
+        (order, product) => ({ ...order, product: product?.name ?? null }),
+      )
+    expectTypeOf(enriched).toEqualTypeOf<
+      KStream<
+        string,
+        {
+          product: string | null
+          region: string
+          paid: number
+          id: string
+          productId: string
+          amount: number
+        }
+      >
+    >()
+    enriched.to('enriched', { value: serdes.json() })
+    builder.build()
+  })
 })
