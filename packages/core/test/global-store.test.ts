@@ -1,9 +1,14 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
   createApp,
   type KeyValueStore,
+  MemoryBackend,
   type Processor,
   type ProcessorContext,
+  type StoreBackendFactory,
   serdes,
   silentLogger,
   stores,
@@ -180,5 +185,91 @@ describe('global stores in the runtime (simulated Kafka)', () => {
       onFatalError: () => {},
     })
     await expect(app.start()).rejects.toThrow(/global store\(s\) "products" \("products"\) do not exist/)
+  })
+
+  it('a persistent global store resumes from its checkpointed offsets: a restart reads only what is new', async () => {
+    const kafka = new SimulatedKafka({ seed: 13 })
+    kafka.createTopic('products', 2)
+    kafka.createTopic('orders', 1)
+    kafka.createTopic('out', 1)
+    const encode = (text: string) => new TextEncoder().encode(text)
+    const produce = (from: number, to: number) =>
+      kafka.produce(
+        'products',
+        Array.from({ length: to - from }, (_, index) => ({
+          key: encode(`p${from + index}`),
+          value: encode(`product-${from + index}`),
+        })),
+      )
+    produce(0, 50)
+    // A "disk" that outlives the app: the same backend for every open of the store.
+    const disk = new MemoryBackend()
+    const persistent: StoreBackendFactory = {
+      name: 'persistent-memory',
+      persistent: true,
+      open: () => ({
+        contractVersion: disk.contractVersion,
+        capabilities: { ...disk.capabilities, persistent: true },
+        get: (key: Uint8Array) => disk.get(key),
+        getMany: (keys: readonly Uint8Array[]) => disk.getMany(keys),
+        write: (batch: Parameters<MemoryBackend['write']>[0]) => disk.write(batch),
+        range: (options?: Parameters<MemoryBackend['range']>[0]) => disk.range(options),
+        approximateCount: () => disk.approximateCount(),
+        flush: async () => {},
+        close: async () => {},
+      }),
+    }
+    const stateDir = await mkdtemp(join(tmpdir(), 'kstreams-global-'))
+    const restored: string[] = []
+    const logger = {
+      ...silentLogger,
+      info: (message: string) => {
+        if (message.startsWith('global stores')) restored.push(message)
+      },
+    }
+    const persistentTopology = () =>
+      new TopologyBuilder()
+        .addGlobalStore(
+          stores.keyValue('products', {
+            keySerde: serdes.string(),
+            valueSerde: serdes.string(),
+            logging: false,
+            backend: persistent,
+          }),
+          { topic: 'products' },
+        )
+        .addSource('orders', { topics: ['orders'], keySerde: serdes.string(), valueSerde: serdes.string() })
+        .addProcessor('lookup', { parents: ['orders'], stores: ['products'] }, lookup)
+        .addSink('out', {
+          topic: 'out',
+          keySerde: serdes.string(),
+          valueSerde: serdes.string(),
+          parents: ['lookup'],
+        })
+        .build()
+    const run = async (port: string) => {
+      const app = createApp(persistentTopology(), {
+        applicationId: 'global-checkpoint',
+        bootstrapServers: ['sim:9092'],
+        kafka: kafka.port(port),
+        stateDir,
+        handleSignals: false,
+        logger,
+        onFatalError: () => {},
+      })
+      await app.start()
+      const count = await app.getStore<KeyValueStore<string, string>>('products', 0)!.approximateCount()
+      await app.close()
+      return count
+    }
+    try {
+      expect(await run('first')).toBe(50)
+      produce(50, 60)
+      expect(await run('second')).toBe(60)
+      expect(restored[0]).toContain('restored 50 record(s)')
+      expect(restored[1]).toContain('restored 10 record(s)')
+    } finally {
+      await rm(stateDir, { recursive: true, force: true })
+    }
   })
 })
