@@ -18,6 +18,7 @@ import { KTable } from '../ktable.js'
 import type { Named } from '../options.js'
 import { addForeignKeyJoin } from './foreign-key-join.js'
 import type { JoinWindows } from './join-windows.js'
+import { passThrough } from './pass-through.js'
 import { streamStreamJoin } from './stream-stream-join.js'
 import { streamGlobalTableJoin, streamTableJoin } from './stream-table-join.js'
 import { tableTableJoin } from './table-table-join.js'
@@ -388,15 +389,5 @@ function materializeChanges<K, V>(store: string): ProcessorSupplier<K, Change<V>
         forward(record)
       },
     }
-  }
-}
-
-const passThrough: ProcessorSupplier<unknown, unknown, unknown, unknown> = () => {
-  let forward: (record: import('../../record.js').Record<unknown, unknown>) => void
-  return {
-    init: (context) => {
-      forward = (record) => context.forward(record)
-    },
-    process: (record) => forward(record),
   }
 }

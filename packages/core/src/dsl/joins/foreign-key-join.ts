@@ -19,6 +19,7 @@ import type { StoreBackendFactory } from '../../state/store-backend.js'
 import type { TopologyBuilder } from '../../topology.js'
 import type { Change } from '../changes.js'
 import { serializeNonNull } from './list-serde.js'
+import { passThrough } from './pass-through.js'
 
 export type ForeignKeyJoin<K, VL, VR, VOut> =
   | { type: 'inner'; joiner: (left: VL, right: VR, key: K) => VOut }
@@ -156,16 +157,6 @@ type Definition<K, VL, KO, VR, VOut> = ForeignKeyJoinOptions<K, VL, KO, VR, VOut
   joiner: (left: VL, right: VR | null, key: K) => VOut
   subscriptions: string
   names: { registrationSink: string; result: string }
-}
-
-const passThrough: ProcessorSupplier<unknown, unknown, unknown, unknown> = () => {
-  let context: ProcessorContext<unknown, unknown>
-  return {
-    init: (processorContext) => {
-      context = processorContext
-    },
-    process: (record) => context.forward(record),
-  }
 }
 
 /** Left side: turns each left update into subscriptions (and results that need no answer). */
