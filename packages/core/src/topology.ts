@@ -551,7 +551,8 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
    * Adds a global store: every instance of the application reads all partitions of
    * `options.topic` into its own copy before it processes a record (`start()` waits for it), and
    * keeps it up to date in the background, without a consumer group. Processors read it by listing
-   * its name in their `stores` option, from any sub-topology; it is read-only for them. The topic
+   * its name in their `stores` option, from any sub-topology; it is read-only for them (a write throws
+   * a StoreError). The topic
    * is its changelog (so `logging` must be off): its key and value bytes go into the store as they
    * are, so the store's serdes must be the topic's; a record with a null value deletes its key. A
    * persistent backend checkpoints the offsets it holds and resumes from them.

@@ -97,6 +97,30 @@ describe('global stores on the test driver', () => {
     await driver.close()
   })
 
+  it('a processor that writes to a global store fails with a StoreError: it is read-only', async () => {
+    const built = new TopologyBuilder()
+      .addGlobalStore(products(), { topic: 'products' })
+      .addSource('orders', { topics: ['orders'], keySerde: serdes.string(), valueSerde: serdes.string() })
+      .addProcessor('writer', { parents: ['orders'], stores: ['products'] }, () => {
+        let store: KeyValueStore<string, string>
+        return {
+          init: (context) => {
+            store = context.getStore<KeyValueStore<string, string>>('products')
+          },
+          process: async (record) => {
+            expect(await store.get(record.key)).toBeUndefined()
+            await store.put(record.key, record.value)
+          },
+        }
+      })
+      .build()
+    const driver = new TopologyTestDriver(built)
+    await expect(
+      driver.createInputTopic('orders', serdes.string(), serdes.string()).pipeInput('o1', 'p1'),
+    ).rejects.toThrow(/global store "products" is read-only for processors \(put\)/)
+    await driver.close()
+  })
+
   it('global stores are listed by describe() and belong to no sub-topology', () => {
     const built = topology()
     expect(built.subtopologies).toHaveLength(1)

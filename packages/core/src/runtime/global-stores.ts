@@ -52,7 +52,7 @@ const CACHE_BYTES = 1024 * 1024
 
 export class GlobalStores {
   readonly #options: GlobalStoresOptions
-  /** Open stores by name, for the tasks' processors. */
+  /** Open stores by name, read-only, for the tasks' processors. */
   readonly stores = new Map<string, StateStore>()
   readonly #byTopic = new Map<string, OpenStore>()
   /** Next offset to read, by `topicPartitionKey`. */
@@ -176,7 +176,7 @@ export class GlobalStores {
       await store.init(context)
       const open = { node, store, partitions: partitionsOf(node.topic) }
       this.#byTopic.set(node.topic, open)
-      this.stores.set(node.name, store)
+      this.stores.set(node.name, readOnlyGlobalStore(store))
     }
     return checkpoint
   }
@@ -256,6 +256,29 @@ export function globalStoreContext(options: {
     currentTimestamp: () => Date.now(),
     beforeWrite: () => {},
   }
+}
+
+const WRITES = new Set(['put', 'putMany', 'putIfAbsent', 'delete'])
+
+/**
+ * A global store as processors see it: reads pass through, writes throw. It mirrors its topic, and
+ * a write would make one instance's copy differ from the topic (as Kafka Streams, which refuses them).
+ */
+export function readOnlyGlobalStore(store: StateStore): StateStore {
+  return new Proxy(store, {
+    get(target, property) {
+      if (typeof property === 'string' && WRITES.has(property)) {
+        return () => {
+          throw new StoreError(
+            `global store "${target.name}" is read-only for processors (${property}): it mirrors its topic, so write to the topic instead`,
+            { context: { store: target.name } },
+          )
+        }
+      }
+      const value = Reflect.get(target, property, target)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
 }
 
 function checkpointKey(store: string, partition: number): string {

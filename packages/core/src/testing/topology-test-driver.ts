@@ -9,7 +9,7 @@ import { type Logger, silentLogger } from '../logger.js'
 import type { Headers } from '../record.js'
 import { CommitCoordinator } from '../runtime/commit-coordinator.js'
 import type { ErrorPolicies } from '../runtime/error-policy.js'
-import { GLOBAL_TASK_ID, globalStoreContext } from '../runtime/global-stores.js'
+import { GLOBAL_TASK_ID, globalStoreContext, readOnlyGlobalStore } from '../runtime/global-stores.js'
 import type { RecordCollector } from '../runtime/record-collector.js'
 import { StreamTask } from '../runtime/task.js'
 import type { Serde, SerdeContext } from '../serde.js'
@@ -74,6 +74,8 @@ export class TopologyTestDriver {
   readonly #tasks = new Map<number, StreamTask>()
   /** Global stores by name; piping into a global store's topic writes to it directly. */
   readonly #globalStores = new Map<string, StateStore>()
+  /** The same stores as processors see them: writes throw. */
+  readonly #readOnlyGlobalStores = new Map<string, StateStore>()
   readonly #outputs = new Map<string, ProduceRecord[]>()
   readonly #offsets = new Map<string, bigint>()
   /** Records written to topics the topology reads too, waiting to be read back. */
@@ -140,7 +142,7 @@ export class TopologyTestDriver {
           logger: this.#options.logger,
           stateDir: this.#options.stateDir,
           cacheMaxBytes: this.#options.cacheMaxBytesPerTask,
-          globalStores: this.#globalStores,
+          globalStores: this.#readOnlyGlobalStores,
           now: () => this.#wallClock,
           onFailure: (error) => {
             this.#failure ??= error
@@ -172,6 +174,7 @@ export class TopologyTestDriver {
       const directory = join(stateDir, applicationId, GLOBAL_TASK_ID, node.name)
       await store.init(globalStoreContext({ applicationId, stateDir, directory, cache, logger }))
       this.#globalStores.set(node.name, store)
+      this.#readOnlyGlobalStores.set(node.name, readOnlyGlobalStore(store))
     }
   }
 
