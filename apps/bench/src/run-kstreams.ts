@@ -7,6 +7,8 @@
 //   restored (BENCH_TASKS of them) and exits;
 // - `word-count-dsl`, `word-count-processor-api`: the `dsl` scenario's word count (see
 //   word-count-topologies.ts), in the DSL or by hand;
+// - `join-dsl`, `join-processor-api`: the `join` scenario's stream–table join (see
+//   join-topologies.ts) of BENCH_INPUT with the table read from BENCH_TABLE;
 // - `async-io`: every record awaits a simulated remote call of BENCH_ASYNC_MS (10) ms, then goes to
 //   the sink unchanged.
 // BENCH_CORE_PATH loads @kstreams/core from another build (an older commit's dist/index.js), so
@@ -18,6 +20,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { KeyValueStore, ProcessorContext, Record, StreamsConfig, Topology } from '@kstreams/core'
+import { dslJoin, processorApiJoin } from './join-topologies.js'
 import { reportOnTerminate } from './measure.js'
 import { dslWordCount, processorApiWordCount } from './word-count-topologies.js'
 
@@ -31,6 +34,7 @@ const {
   BENCH_CORE_PATH,
   BENCH_KSTREAMS_CONFIG,
   BENCH_ASYNC_MS,
+  BENCH_TABLE,
   KAFKA_BOOTSTRAP_SERVERS,
 } = process.env
 // The type is the current core's; an older build is expected to share the parts used here.
@@ -217,6 +221,8 @@ const topologies: { [mode: string]: () => Topology | Promise<Topology> } = {
   'async-io': asyncIoTopology,
   'word-count-dsl': () => dslWordCount(core, BENCH_INPUT!, BENCH_OUTPUT!),
   'word-count-processor-api': () => processorApiWordCount(core, BENCH_INPUT!, BENCH_OUTPUT!),
+  'join-dsl': () => dslJoin(core, BENCH_INPUT!, BENCH_TABLE!, BENCH_OUTPUT!),
+  'join-processor-api': () => processorApiJoin(core, BENCH_INPUT!, BENCH_TABLE!, BENCH_OUTPUT!),
 }
 const app = createApp(await (topologies[BENCH_MODE!] ?? countTopology)(), {
   ...(BENCH_KSTREAMS_CONFIG ? (JSON.parse(BENCH_KSTREAMS_CONFIG) as Partial<StreamsConfig>) : {}),

@@ -14,6 +14,33 @@ export type {
 export { channels } from './diagnostics.js'
 export { BranchedKStream } from './dsl/branched-kstream.js'
 export type { Change } from './dsl/changes.js'
+export { GlobalKTable, type Joined, type StreamJoined, type TableJoined } from './dsl/joins/dsl-joins.js'
+export {
+  addForeignKeyJoin,
+  type ForeignKeyJoin,
+  type ForeignKeyJoinOptions,
+  type ForeignKeyJoinTable,
+} from './dsl/joins/foreign-key-join.js'
+export { type JoinWindows, type JoinWindowsOptions, joinWindows } from './dsl/joins/join-windows.js'
+export {
+  type StreamStreamJoin,
+  type StreamStreamJoinOptions,
+  type StreamStreamJoinParts,
+  streamStreamJoin,
+} from './dsl/joins/stream-stream-join.js'
+export {
+  type StreamGlobalTableJoinOptions,
+  type StreamTableJoin,
+  type StreamTableJoinOptions,
+  streamGlobalTableJoin,
+  streamTableJoin,
+} from './dsl/joins/stream-table-join.js'
+export {
+  type TableTableJoin,
+  type TableTableJoinOptions,
+  type TableTableJoinParts,
+  tableTableJoin,
+} from './dsl/joins/table-table-join.js'
 export { KGroupedStream } from './dsl/kgrouped-stream.js'
 export { KGroupedTable } from './dsl/kgrouped-table.js'
 export { KStream } from './dsl/kstream.js'
@@ -143,6 +170,8 @@ export type {
 export {
   type ConcurrencyMode,
   type ConflateOptions,
+  type GlobalStoreNode,
+  type GlobalStoreOptions,
   type OrderingKey,
   type ProcessorOptions,
   type RetryOptions,

@@ -103,6 +103,16 @@ export function describeTopology(topology: Topology): TopologyDescription {
       )
     }
   }
+  if (topology.globalStores.size > 0) {
+    lines.push('  Global stores:')
+    for (const global of topology.globalStores.values()) {
+      lines.push(`    Global store: ${global.name} (topic: ${global.topic})`)
+      const storeId = mermaidId(`store:${global.name}`)
+      mermaid.push(
+        `  ${mermaidId(`topic:${global.topic}`)}(["${mermaidText(global.topic)}"]) ==> ${storeId}[("${mermaidText(global.name)} (global)")]`,
+      )
+    }
+  }
   const text = `${lines.join('\n')}\n`
   const chart = `${mermaid.join('\n')}\n`
   return { text, mermaid: chart, toString: () => text }

@@ -211,6 +211,23 @@ export interface SinkNode {
 
 export type TopologyNode = SourceNode | ProcessorNode | SinkNode
 
+/**
+ * A global store: every instance reads all partitions of `topic` into it before processing starts
+ * and keeps it up to date in the background. Its topic is its changelog: the topic's key and value
+ * bytes are written to the store as they are, so the store's serdes must be the topic's.
+ */
+export interface GlobalStoreNode {
+  /** The store's name; processors list it in their `stores` option to read it. */
+  name: string
+  topic: string
+  builder: StoreBuilder
+}
+
+export interface GlobalStoreOptions {
+  /** The topic the store mirrors (all its partitions, on every instance). */
+  topic: string
+}
+
 /** A connected part of the topology. Tasks are sub-topology × partition. */
 export interface Subtopology {
   id: number
@@ -234,6 +251,8 @@ export class Topology {
   readonly subtopologyByTopic: ReadonlyMap<string, Subtopology>
   /** Which source node reads a topic. */
   readonly sourceByTopic: ReadonlyMap<string, SourceNode>
+  /** Global stores by name (see `TopologyBuilder.addGlobalStore`). */
+  readonly globalStores: ReadonlyMap<string, GlobalStoreNode>
   /** Internal topics by the name the topology gives them (e.g. `count-repartition`). */
   readonly internalTopics: ReadonlyMap<string, InternalTopic>
   /** The application the internal topic names were resolved for (see `resolve`); undefined before. */
@@ -245,11 +264,13 @@ export class Topology {
     stores: Map<string, StoreBuilder>,
     internalTopics: Map<string, InternalTopic> = new Map(),
     applicationId?: string,
+    globalStores: Map<string, GlobalStoreNode> = new Map(),
   ) {
     this.nodes = nodes
     this.stores = stores
     this.internalTopics = internalTopics
     this.applicationId = applicationId
+    this.globalStores = globalStores
     const children = new Map<string, string[]>()
     for (const node of nodes.values()) {
       children.set(node.name, children.get(node.name) ?? [])
@@ -309,7 +330,7 @@ export class Topology {
     for (const [name, topic] of this.internalTopics) {
       internal.set(name, { ...topic, topic: internalTopicName(applicationId, name) })
     }
-    return new Topology(nodes, new Map(this.stores), internal, applicationId)
+    return new Topology(nodes, new Map(this.stores), internal, applicationId, new Map(this.globalStores))
   }
 }
 
@@ -331,6 +352,7 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
   readonly #nodes = new Map<string, TopologyNode>()
   readonly #stores = new Map<string, StoreBuilder>()
   readonly #storeUsers = new Map<string, string[]>()
+  readonly #globalStores = new Map<string, GlobalStoreNode>()
   readonly #internalTopics = new Map<string, InternalTopic>()
 
   /**
@@ -365,6 +387,7 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
     this.#requireSerde(name, 'keySerde', options.keySerde)
     this.#requireSerde(name, 'valueSerde', options.valueSerde)
     for (const topic of options.topics) {
+      this.#checkNotGlobal(topic, `source "${name}"`)
       for (const node of this.#nodes.values()) {
         if (node.kind === 'source' && node.topics.includes(topic)) {
           throw new TopologyError(`topic "${topic}" is read by two sources: "${node.name}" and "${name}"`, {
@@ -517,10 +540,51 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
     ) {
       throw new TopologyError('addStore needs a store builder with a non-empty "name" and a build() function')
     }
-    if (this.#stores.has(builder.name)) {
+    if (this.#stores.has(builder.name) || this.#globalStores.has(builder.name)) {
       throw new TopologyError(`store "${builder.name}" is added twice`, { context: { store: builder.name } })
     }
     this.#stores.set(builder.name, builder)
+    return this
+  }
+
+  /**
+   * Adds a global store: every instance of the application reads all partitions of
+   * `options.topic` into its own copy before it processes a record (`start()` waits for it), and
+   * keeps it up to date in the background, without a consumer group. Processors read it by listing
+   * its name in their `stores` option, from any sub-topology; it is read-only for them (a write throws
+   * a StoreError). The topic
+   * is its changelog (so `logging` must be off): its key and value bytes go into the store as they
+   * are, so the store's serdes must be the topic's; a record with a null value deletes its key. A
+   * persistent backend checkpoints the offsets it holds and resumes from them.
+   *
+   * @example
+   * builder.addGlobalStore(stores.keyValue('products', { keySerde: serdes.string(), valueSerde: productSerde, logging: false }), { topic: 'products' })
+   */
+  addGlobalStore(builder: StoreBuilder, options: GlobalStoreOptions): this {
+    this.addStore(builder)
+    this.#stores.delete(builder.name)
+    const topic = options?.topic
+    if (typeof topic !== 'string' || topic === '') {
+      throw new TopologyError(`global store "${builder.name}" needs a "topic" to read`, {
+        context: { store: builder.name, option: 'topic' },
+      })
+    }
+    if (builder.logging !== false) {
+      throw new TopologyError(
+        `global store "${builder.name}" must have logging off (logging: false): its topic "${topic}" is its changelog`,
+        { context: { store: builder.name, topic, option: 'logging' } },
+      )
+    }
+    this.#checkNotGlobal(topic, `global store "${builder.name}"`)
+    for (const node of this.#nodes.values()) {
+      if (node.kind === 'source' && node.topics.includes(topic)) {
+        throw new TopologyError(
+          `topic "${topic}" is read by source "${node.name}" and by global store "${builder.name}"; a topic is either partitioned input or a global store's`,
+          { context: { topic, store: builder.name } },
+        )
+      }
+    }
+    this.#globalStores.set(builder.name, { name: builder.name, topic, builder })
     return this
   }
 
@@ -530,7 +594,7 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
       throw new TopologyError('a topology needs at least one source (addSource)')
     }
     for (const [store, users] of this.#storeUsers) {
-      if (!this.#stores.has(store)) {
+      if (!this.#stores.has(store) && !this.#globalStores.has(store)) {
         throw new TopologyError(
           `processor "${users[0]}" uses store "${store}", which was never added (call addStore first)`,
           { context: { store, processor: users[0] } },
@@ -540,7 +604,24 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
     // Parents must be added before children, so the graph cannot have a cycle; checked here anyway
     // because it is the contract, not an accident of the API.
     assertAcyclic(this.#nodes)
-    return new Topology(new Map(this.#nodes), new Map(this.#stores), new Map(this.#internalTopics))
+    return new Topology(
+      new Map(this.#nodes),
+      new Map(this.#stores),
+      new Map(this.#internalTopics),
+      undefined,
+      new Map(this.#globalStores),
+    )
+  }
+
+  #checkNotGlobal(topic: string, reader: string): void {
+    for (const global of this.#globalStores.values()) {
+      if (global.topic === topic) {
+        throw new TopologyError(
+          `topic "${topic}" is read by global store "${global.name}" and by ${reader}; a topic is either partitioned input or a global store's`,
+          { context: { topic, store: global.name } },
+        )
+      }
+    }
   }
 
   #checkName(name: string): void {
@@ -739,6 +820,7 @@ function splitSubtopologies(
     for (const parent of node.parents) union(node.name, parent)
     if (node.kind === 'processor') {
       for (const store of node.stores) {
+        if (!stores.has(store)) continue
         const owner = storeOwner.get(store)
         if (owner) union(node.name, owner)
         else storeOwner.set(store, node.name)

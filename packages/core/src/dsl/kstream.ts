@@ -16,6 +16,8 @@ import type { StoreBuilder } from '../state-store.js'
 import { BranchedKStream } from './branched-kstream.js'
 import { materialize } from './changes.js'
 import type { DslGraph } from './graph.js'
+import { type GlobalKTable, type Joined, joinStream, type StreamJoined } from './joins/dsl-joins.js'
+import type { JoinWindows } from './joins/join-windows.js'
 import { KGroupedStream } from './kgrouped-stream.js'
 import { KTable } from './ktable.js'
 import { materializedStore } from './materialize.js'
@@ -286,6 +288,65 @@ export class KStream<K, V> {
       store,
       oldValues: true,
     })
+  }
+
+  /**
+   * Joins another stream (records of one key within `windows`; results carry the later
+   * timestamp), a table (the row of the record's key when the record comes) or a global table (the
+   * row of the key `keyMapper` picks). A stream or table join needs co-partitioned topics (checked
+   * at start); a stream whose key may have changed is repartitioned first.
+   */
+  join<VO, VR>(
+    other: KStream<K, VO>,
+    joiner: (value: V, otherValue: VO, key: K) => VR,
+    windows: JoinWindows,
+    options?: StreamJoined<K, V, VO>,
+  ): KStream<K, VR>
+  join<VT, VR>(
+    table: KTable<K, VT>,
+    joiner: (value: V, tableValue: VT, key: K) => VR,
+    options?: Joined<K, V>,
+  ): KStream<K, VR>
+  join<KG, VG, VR>(
+    table: GlobalKTable<KG, VG>,
+    keyMapper: (key: K, value: V) => KG | null | undefined,
+    joiner: (value: V, tableValue: VG, key: K) => VR,
+    options?: Named,
+  ): KStream<K, VR>
+  join(...args: unknown[]): KStream<K, unknown> {
+    return joinStream(this, 'inner', args)
+  }
+
+  /** As `join`, but a record with no match joins `null` (with another stream: once its window closed). */
+  leftJoin<VO, VR>(
+    other: KStream<K, VO>,
+    joiner: (value: V, otherValue: VO | null, key: K) => VR,
+    windows: JoinWindows,
+    options?: StreamJoined<K, V, VO>,
+  ): KStream<K, VR>
+  leftJoin<VT, VR>(
+    table: KTable<K, VT>,
+    joiner: (value: V, tableValue: VT | null, key: K) => VR,
+    options?: Joined<K, V>,
+  ): KStream<K, VR>
+  leftJoin<KG, VG, VR>(
+    table: GlobalKTable<KG, VG>,
+    keyMapper: (key: K, value: V) => KG | null | undefined,
+    joiner: (value: V, tableValue: VG | null, key: K) => VR,
+    options?: Named,
+  ): KStream<K, VR>
+  leftJoin(...args: unknown[]): KStream<K, unknown> {
+    return joinStream(this, 'left', args)
+  }
+
+  /** A windowed join in which unmatched records of either stream join `null` once their window closed. */
+  outerJoin<VO, VR>(
+    other: KStream<K, VO>,
+    joiner: (value: V | null, otherValue: VO | null, key: K) => VR,
+    windows: JoinWindows,
+    options?: StreamJoined<K, V, VO>,
+  ): KStream<K, VR> {
+    return joinStream(this, 'outer', [other, joiner, windows, options]) as KStream<K, VR>
   }
 
   /** Groups by the current key; repartitions first only when the key may have changed. */

@@ -5,6 +5,7 @@ import { TopologyError } from '../errors.js'
 import type { Serde } from '../serde.js'
 import { type Change, changeSerde, onChange } from './changes.js'
 import type { DslGraph } from './graph.js'
+import { joinTables, type TableJoined } from './joins/dsl-joins.js'
 import { KGroupedTable } from './kgrouped-table.js'
 import { KStream } from './kstream.js'
 import type { Grouped, Named } from './options.js'
@@ -167,5 +168,51 @@ export class KTable<K, V> {
       sourceTopics: this.sourceTopics,
     })
     return new KGroupedTable<K2, V2>(selected, grouped)
+  }
+
+  /**
+   * Joins another table on the key (both must be co-partitioned, checked at start), or, given a
+   * `foreignKey` extractor, the row of `other` whose key this row's value names (KIP-213: no
+   * co-partitioning needed, subscription and response topics are created). Each update of either
+   * table updates the result; a result whose row is gone is deleted.
+   */
+  join<VO, VR>(
+    other: KTable<K, VO>,
+    joiner: (value: V, otherValue: VO, key: K) => VR,
+    options?: TableJoined<K, VR>,
+  ): KTable<K, VR>
+  join<KO, VO, VR>(
+    other: KTable<KO, VO>,
+    foreignKey: (value: V, key: K) => KO | null | undefined,
+    joiner: (value: V, otherValue: VO, key: K) => VR,
+    options?: TableJoined<K, VR>,
+  ): KTable<K, VR>
+  join(...args: unknown[]): KTable<K, unknown> {
+    return joinTables(this, 'inner', args)
+  }
+
+  /** As `join`, but every row of this table has a result, joined with `null` when `other` has no row. */
+  leftJoin<VO, VR>(
+    other: KTable<K, VO>,
+    joiner: (value: V, otherValue: VO | null, key: K) => VR,
+    options?: TableJoined<K, VR>,
+  ): KTable<K, VR>
+  leftJoin<KO, VO, VR>(
+    other: KTable<KO, VO>,
+    foreignKey: (value: V, key: K) => KO | null | undefined,
+    joiner: (value: V, otherValue: VO | null, key: K) => VR,
+    options?: TableJoined<K, VR>,
+  ): KTable<K, VR>
+  leftJoin(...args: unknown[]): KTable<K, unknown> {
+    return joinTables(this, 'left', args)
+  }
+
+  /** Every row of either table has a result; the side without a row joins `null`. */
+  outerJoin<VO, VR>(
+    other: KTable<K, VO>,
+    joiner: (value: V | null, otherValue: VO | null, key: K) => VR,
+    options?: TableJoined<K, VR>,
+  ): KTable<K, VR> {
+    return joinTables(this, 'outer', [other, joiner, options]) as KTable<K, VR>
   }
 }

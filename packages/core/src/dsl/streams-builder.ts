@@ -6,6 +6,7 @@ import type { StoreBuilder } from '../state-store.js'
 import type { Topology } from '../topology.js'
 import { materialize } from './changes.js'
 import { DslGraph } from './graph.js'
+import { type GlobalKTable, globalTable } from './joins/dsl-joins.js'
 import { KStream } from './kstream.js'
 import { KTable } from './ktable.js'
 import { materializedStore } from './materialize.js'
@@ -101,6 +102,18 @@ export class StreamsBuilder {
       store,
       oldValues: true,
     })
+  }
+
+  /**
+   * A topic read as a global table: every instance reads all of its partitions into a store
+   * (`materialized.as`, logging off: the topic is its changelog) before it processes a record, and
+   * keeps it up to date; streams join it with a key mapper, without co-partitioning.
+   */
+  globalTable<K, V>(
+    topic: string,
+    consumed: Consumed<K, V> & { materialized?: Pick<Materialized<K, V>, 'as' | 'backend'> },
+  ): GlobalKTable<K, V> {
+    return globalTable(this.#graph, topic, consumed)
   }
 
   /** Adds a store for `KStream.process` steps to name (or pass the builder to `process` itself). */

@@ -35,6 +35,7 @@ import type { Topology } from '../topology.js'
 import { CommitCoordinator, type CommitOutcome } from './commit-coordinator.js'
 import { decodeCommitMetadata, MAX_METADATA_CHARACTERS } from './commit-metadata.js'
 import { type ResolvedConfig, resolveConfig, type StreamsConfig } from './config.js'
+import { GlobalStores } from './global-stores.js'
 import { BufferBudget, type PartitionProgress } from './input-scheduler.js'
 import { KafkaRecordCollector } from './kafka-record-collector.js'
 import { StateRestorer } from './state-restorer.js'
@@ -103,6 +104,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
   #consumer: GroupConsumer | undefined
   #collector: KafkaRecordCollector | undefined
   #restorer: StateRestorer | undefined
+  #globalStores: GlobalStores | undefined
   #coordinator: CommitCoordinator | undefined
   readonly #budget: BufferBudget
   readonly #inFlight: InFlightLimit
@@ -209,6 +211,24 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
       this.#collector = collector
       await prepareTopics({ admin: this.#admin, collector, topology: this.topology, config })
       this.#metadataMaxCharacters = await this.#readMetadataLimit(this.#admin)
+      if (this.topology.globalStores.size > 0) {
+        // Every instance fills its global stores before it joins the group and processes a record.
+        this.#globalStores = new GlobalStores({
+          kafka,
+          admin: this.#admin,
+          topology: this.topology,
+          applicationId: config.applicationId,
+          clientId: config.clientId,
+          stateDir: config.stateDir,
+          logger: config.logger,
+          fetchMaxBytes: config.fetchMaxBytes,
+          batchSize: config.restoreBatchSize,
+          checkpointIntervalMs: config.commitIntervalMs,
+          pollWaitMs: config.fetchMaxWaitMs,
+          onError: (error) => void this.#fail(error),
+        })
+        await this.#globalStores.start()
+      }
       const consumer = kafka.createConsumer({
         groupId: config.applicationId,
         clientId: `${config.clientId}-consumer`,
@@ -295,8 +315,13 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     }
   }
 
-  /** A store of a task on this instance, for interactive queries and tests. */
+  /**
+   * A store of a task on this instance, for interactive queries and tests. A global store is the
+   * same for every partition.
+   */
   getStore<S extends StateStore>(name: string, partition: number): S | undefined {
+    const global = this.#globalStores?.stores.get(name)
+    if (global) return global as S
     for (const task of this.#tasks.values()) {
       if (task.partition === partition) {
         const store = task.getStore<S>(name)
@@ -642,6 +667,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
           logger: this.config.logger,
           stateDir: this.config.stateDir,
           cacheMaxBytes: this.config.cacheMaxBytesPerTask,
+          ...(this.#globalStores ? { globalStores: this.#globalStores.stores } : {}),
           now: Date.now,
           ownership: generation,
           processingTimeoutMs: this.config.processingTimeoutMs,
@@ -767,6 +793,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
   async #closeClients(): Promise<void> {
     const results = await Promise.allSettled([
       this.#restorer?.close(),
+      this.#globalStores?.close(),
       this.#producer?.close(),
       this.#admin?.close(),
     ])

@@ -39,6 +39,8 @@ export interface TaskOptions {
   stateDir: string
   /** Bytes of the task's record cache, shared by its stores. */
   cacheMaxBytes: number
+  /** The instance's global stores by name, readable by the processors that list them. */
+  globalStores?: ReadonlyMap<string, StateStore>
   /** The wall clock. */
   now: () => number
   /** Who owns the task (member id and epoch when it was assigned). */
@@ -108,6 +110,8 @@ export class StreamTask {
   readonly #inFlight: InFlightLimit
   readonly #collector: RecordCollector
   readonly #stores = new Map<string, StateStore>()
+  /** The task's own stores and the global ones its processors may read. */
+  readonly #visibleStores = new Map<string, StateStore>()
   readonly #logged: LoggedStore[] = []
   readonly #encodedTopics = new Map<string, Uint8Array>()
   #directory: TaskDirectory | undefined
@@ -153,7 +157,7 @@ export class StreamTask {
       topology: options.topology,
       subtopology: options.subtopology,
       scheduler: this.#scheduler,
-      stores: this.#stores,
+      stores: this.#visibleStores,
       collector: this.#collector,
       errorPolicies: options.errorPolicies,
       logger: options.logger,
@@ -219,6 +223,8 @@ export class StreamTask {
       await this.#closeStores()
       throw error
     }
+    for (const [name, store] of this.#options.globalStores ?? []) this.#visibleStores.set(name, store)
+    for (const [name, store] of this.#stores) this.#visibleStores.set(name, store)
     await this.#executor.init()
   }
 
@@ -493,6 +499,7 @@ export class StreamTask {
       }
     }
     this.#stores.clear()
+    this.#visibleStores.clear()
     this.#directory?.release()
     return failures
   }

@@ -81,7 +81,7 @@ export async function prepareTopics(context: TopicContext): Promise<void> {
     const distinct = new Set(subtopology.sourceTopics.map((topic) => partitions.get(topic)))
     if (distinct.size > 1) {
       throw new TopologyError(
-        `sub-topology ${subtopology.id} reads topics that are not co-partitioned: ${counts.join(', ')}; they need the same number of partitions`,
+        `sub-topology ${subtopology.id} reads topics that are not co-partitioned: ${counts.join(', ')}; they need the same number of partitions, since a join (or processors sharing a store) meets records of one key in one task. Repartition one side to the other's count (KStream.repartition({ partitions })), or join a GlobalKTable instead`,
         { context: { topic: subtopology.sourceTopics[0] } },
       )
     }

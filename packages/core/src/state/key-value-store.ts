@@ -266,6 +266,9 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
 
   async restore(batch: readonly BackendWrite[]): Promise<void> {
     await this.#call('restore', () => this.#backend.write(batch))
+    // A global store is restored while it is read: what reads cached of these keys is now stale.
+    const namespace = this.#namespace
+    if (namespace && namespace.entries.size > 0) for (const write of batch) namespace.evict(toKey(write.key))
   }
 
   restoredValue(key: Uint8Array): Promise<Uint8Array | undefined> {

@@ -9,11 +9,13 @@ import { type Logger, silentLogger } from '../logger.js'
 import type { Headers } from '../record.js'
 import { CommitCoordinator } from '../runtime/commit-coordinator.js'
 import type { ErrorPolicies } from '../runtime/error-policy.js'
+import { GLOBAL_TASK_ID, globalStoreContext, readOnlyGlobalStore } from '../runtime/global-stores.js'
 import type { RecordCollector } from '../runtime/record-collector.js'
 import { StreamTask } from '../runtime/task.js'
 import type { Serde, SerdeContext } from '../serde.js'
+import { RecordCache } from '../state/record-cache.js'
 import type { StateStore } from '../state-store.js'
-import type { Topology } from '../topology.js'
+import type { GlobalStoreNode, Topology } from '../topology.js'
 
 export interface TestDriverOptions {
   /** @default 'test-driver' */
@@ -70,6 +72,10 @@ export interface TestOutputTopic<K, V> {
 export class TopologyTestDriver {
   readonly #topology: Topology
   readonly #tasks = new Map<number, StreamTask>()
+  /** Global stores by name; piping into a global store's topic writes to it directly. */
+  readonly #globalStores = new Map<string, StateStore>()
+  /** The same stores as processors see them: writes throw. */
+  readonly #readOnlyGlobalStores = new Map<string, StateStore>()
   readonly #outputs = new Map<string, ProduceRecord[]>()
   readonly #offsets = new Map<string, bigint>()
   /** Records written to topics the topology reads too, waiting to be read back. */
@@ -110,7 +116,9 @@ export class TopologyTestDriver {
         const list = this.#outputs.get(record.topic) ?? []
         list.push(partition === undefined ? record : { ...record, partition })
         this.#outputs.set(record.topic, list)
-        if (topology.subtopologyByTopic.has(record.topic)) this.#internal.push(record)
+        if (topology.subtopologyByTopic.has(record.topic) || this.#globalTopic(record.topic)) {
+          this.#internal.push(record)
+        }
       },
     }
     this.#coordinator = new CommitCoordinator({
@@ -134,6 +142,7 @@ export class TopologyTestDriver {
           logger: this.#options.logger,
           stateDir: this.#options.stateDir,
           cacheMaxBytes: this.#options.cacheMaxBytesPerTask,
+          globalStores: this.#readOnlyGlobalStores,
           now: () => this.#wallClock,
           onFailure: (error) => {
             this.#failure ??= error
@@ -141,7 +150,9 @@ export class TopologyTestDriver {
         }),
       )
     }
-    this.#ready = Promise.all([...this.#tasks.values()].map((task) => task.init())).then(() => undefined)
+    this.#ready = this.#openGlobalStores().then(async () => {
+      await Promise.all([...this.#tasks.values()].map((task) => task.init()))
+    })
     this.#ready.catch(() => {})
   }
 
@@ -150,11 +161,29 @@ export class TopologyTestDriver {
     return this.#wallClock
   }
 
+  #globalTopic(topic: string): GlobalStoreNode | undefined {
+    for (const node of this.#topology.globalStores.values()) if (node.topic === topic) return node
+    return undefined
+  }
+
+  async #openGlobalStores(): Promise<void> {
+    const cache = new RecordCache(this.#options.cacheMaxBytesPerTask)
+    for (const node of this.#topology.globalStores.values()) {
+      const store = node.builder.build()
+      const { applicationId, stateDir, logger } = this.#options
+      const directory = join(stateDir, applicationId, GLOBAL_TASK_ID, node.name)
+      await store.init(globalStoreContext({ applicationId, stateDir, directory, cache, logger }))
+      this.#globalStores.set(node.name, store)
+      this.#readOnlyGlobalStores.set(node.name, readOnlyGlobalStore(store))
+    }
+  }
+
   createInputTopic<K, V>(topic: string, keySerde: Serde<K>, valueSerde: Serde<V>): TestInputTopic<K, V> {
     const subtopology = this.#topology.subtopologyByTopic.get(topic)
-    if (!subtopology) {
+    const global = this.#globalTopic(topic)
+    if (!subtopology && !global) {
       throw new TopologyError(
-        `topic "${topic}" is not read by any source of the topology (sources read: ${this.#topology.sourceTopics.join(', ')})`,
+        `topic "${topic}" is not read by any source or global store of the topology (sources read: ${this.#topology.sourceTopics.join(', ')})`,
         { context: { topic } },
       )
     }
@@ -167,6 +196,11 @@ export class TopologyTestDriver {
     ): Promise<void> => {
       this.#assertOpen()
       await this.#ready
+      if (global) {
+        // As the runtime's global store reader: the topic's bytes go into the store as they are.
+        if (key !== null) await this.#globalStores.get(global.name)!.restore!([{ key, value }])
+        return
+      }
       await this.#process(topic, { key, value, timestamp, headers })
       await this.#pipeInternal()
     }
@@ -252,6 +286,13 @@ export class TopologyTestDriver {
    */
   async #pipeInternal(): Promise<void> {
     for (let record = this.#internal.shift(); record; record = this.#internal.shift()) {
+      const global = this.#globalTopic(record.topic)
+      if (global) {
+        if (record.key !== null) {
+          await this.#globalStores.get(global.name)!.restore!([{ key: record.key, value: record.value }])
+        }
+        continue
+      }
       await this.#process(record.topic, {
         key: record.key,
         value: record.value,
@@ -276,6 +317,8 @@ export class TopologyTestDriver {
   /** A store of the topology, for assertions. Throws when no sub-topology has it. */
   async getStore<S extends StateStore>(name: string): Promise<S> {
     await this.#ready
+    const global = this.#globalStores.get(name)
+    if (global) return global as S
     for (const task of this.#tasks.values()) {
       const store = task.getStore<S>(name)
       if (store) return store
@@ -299,6 +342,7 @@ export class TopologyTestDriver {
     await this.#ready.catch(() => {})
     await this.#coordinator.commit(this.#tasks.values())
     for (const task of this.#tasks.values()) await task.close()
+    for (const store of this.#globalStores.values()) await store.close()
   }
 
   #assertOpen(): void {
