@@ -93,10 +93,10 @@ export interface KeyValueStoreOptions<K, V> {
  * @example
  * builder.addStore(stores.keyValue('counts', { keySerde: serdes.string(), valueSerde: serdes.int64() }))
  */
-export function keyValueStore<K, V>(
-  name: string,
+export function keyValueStore<K, V, N extends string = string>(
+  name: N,
   options: KeyValueStoreOptions<K, V>,
-): StoreBuilder<KeyValueStore<K, V>> {
+): StoreBuilder<KeyValueStore<K, V>, N> {
   if (!options?.keySerde || !options.valueSerde) {
     throw new StoreError(`store "${name}" needs a keySerde and a valueSerde`, { context: { store: name } })
   }
@@ -106,6 +106,11 @@ export function keyValueStore<K, V>(
     name,
     persistent: backend.persistent,
     logging,
+    query: {
+      kind: 'key-value',
+      keySerde: options.keySerde as Serde<unknown>,
+      valueSerde: options.valueSerde as Serde<unknown>,
+    },
     build: () => new LayeredKeyValueStore(name, options, backend),
   }
 }
