@@ -1,1 +1,1 @@
-export { buildWordCountTopology, type WordCountTopics, wordsOf } from './topology.js'
+export { buildWordCountTopology, type WordCountTopics, type WordCountTopology, wordsOf } from './topology.js'

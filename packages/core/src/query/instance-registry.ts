@@ -61,6 +61,7 @@ export interface InstanceRegistryOptions {
 }
 
 const PUBLISH_CHECK_MS = 200
+const CATCH_UP_MS = 30_000
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
@@ -105,8 +106,19 @@ export class InstanceRegistry {
     await this.#reader.assign([{ ...partition, offset: undefined }])
     await this.#publish(true)
     this.#loops = Promise.all([this.#readLoop(end), this.#publishLoop()])
-    // Start serving metadata once the entries written before this instance came are read.
-    await this.#caughtUp
+    // Start serving metadata once the entries written before this instance came are read (or,
+    // when the topic cannot be read that fast, after a while: entries keep arriving).
+    let timer: NodeJS.Timeout | undefined
+    const waited = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), CATCH_UP_MS)
+    })
+    const caughtUp = await Promise.race([this.#caughtUp.then(() => true), waited])
+    clearTimeout(timer)
+    if (!caughtUp) {
+      this.#options.logger.warn(
+        `${this.topic} was not read to its end within ${CATCH_UP_MS} ms; metadata lists the other instances as their entries arrive`,
+      )
+    }
   }
 
   /** Live instances: this one (as it is now) and every other with a fresh heartbeat. */
@@ -212,7 +224,7 @@ export class InstanceRegistry {
   async #readLoop(end: bigint): Promise<void> {
     const reader = this.#reader!
     const partition = { topic: this.topic, partition: 0 }
-    if ((reader.position(partition) ?? end) >= end) this.#markCaughtUp()
+    if (end === 0n) this.#markCaughtUp()
     while (!this.#stopped) {
       try {
         for (const batch of await reader.poll(500)) {

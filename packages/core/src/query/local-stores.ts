@@ -184,8 +184,10 @@ export class LocalStores {
     const store = this.store(name)
     if (store.info.kind === 'key-value') throw wrongKind(store, 'a window scan')
     const sources = this.tasksOf(store, options).map((task) =>
-      ordered(scan(task.getStore<WindowStore<unknown, unknown>>(name)!), (entry) =>
-        keyBytes(store, entry.key),
+      ordered(
+        scan(task.getStore<WindowStore<unknown, unknown>>(name)!),
+        (entry) => keyBytes(store, entry.key),
+        windowOrder,
       ),
     )
     return mergeOrdered(
@@ -303,11 +305,20 @@ function wrongKind(store: QueryableStore, operation: string): QueryError {
 async function* ordered<T>(
   source: AsyncIterableIterator<T>,
   bytesOf: (entry: T) => Uint8Array,
+  orderOf: (bytes: Uint8Array) => string = toHex,
 ): AsyncGenerator<OrderedEntry<T>> {
   for await (const entry of source) {
     const bytes = bytesOf(entry)
-    yield { order: toHex(bytes), keyBytes: bytes, entry }
+    yield { order: orderOf(bytes), keyBytes: bytes, entry }
   }
+}
+
+/**
+ * The order of windows across keys: window stores keep them by key length, then key bytes, then
+ * start (their data keys begin with the key's length), so scans merge and page in that order.
+ */
+export function windowOrder(keyBytes: Uint8Array): string {
+  return keyBytes.byteLength.toString(16).padStart(8, '0') + toHex(keyBytes)
 }
 
 async function* unwrap<T>(source: AsyncGenerator<OrderedEntry<T>>): AsyncIterableIterator<T> {

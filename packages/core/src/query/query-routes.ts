@@ -18,9 +18,9 @@ import { QueryError } from '../errors.js'
 import { bytes as bytesSerde } from '../serdes.js'
 import type { KeyValue, KeyValueStore } from '../state/key-value-store.js'
 import type { WindowedEntry, WindowStore } from '../windows/window-store.js'
-import type { LocalStores, OrderedEntry, ReadOptions } from './local-stores.js'
+import { type LocalStores, type OrderedEntry, type ReadOptions, windowOrder } from './local-stores.js'
 import type { QueryableStore } from './store-partitioning.js'
-import { fromHex, fromWire, toHex, toWire } from './wire-json.js'
+import { fromHex, fromWire, toWire } from './wire-json.js'
 
 export interface RouteRequest {
   store: QueryableStore
@@ -186,7 +186,7 @@ async function windowsOfKey(
   const source = await local.fetchKey(request.store.name, key, scan, request.read)
   if (!source) return { kind: 'not-owner', partition }
   const keyBytes = keyBytesOf(request, key)
-  const order = toHex(keyBytes)
+  const order = windowOrder(keyBytes)
   async function* withOrder(): AsyncGenerator<OrderedEntry<WindowedEntry<unknown, unknown>>> {
     for await (const entry of source!) yield { order, keyBytes, entry }
   }

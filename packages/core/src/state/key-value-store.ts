@@ -252,6 +252,11 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
 
   async restore(batch: readonly BackendWrite[]): Promise<void> {
     await this.#call('restore', () => this.#backend.write(batch))
+    // A read during the restore (interactive queries with allowRestoring) may have cached a key's
+    // older value or its absence: the restored bytes replace it.
+    if (this.#namespace && this.#namespace.entries.size > 0) {
+      for (const { key } of batch) this.#namespace.evict(toKey(key))
+    }
   }
 
   restoredValue(key: Uint8Array): Promise<Uint8Array | undefined> {
