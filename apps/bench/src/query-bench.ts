@@ -21,7 +21,8 @@ const instanceScript = fileURLToPath(new URL('./query-instance.js', import.meta.
 interface Instance {
   url: string
   output: () => string
-  stop: () => void
+  /** SIGTERM, then waits for the exit (a clean close writes the instance's tombstone). */
+  stop: () => Promise<void>
 }
 
 function startInstance(env: { [name: string]: string }): Promise<Instance> {
@@ -34,9 +35,20 @@ function startInstance(env: { [name: string]: string }): Promise<Instance> {
     child.stdout.on('data', (chunk: Buffer) => {
       text += chunk.toString()
       const match = /serving (\S+)/.exec(text)
-      if (match) resolve({ url: match[1]!, output: () => text, stop: () => child.kill('SIGTERM') })
+      if (match) {
+        resolve({
+          url: match[1]!,
+          output: () => text,
+          stop: () => {
+            if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+            const exited = new Promise<void>((done) => child.once('exit', () => done()))
+            child.kill('SIGTERM')
+            return exited
+          },
+        })
+      }
     })
-    child.on('exit', (code) => reject(new Error(`query instance exited with ${code}: ${text}`)))
+    child.once('exit', (code) => reject(new Error(`query instance exited with ${code}: ${text}`)))
   })
 }
 
@@ -141,7 +153,7 @@ export async function runQueryBench(options: {
         ),
       )
     } finally {
-      for (const instance of started) instance.stop()
+      await Promise.all(started.map((instance) => instance.stop()))
       await deleteTopics([topic, `${application}-counts-changelog`, `${application}-instances`]).catch(
         () => {},
       )
