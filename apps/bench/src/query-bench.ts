@@ -17,6 +17,8 @@ export interface QueryBenchResult {
 }
 
 const instanceScript = fileURLToPath(new URL('./query-instance.js', import.meta.url))
+/** A bare node:http server answering every request with a fixed body the size of a get's answer. */
+const bareServer = `require('node:http').createServer((request, response) => { request.resume(); response.writeHead(200, { 'content-type': 'application/json' }); response.end('{"found":true,"partition":0,"value":{"$bigint":"1"}}') }).listen(0, '127.0.0.1', function () { console.log('serving http://127.0.0.1:' + this.address().port) })`
 
 interface Instance {
   url: string
@@ -25,8 +27,8 @@ interface Instance {
   stop: () => Promise<void>
 }
 
-function startInstance(env: { [name: string]: string }): Promise<Instance> {
-  const child = spawn(process.execPath, [instanceScript], {
+function startInstance(env: { [name: string]: string }, bare = false): Promise<Instance> {
+  const child = spawn(process.execPath, bare ? ['-e', bareServer] : [instanceScript], {
     env: { ...process.env, ...env, KAFKA_BOOTSTRAP_SERVERS: brokers.join(',') },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
@@ -57,6 +59,39 @@ async function until(condition: () => Promise<boolean> | boolean, what: string):
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+}
+
+/** The same load as the client's, as plain fetch calls to a bare server: HTTP's own cost here. */
+async function measureBareHttp(reads: number, concurrency: number): Promise<QueryBenchResult> {
+  const server = await startInstance({}, true)
+  try {
+    const get = async () => (await fetch(`${server.url}/v1/stores/counts/get?key=%22key-1%22`)).json()
+    for (let index = 0; index < 2000; index += 1) await get()
+    const latencies: number[] = []
+    let next = 0
+    const started = performance.now()
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < reads) {
+          next += 1
+          const before = performance.now()
+          await get()
+          latencies.push(performance.now() - before)
+        }
+      }),
+    )
+    const seconds = (performance.now() - started) / 1000
+    latencies.sort((left, right) => left - right)
+    return {
+      side: 'bare node:http + fetch (no store)',
+      reads,
+      readsPerSecond: reads / seconds,
+      p50Ms: percentile(latencies, 0.5),
+      p99Ms: percentile(latencies, 0.99),
+    }
+  } finally {
+    await server.stop()
   }
 }
 
@@ -108,6 +143,7 @@ export async function runQueryBench(options: {
 }): Promise<QueryBenchResult[]> {
   const results: QueryBenchResult[] = []
   for (const instances of [1, 3]) {
+    if (instances === 3) results.push(await measureBareHttp(options.reads, options.concurrency))
     const id = runId()
     const topic = `bench-queries-${id}`
     const application = `bench-queries-${id}`

@@ -100,7 +100,8 @@ async function stopCleanly(child: ChildApp): Promise<void> {
 describe('interactive queries on a real broker', () => {
   it('three instances: every key read through the client from any instance is the count the test computed', async () => {
     const { input, expected, start } = await setUp(3000, (index) => 1 + (index % 7))
-    const instances = await Promise.all([start(), start(), start()])
+    // The third proxies reads of keys it does not own; the others redirect them.
+    const instances = await Promise.all([start(), start(), start({ PROXY: 'true' })])
     const topology = queryTopology(input)
     // Wait until every instance lists all three and the counts converged (processing takes a while).
     const first = createQueryClient<typeof topology>({ endpoints: [instances[0]!.url], topology })
@@ -122,6 +123,24 @@ describe('interactive queries on a real broker', () => {
       const redirected = createQueryClient<typeof topology>({ endpoints: [url] })
       expect((await allRight(redirected, expected)).slice(0, 5)).toEqual([])
     }
+    // Over plain HTTP: a non-owner redirects (307 to the owner) or, opted in, proxies (200).
+    const sample = [...expected.keys()].slice(0, 60)
+    let redirects = 0
+    for (const key of sample) {
+      const path = `/v1/stores/counts/get?key=${encodeURIComponent(JSON.stringify(key))}`
+      const direct = await fetch(`${instances[0]!.url}${path}`, { redirect: 'manual' })
+      if (direct.status === 307) {
+        redirects += 1
+        expect(instances.map(({ url }) => url)).toContain(new URL(direct.headers.get('location')!).origin)
+      } else expect(direct.status).toBe(200)
+      const proxied = await fetch(`${instances[2]!.url}${path}`, { redirect: 'manual' })
+      expect(proxied.status).toBe(200)
+      expect(await proxied.json()).toMatchObject({
+        found: true,
+        value: { $bigint: String(expected.get(key)) },
+      })
+    }
+    expect(redirects).toBeGreaterThan(0)
     // A range over every instance comes back merged in key byte order, with every key once.
     const all: Array<[string, bigint]> = []
     for await (const { key, value } of first.store('counts').all()) all.push([key, value])
