@@ -144,13 +144,14 @@ export class LocalStores {
     name: string,
     key: unknown,
     options: ReadOptions = {},
-  ): Promise<{ owned: boolean; value?: unknown }> {
+  ): Promise<{ owned: boolean; partition: number; value?: unknown }> {
     const store = this.store(name)
     if (store.info.kind !== 'key-value') throw wrongKind(store, 'get')
-    const task = this.taskOf(store, await this.partitionOf(name, key), options)
-    if (!task) return { owned: false }
+    const partition = await this.partitionOf(name, key)
+    const task = this.taskOf(store, partition, options)
+    if (!task) return { owned: false, partition }
     const value = await task.getStore<KeyValueStore<unknown, unknown>>(name)!.get(key)
-    return { owned: true, value }
+    return { owned: true, partition, value }
   }
 
   /** Raw value bytes of a key, by the store's value serde. */

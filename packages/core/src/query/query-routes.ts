@@ -108,8 +108,8 @@ export async function runRoute(
 
 async function get(local: LocalStores, request: RouteRequest, wantsBytes: boolean): Promise<RouteResult> {
   const key = keyParam(request, 'key')
-  const partition = await local.partitionOf(request.store.name, key)
   const found = await local.get(request.store.name, key, request.read)
+  const { partition } = found
   if (!found.owned) return { kind: 'not-owner', partition }
   if (wantsBytes) {
     if (found.value === undefined) {

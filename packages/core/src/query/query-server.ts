@@ -73,6 +73,7 @@ export interface QueryServerHost {
 
 const RAW_JSON = 'application/vnd.kstreams.raw+json'
 const PROXIED = 'x-kstreams-proxied'
+const CLOSE_GRACE_MS = 2000
 
 export async function startQueryServer(
   service: QueryService,
@@ -123,8 +124,12 @@ export async function startQueryServer(
     url,
     port,
     close: async () => {
-      server.closeIdleConnections?.()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      // Requests under way get a moment to finish; then their connections are cut.
+      const timer = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS)
+      await closed
+      clearTimeout(timer)
     },
   }
 }
