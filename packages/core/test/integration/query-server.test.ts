@@ -1,6 +1,8 @@
 // The query server and local views of one instance in this process, on the real broker: a store
 // still restoring, bad requests, window and session routes, authorization and the bind address.
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
+import { get as httpsGet } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -294,5 +296,28 @@ describe('query server', () => {
         { name: 'visits', kind: 'session' },
       ],
     })
+  }, 300_000)
+
+  it('serves HTTPS with a TLS context', async () => {
+    // A self-signed certificate for 127.0.0.1, made for this test only (openssl req -x509).
+    const cert = readFileSync(new URL('./fixtures/query-tls-cert.pem', import.meta.url))
+    const key = readFileSync(new URL('./fixtures/query-tls-key.pem', import.meta.url))
+    const { input, applicationId } = await setUp()
+    const app = await startApp(countingTopology(input), applicationId)
+    const server = await app.serveQueries({ tls: { key, cert } })
+    expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/)
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      httpsGet(`${server.url}/v1/stores`, { ca: cert }, (response) => {
+        let body = ''
+        response.on('data', (chunk: Buffer) => {
+          body += chunk.toString()
+        })
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }))
+      }).on('error', reject)
+    })
+    expect(answer.status).toBe(200)
+    expect(JSON.parse(answer.body).stores).toHaveLength(3)
+    // Plain HTTP to the TLS port is not served.
+    await expect(fetch(server.url.replace('https:', 'http:') + '/health')).rejects.toThrow()
   }, 300_000)
 })
