@@ -7,10 +7,12 @@ import {
   createQueryClient,
   fromWire,
   type KeyValue,
+  type KStreamsApp,
   QueryError,
   serdes,
   stores,
   stringifyWire,
+  type Topology,
   TopologyBuilder,
   toWire,
   type WindowedEntry,
@@ -51,6 +53,10 @@ it('gives the client each store’s key and value types; a wrong key or unknown 
 
 it('types the local views of app.store(name) and metadataForKey the same way', () => {
   const app = createApp(topology, { applicationId: 'types', bootstrapServers: '127.0.0.1:1' })
+  // A typed app still fits where an untyped one is expected, and so does its topology.
+  const untyped: KStreamsApp = app
+  const plain: Topology = topology
+  expect(untyped.topology).toBe(plain)
   expectTypeOf(app.store('counts').get).returns.toEqualTypeOf<Promise<bigint | undefined>>()
   expectTypeOf(app.store('visits').kind).toEqualTypeOf<'session'>()
   const typeErrors = () => {
