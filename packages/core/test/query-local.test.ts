@@ -62,3 +62,12 @@ it('computes the partition of a key like the writer of the store’s input topic
     /unknown store "nope" \(queryable stores: "per-region", "lines-seen"\)/,
   )
 })
+
+it('names a store that cannot be queried and says why', () => {
+  const topology = new TopologyBuilder()
+    .addSource('lines', { topics: ['lines'], keySerde: serdes.string(), valueSerde: serdes.string() })
+    .addStore({ name: 'custom', persistent: false, logging: false, build: () => ({}) as never })
+    .addProcessor('use', { parents: ['lines'], stores: ['custom'] }, () => ({ process: () => {} }))
+    .build()
+  expect(() => requireStore(queryableStores(topology), 'custom')).toThrow(/store "custom" cannot be queried/)
+})

@@ -21,9 +21,16 @@ export interface QueryableStore {
   partitioner: ((record: Record<unknown, unknown>, partitions: number) => number) | undefined
 }
 
+/** Stores a topology has that queries cannot read (their builders give no `query` info). */
+const unqueryable = new WeakMap<ReadonlyMap<string, QueryableStore>, ReadonlySet<string>>()
+
 /** The queryable stores of a topology by name. */
 export function queryableStores(topology: Topology): Map<string, QueryableStore> {
   const found = new Map<string, QueryableStore>()
+  unqueryable.set(
+    found,
+    new Set([...topology.stores].filter(([, builder]) => !builder.query).map(([name]) => name)),
+  )
   for (const [name, builder] of topology.stores) {
     const subtopology = topology.subtopologies.find((candidate) => candidate.stores.includes(name))
     if (!builder.query || !subtopology) continue
@@ -41,6 +48,12 @@ export function queryableStores(topology: Topology): Map<string, QueryableStore>
 export function requireStore(stores: ReadonlyMap<string, QueryableStore>, name: string): QueryableStore {
   const store = stores.get(name)
   if (store) return store
+  if (unqueryable.get(stores)?.has(name)) {
+    throw new QueryError(
+      `store "${name}" cannot be queried: its builder gives no "query" info (kind and serdes); build it with stores.keyValue, stores.window or stores.session, or add "query" to the builder`,
+      { context: { store: name, status: 404 } },
+    )
+  }
   const known = [...stores.keys()].map((known) => `"${known}"`).join(', ') || 'none'
   throw new QueryError(`unknown store "${name}" (queryable stores: ${known})`, {
     context: { store: name, status: 404 },
