@@ -14,7 +14,7 @@ import { ownerOf } from './instance-registry.js'
 import { compareStrings, mergeOrdered } from './local-stores.js'
 import type { StoreNameOf, StoresOf } from './query-types.js'
 import { partitionOf, queryableStores } from './store-partitioning.js'
-import { fromWire, stringifyWire } from './wire-json.js'
+import { fromWire, stringifyWire, toWire } from './wire-json.js'
 
 export interface QueryClientOptions<T extends Topology = Topology> {
   /** Query servers to ask for metadata first (any instance of the application). */
@@ -80,6 +80,8 @@ export interface QueryClient<T extends Topology> {
   metadata(): Promise<ClusterMetadata>
 }
 
+const GET_MANY_PAGE = 100
+
 interface Answer {
   status: number
   body: { [key: string]: unknown }
@@ -130,13 +132,7 @@ class HttpQueryClient<T extends Topology> {
         const body = await this.#point(name, key, `${path}/get?key=${wireParam(key)}`)
         return body.found ? fromWire(body.value) : undefined
       },
-      getMany: (keys: readonly unknown[]) =>
-        Promise.all(
-          keys.map(async (key) => {
-            const body = await this.#point(name, key, `${path}/get?key=${wireParam(key)}`)
-            return body.found ? fromWire(body.value) : undefined
-          }),
-        ),
+      getMany: (keys: readonly unknown[]) => this.#getMany(name, path, keys),
       range: (from: unknown, to: unknown) =>
         this.#scan(name, `${path}/range?from=${wireParam(from)}&to=${wireParam(to)}`, decodeKeyValue),
       prefixScan: (prefix: unknown) =>
@@ -166,6 +162,56 @@ class HttpQueryClient<T extends Topology> {
       fetchAll: (from: number, to: number) =>
         this.#scan(name, `${path}/fetch-all?from=${from}&to=${to}`, decodeWindowed),
     }
+  }
+
+  /**
+   * Keys grouped by the instance they are sent to (the owner when the topology is known), one
+   * get-many per group and page; a key answered `moved` (its task moved, or the guess was wrong)
+   * is read on its own, with redirects and retries.
+   */
+  async #getMany(store: string, path: string, keys: readonly unknown[]): Promise<unknown[]> {
+    const groups = new Map<string, number[]>()
+    for (let index = 0; index < keys.length; index += 1) {
+      const endpoint = await this.#target(store, keys[index])
+      const group = groups.get(endpoint) ?? []
+      group.push(index)
+      groups.set(endpoint, group)
+    }
+    const values: unknown[] = new Array(keys.length)
+    const single = async (index: number) => {
+      const body = await this.#point(store, keys[index], `${path}/get?key=${wireParam(keys[index])}`)
+      values[index] = body.found ? fromWire(body.value) : undefined
+    }
+    await Promise.all(
+      [...groups].flatMap(([endpoint, indexes]) => {
+        const pages: number[][] = []
+        // Pages small enough for the server's default body limit with keys of a few hundred bytes.
+        for (let start = 0; start < indexes.length; start += GET_MANY_PAGE) {
+          pages.push(indexes.slice(start, start + GET_MANY_PAGE))
+        }
+        return pages.map(async (page) => {
+          const body = JSON.stringify({ keys: page.map((index) => toWire(keys[index])) })
+          let answer: Answer
+          try {
+            answer = await this.#retrying(() => this.#request(endpoint, `${path}/get-many`, body))
+          } catch (error) {
+            if (error instanceof QueryError && !error.retriable) throw error
+            // The instance is gone: each key finds its owner on its own.
+            await Promise.all(page.map(single))
+            return
+          }
+          const answers = answer.body.values as Array<{ found?: boolean; value?: unknown; moved?: boolean }>
+          await Promise.all(
+            page.map(async (index, position) => {
+              const entry = answers[position]!
+              if (entry.moved) await single(index)
+              else values[index] = entry.found ? fromWire(entry.value) : undefined
+            }),
+          )
+        })
+      }),
+    )
+    return values
   }
 
   async metadata(): Promise<ClusterMetadata> {
@@ -313,12 +359,17 @@ class HttpQueryClient<T extends Topology> {
     return Math.min(1000, this.#options.retryBackoffMs * 2 ** (attempt - 1))
   }
 
-  async #request(endpoint: string, route: string): Promise<Answer> {
+  async #request(endpoint: string, route: string, payload?: string): Promise<Answer> {
     const url = new URL(route, endpoint)
     let response: Response
     try {
       response = await this.#options.fetch(url, {
-        headers: { accept: 'application/json', ...this.#options.headers },
+        headers: {
+          accept: 'application/json',
+          ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+          ...this.#options.headers,
+        },
+        ...(payload === undefined ? {} : { method: 'POST', body: payload }),
         redirect: 'manual',
         signal: AbortSignal.timeout(this.#options.requestTimeoutMs),
       })
