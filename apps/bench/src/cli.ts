@@ -57,6 +57,37 @@ if (values.scenario === 'serdes') {
   process.exit(0)
 }
 
+if (values.scenario === 'queries') {
+  // Interactive queries: point reads through the client against one and three instances.
+  const { runQueryBench } = await import('./query-bench.js')
+  const keys = Number(values.records ?? 10_000)
+  const results = await runQueryBench({
+    keys,
+    reads: 20_000,
+    concurrency: 16,
+    partitions: Number(values.partitions),
+  })
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`
+  const peer = results[0]!
+  if (values.json)
+    console.log(
+      JSON.stringify({ scenario: 'queries', machine, date: new Date().toISOString(), results }, null, 2),
+    )
+  else {
+    console.table(
+      results.map((result) => ({
+        side: result.side,
+        reads: result.reads,
+        'reads/s': Math.round(result.readsPerSecond),
+        'p50 ms': result.p50Ms.toFixed(3),
+        'p99 ms': result.p99Ms.toFixed(3),
+        'vs peer': `${((result.readsPerSecond / peer.readsPerSecond) * 100).toFixed(1)}%`,
+      })),
+    )
+  }
+  process.exit(0)
+}
+
 const scenario = scenarios.get(values.scenario)
 if (!scenario) {
   console.error(`unknown scenario "${values.scenario}"; known: ${[...scenarios.keys()].join(', ')}`)

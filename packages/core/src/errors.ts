@@ -15,6 +15,7 @@ export const ErrorCodes = {
   FENCED: 'KSTREAMS_FENCED',
   TIMEOUT: 'KSTREAMS_TIMEOUT',
   RETRY_EXHAUSTED: 'KSTREAMS_RETRY_EXHAUSTED',
+  QUERY: 'KSTREAMS_QUERY',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
@@ -142,6 +143,17 @@ export class RetryExhaustedError extends KStreamsError {
   constructor(message: string, attempts: number, options: KStreamsErrorOptions = {}) {
     super(ErrorCodes.RETRY_EXHAUSTED, message, { ...options, context: { ...options.context, attempts } })
     this.attempts = attempts
+  }
+}
+
+/**
+ * An interactive query failed: a bad request (`context.status` 4xx), an instance that does not own
+ * the key (retriable: the client asks the owner), or a query server that could not be reached.
+ * `context.serverCode` is the code the server answered with, when it answered.
+ */
+export class QueryError extends KStreamsError {
+  constructor(message: string, options: KStreamsErrorOptions = {}) {
+    super(ErrorCodes.QUERY, message, options)
   }
 }
 

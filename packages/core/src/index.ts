@@ -70,6 +70,7 @@ export {
   type KStreamsErrorOptions,
   ProcessingError,
   ProductionError,
+  QueryError,
   RetryExhaustedError,
   SerdeError,
   StoreError,
@@ -125,6 +126,29 @@ export type {
   Punctuator,
 } from './processor.js'
 export { filter, flatMap, map, mapValues } from './processors.js'
+export type { AdvertisedTask, InstanceMetadata } from './query/instance-registry.js'
+export type {
+  OrderedEntry,
+  ReadOnlyKeyValueView,
+  ReadOnlySessionView,
+  ReadOnlyStoreView,
+  ReadOnlyWindowView,
+  ReadOptions,
+} from './query/local-stores.js'
+export {
+  type ClusterMetadata,
+  createQueryClient,
+  type KeyValueStoreClient,
+  type QueryClient,
+  type QueryClientOptions,
+  type SessionStoreClient,
+  type StoreClientOf,
+  type WindowStoreClient,
+} from './query/query-client.js'
+export type { QueryRequestInfo, QueryServer, ServeQueriesOptions } from './query/query-server.js'
+export type { AdvertiseOptions, KeyMetadata } from './query/query-service.js'
+export type { StoreKeyOf, StoreNameOf, StoresOf, StoreViewOf } from './query/query-types.js'
+export { fromWire, stringifyWire, toWire } from './query/wire-json.js'
 export { type Headers, headerValue, type Record, type RecordMetadata } from './record.js'
 export { type ResolvedConfig, resolveConfig, type StreamsConfig } from './runtime/config.js'
 export {
@@ -135,6 +159,7 @@ export {
 } from './runtime/error-policy.js'
 export type { PartitionProgress } from './runtime/input-scheduler.js'
 export { type AppState, createApp, KStreamsApp, type KStreamsAppEvents } from './runtime/kstreams-app.js'
+export type { RestoreProgress } from './runtime/state-restorer.js'
 export type { Serde, SerdeContext, SerdeType } from './serde.js'
 export { bytes, float64, int32, int64, json, serdes, string, voidSerde } from './serdes.js'
 export {
@@ -166,6 +191,7 @@ export type {
   StateStoreContext,
   StoreBuilder,
   StoreLogging,
+  StoreQueryInfo,
 } from './state-store.js'
 export {
   type ConcurrencyMode,
@@ -177,6 +203,7 @@ export {
   type RetryOptions,
   type SinkOptions,
   type SourceOptions,
+  type StoreTypes,
   type Subtopology,
   type SubtopologyConcurrency,
   type TimestampExtractor,
@@ -198,6 +225,8 @@ export {
   slidingWindows,
 } from './windows/sliding-windows.js'
 export {
+  type SessionStore,
+  sessionStore,
   type WindowedEntry,
   type WindowStore,
   type WindowStoreOptions,

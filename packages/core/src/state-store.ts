@@ -1,5 +1,6 @@
 import type { CommitPoint, OwnershipToken } from './commit-point.js'
 import type { Logger } from './logger.js'
+import type { Serde } from './serde.js'
 import type { InputPosition, RecordCache } from './state/record-cache.js'
 import type { Awaitable, BackendWrite } from './state/store-backend.js'
 
@@ -93,9 +94,22 @@ export interface StoreLogging {
   topicConfigs?: { [name: string]: string }
 }
 
+/**
+ * What interactive queries need to read a store: its kind and its serdes. Store builders that
+ * leave it out cannot be queried (`app.store(name)` names the store and says so).
+ */
+export interface StoreQueryInfo {
+  /** `session`: a window store whose windows are sessions (read per key with `fetch(key)`). */
+  readonly kind: 'key-value' | 'window' | 'session'
+  readonly keySerde: Serde<unknown>
+  readonly valueSerde: Serde<unknown>
+}
+
 /** Makes a fresh store for each task that uses it. */
-export interface StoreBuilder<S extends StateStore = StateStore> {
-  readonly name: string
+export interface StoreBuilder<S extends StateStore = StateStore, N extends string = string> {
+  readonly name: N
+  /** How interactive queries read the stores it builds; undefined: not queryable. @default undefined */
+  readonly query?: StoreQueryInfo
   /** Whether the stores it builds are persistent (see StateStore.persistent). */
   readonly persistent: boolean
   /** Changelog settings, or false when the store is not backed by a changelog. */

@@ -14,7 +14,7 @@ import {
 import type { ProcessorSupplier } from './processor.js'
 import type { Record, RecordMetadata } from './record.js'
 import type { Serde } from './serde.js'
-import type { StoreBuilder } from './state-store.js'
+import type { StateStore, StoreBuilder } from './state-store.js'
 import { describeTopology, type TopologyDescription } from './topology-description.js'
 
 /** Chooses a record's timestamp; the default uses the timestamp Kafka stored. */
@@ -241,8 +241,16 @@ export interface Subtopology {
   concurrency: SubtopologyConcurrency
 }
 
+/**
+ * The stores of a topology by name, with their store types (as `addStore` saw them). Type-only:
+ * it is what `createQueryClient<typeof topology>` and `app.store(name)` read their types from.
+ */
+export type StoreTypes = { readonly [name: string]: StateStore }
+
 /** A validated, immutable topology. Build it with `new TopologyBuilder()`. */
-export class Topology {
+export class Topology<Stores extends StoreTypes = StoreTypes> {
+  /** Type-only (never set): the store types by name, for typed queries. */
+  declare readonly '~stores'?: Stores
   readonly nodes: ReadonlyMap<string, TopologyNode>
   readonly children: ReadonlyMap<string, readonly string[]>
   readonly stores: ReadonlyMap<string, StoreBuilder>
@@ -348,7 +356,7 @@ type NodeTypes = { [name: string]: readonly [unknown, unknown] }
  *   .addSink('out', { topic: 'upper-text', keySerde: serdes.string(), valueSerde: serdes.string(), parents: ['upper'] })
  *   .build()
  */
-export class TopologyBuilder<Nodes extends NodeTypes = {}> {
+export class TopologyBuilder<Nodes extends NodeTypes = {}, Stores extends StoreTypes = {}> {
   readonly #nodes = new Map<string, TopologyNode>()
   readonly #stores = new Map<string, StoreBuilder>()
   readonly #storeUsers = new Map<string, string[]>()
@@ -377,7 +385,7 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
   addSource<N extends string, K, V>(
     name: N,
     options: SourceOptions<K, V>,
-  ): TopologyBuilder<Nodes & { readonly [key in N]: readonly [K, V] }> {
+  ): TopologyBuilder<Nodes & { readonly [key in N]: readonly [K, V] }, Stores> {
     this.#checkName(name)
     if (!Array.isArray(options.topics) || options.topics.length === 0) {
       throw new TopologyError(`source "${name}" needs at least one topic in "topics"`, {
@@ -416,7 +424,7 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
     name: N,
     options: ProcessorOptions<P, Nodes[P][0], Nodes[P][1]>,
     supplier: ProcessorSupplier<Nodes[P][0], Nodes[P][1], KOut, VOut>,
-  ): TopologyBuilder<Nodes & { readonly [key in N]: readonly [KOut, VOut] }> {
+  ): TopologyBuilder<Nodes & { readonly [key in N]: readonly [KOut, VOut] }, Stores> {
     this.#checkName(name)
     if (typeof supplier !== 'function') {
       throw new TopologyError(`processor "${name}" needs a supplier function that returns a new processor`, {
@@ -472,7 +480,7 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
       batch?: BatchOptions<Nodes[P][0], Nodes[P][1]>
     },
     supplier: BatchProcessorSupplier<Nodes[P][0], Nodes[P][1], KOut, VOut>,
-  ): TopologyBuilder<Nodes & { readonly [key in N]: readonly [KOut, VOut] }> {
+  ): TopologyBuilder<Nodes & { readonly [key in N]: readonly [KOut, VOut] }, Stores> {
     if (typeof supplier !== 'function') {
       throw new TopologyError(
         `batch processor "${name}" needs a supplier function that returns a new batch processor`,
@@ -508,7 +516,7 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
   addSink<N extends string, P extends keyof Nodes & string>(
     name: N,
     options: SinkOptions<Nodes[P][0], Nodes[P][1], P>,
-  ): TopologyBuilder<Nodes> {
+  ): TopologyBuilder<Nodes, Stores> {
     this.#checkName(name)
     const parents = this.#checkParents(name, options?.parents)
     if (typeof options.topic !== 'function' && (typeof options.topic !== 'string' || options.topic === '')) {
@@ -530,8 +538,13 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
     return this
   }
 
-  /** Adds a store; processors name it in their `stores` option to use it. */
-  addStore(builder: StoreBuilder): this {
+  /**
+   * Adds a store; processors name it in their `stores` option to use it. A builder whose name is a
+   * literal type (as `stores.keyValue('counts', …)` gives) records the store's type for queries.
+   */
+  addStore<S extends StateStore, N extends string>(
+    builder: StoreBuilder<S, N>,
+  ): TopologyBuilder<Nodes, string extends N ? Stores : Stores & { readonly [key in N]: S }> {
     if (
       !builder ||
       typeof builder.build !== 'function' ||
@@ -543,8 +556,8 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
     if (this.#stores.has(builder.name) || this.#globalStores.has(builder.name)) {
       throw new TopologyError(`store "${builder.name}" is added twice`, { context: { store: builder.name } })
     }
-    this.#stores.set(builder.name, builder)
-    return this
+    this.#stores.set(builder.name, builder as StoreBuilder)
+    return this as never
   }
 
   /**
@@ -589,7 +602,7 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
   }
 
   /** Validates the whole graph and returns the immutable topology. */
-  build(): Topology {
+  build(): Topology<Stores> {
     if (![...this.#nodes.values()].some((node) => node.kind === 'source')) {
       throw new TopologyError('a topology needs at least one source (addSource)')
     }
@@ -604,7 +617,7 @@ export class TopologyBuilder<Nodes extends NodeTypes = {}> {
     // Parents must be added before children, so the graph cannot have a cycle; checked here anyway
     // because it is the contract, not an accident of the API.
     assertAcyclic(this.#nodes)
-    return new Topology(
+    return new Topology<Stores>(
       new Map(this.#nodes),
       new Map(this.#stores),
       new Map(this.#internalTopics),

@@ -1,2 +1,2 @@
 export { buildDslWordCountTopology, type DslWordCountTopics } from './dsl-topology.js'
-export { buildWordCountTopology, type WordCountTopics, wordsOf } from './topology.js'
+export { buildWordCountTopology, type WordCountTopics, type WordCountTopology, wordsOf } from './topology.js'

@@ -4,7 +4,6 @@ import {
   type StoreBackendFactory,
   serdes,
   stores,
-  type Topology,
   TopologyBuilder,
 } from '@kstreams/core'
 
@@ -34,12 +33,7 @@ export function wordsOf(line: string): string[] {
  * The counter forwards from the store's flush listener, so repeated updates of a word between two
  * commits leave as one output record with the latest count.
  */
-export function buildWordCountTopology({
-  inputTopic,
-  wordsTopic,
-  outputTopic,
-  backend,
-}: WordCountTopics): Topology {
+export function buildWordCountTopology({ inputTopic, wordsTopic, outputTopic, backend }: WordCountTopics) {
   return new TopologyBuilder()
     .addSource('lines', { topics: [inputTopic], keySerde: serdes.string(), valueSerde: serdes.string() })
     .addProcessor('split', { parents: ['lines'] }, () => {
@@ -88,3 +82,6 @@ export function buildWordCountTopology({
     })
     .build()
 }
+
+/** The word-count topology's type: its store `word-counts` maps words to int64 counts. */
+export type WordCountTopology = ReturnType<typeof buildWordCountTopology>

@@ -29,6 +29,11 @@ import {
   topicPartitionKey,
 } from '../kafka/kafka-port.js'
 import { createPlatformaticKafkaPort } from '../kafka/platformatic-kafka-port.js'
+import type { InstanceMetadata } from '../query/instance-registry.js'
+import type { LocalTask, ReadOptions } from '../query/local-stores.js'
+import { type QueryServer, type ServeQueriesOptions, startQueryServer } from '../query/query-server.js'
+import { type AdvertiseOptions, type KeyMetadata, QueryService } from '../query/query-service.js'
+import type { StoreKeyOf, StoreNameOf, StoresOf, StoreViewOf } from '../query/query-types.js'
 import { cleanTaskDirectories } from '../state/task-directory.js'
 import type { StateStore } from '../state-store.js'
 import type { Topology } from '../topology.js'
@@ -94,8 +99,8 @@ function checkNodeVersion(version = process.versions.node): void {
   }
 }
 
-export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
-  readonly topology: Topology
+export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KStreamsAppEvents> {
+  readonly topology: T
   readonly config: ResolvedConfig
   #state: AppState = 'created'
   #kafka: KafkaPort | undefined
@@ -124,16 +129,20 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
   /** Since when commits have found some store unable to flush (its service unreachable). */
   #storeOutageSince: number | undefined
   #failure: Error | undefined
+  #queries: QueryService | undefined
+  readonly #queryServers: QueryServer[] = []
+  readonly #partitionCounts = new Map<string, Promise<number>>()
   #done: { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void }
   readonly #signalHandler = () => {
     this.config.logger.info('signal received, closing gracefully')
     void this.close()
   }
 
-  constructor(topology: Topology, config: StreamsConfig) {
+  constructor(topology: T, config: StreamsConfig) {
     super()
     this.config = resolveConfig(config)
-    this.topology = topology.resolve(this.config.applicationId)
+    // The resolved topology has the same stores (and store types), with internal topics named.
+    this.topology = topology.resolve(this.config.applicationId) as T
     this.#budget = new BufferBudget(this.config.maxBufferedBytes)
     this.#inFlight = new InFlightLimit(this.config.maxInFlightRecords)
     let resolve!: () => void
@@ -299,6 +308,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
     process.off('SIGTERM', this.#signalHandler)
     process.off('SIGINT', this.#signalHandler)
     try {
+      await this.#closeQueries()
       await this.#loops
       if (this.#failure) return
       await this.#drain([...this.#tasks.values()], this.config.closeTimeoutMs)
@@ -334,6 +344,102 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
   /** Input partitions this instance owns. */
   assignment(): TopicPartition[] {
     return this.#consumer?.assignment() ?? []
+  }
+
+  // ---- interactive queries (src/query/) ---------------------------------------------------------
+
+  /**
+   * A read-only, typed view of store `name` across the tasks this instance owns. Reads see
+   * committed-or-newer local state; a store still restoring throws a retriable KSTREAMS_STORE
+   * error saying how far the restore is, unless `allowRestoring` is set.
+   *
+   * @example const count = await app.store('counts').get('kafka')
+   */
+  store<N extends StoreNameOf<T>>(name: N, options?: ReadOptions): StoreViewOf<StoresOf<T>[N]> {
+    return this.#queryService().local.view(name, options) as StoreViewOf<StoresOf<T>[N]>
+  }
+
+  /** Every live instance with its endpoint and tasks (after `serveQueries()` or `advertise()`). */
+  metadata(): InstanceMetadata[] {
+    return this.#queryService().metadata()
+  }
+
+  /** The partition, task and live owner of `key` in store `name`, by the partitioner its input uses. */
+  metadataForKey<N extends StoreNameOf<T>>(name: N, key: StoreKeyOf<StoresOf<T>[N]>): Promise<KeyMetadata> {
+    return this.#queryService().metadataForKey(name, key)
+  }
+
+  /**
+   * Joins the instance directory (`<applicationId>-instances`) without a built-in server, for an
+   * application that serves its stores itself: `metadata()` then lists every live instance.
+   */
+  async advertise(options: AdvertiseOptions = {}): Promise<void> {
+    await this.#queryService().advertise(options)
+  }
+
+  /** Serves the stores over HTTP (see `ServeQueriesOptions`) and advertises the server's endpoint. */
+  async serveQueries(options: ServeQueriesOptions = {}): Promise<QueryServer> {
+    const server = await startQueryServer(
+      this.#queryService(),
+      {
+        state: () => this.#state,
+        restoringTasks: () =>
+          [...this.#tasks.values()]
+            .filter((task) => this.#restorer?.isRestoring(task))
+            .map((task) => task.id),
+      },
+      options,
+    )
+    this.#queryServers.push(server)
+    return server
+  }
+
+  #queryService(): QueryService {
+    this.#queries ??= new QueryService({
+      topology: this.topology,
+      applicationId: this.config.applicationId,
+      clientId: this.config.clientId,
+      logger: this.config.logger,
+      tasks: () =>
+        [...this.#tasks.values()].map(
+          (task): LocalTask => ({
+            id: task.id,
+            partition: task.partition,
+            subtopologyId: task.subtopology.id,
+            getStore: (name) => task.getStore(name),
+            restoring: () => this.#restorer?.progress(task),
+          }),
+        ),
+      partitionCount: (topic) => this.#partitionCount(topic),
+      clients: () =>
+        this.#kafka && this.#admin && this.#producer
+          ? { kafka: this.#kafka, admin: this.#admin, producer: this.#producer }
+          : undefined,
+    })
+    return this.#queries
+  }
+
+  #partitionCount(topic: string): Promise<number> {
+    let count = this.#partitionCounts.get(topic)
+    if (!count) {
+      const admin = this.#admin
+      if (!admin) throw new IllegalStateError('queries need a started application: await app.start() first')
+      count = admin.describeTopics([topic]).then((found) => {
+        const partitions = found.get(topic)?.partitions
+        if (!partitions)
+          throw new KafkaError(`topic "${topic}" was not found`, { retriable: true, context: { topic } })
+        return partitions
+      })
+      count.catch(() => this.#partitionCounts.delete(topic))
+      this.#partitionCounts.set(topic, count)
+    }
+    return count
+  }
+
+  async #closeQueries(): Promise<void> {
+    const servers = this.#queryServers.splice(0)
+    await Promise.all(servers.map((server) => server.close()))
+    await this.#queries?.close()
   }
 
   readonly #listener: GroupListener = {
@@ -819,6 +925,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
       KStreamsError.isInstance(error) ? error.context : {},
     )
     this.#setState('error')
+    await this.#closeQueries().catch(() => {})
     // Leave the group so it need not wait for this member; #revoke commits nothing once #failure is set.
     await this.#consumer?.close().catch(() => {})
     await this.#closeTasks([...this.#tasks.values()]).catch(() => {})
@@ -869,7 +976,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
 }
 
 /** Creates an application; call `start()` to run it. */
-export function createApp(topology: Topology, config: StreamsConfig): KStreamsApp {
+export function createApp<T extends Topology>(topology: T, config: StreamsConfig): KStreamsApp<T> {
   return new KStreamsApp(topology, config)
 }
 

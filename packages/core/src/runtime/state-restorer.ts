@@ -28,8 +28,27 @@ export interface StateRestorerOptions {
   fetchMaxBytes: number
 }
 
+/** How far the restore of a task is (see `StateRestorer.progress`). */
+export interface RestoreProgress {
+  /** False while the task waits for restores of other tasks to end. */
+  started: boolean
+  /** The store being restored, once started. */
+  store?: string
+  topic?: string
+  partition?: number
+  startOffset?: bigint
+  /** The changelog offset reached. */
+  position?: bigint
+  /** The changelog offset the restore ends at. */
+  endOffset?: bigint
+  /** Stores of the task restored so far, of `storesTotal`. */
+  storesDone: number
+  storesTotal: number
+}
+
 interface RestoreJob {
   cancelled: boolean
+  progress: RestoreProgress
   /** Its turn in the queue came (it is restoring or has finished). */
   started: boolean
   done: Promise<void>
@@ -52,9 +71,20 @@ export class StateRestorer {
     return this.#jobs.has(task)
   }
 
+  /** How far the restore of `task` is; undefined when it is not restoring. */
+  progress(task: StreamTask): RestoreProgress | undefined {
+    const job = this.#jobs.get(task)
+    return job ? { ...job.progress, started: job.started } : undefined
+  }
+
   /** Starts restoring `task`; `onEnd` runs when it ended (with the error, if it failed). */
   start(task: StreamTask, onEnd: (error?: Error) => void): void {
-    const job: RestoreJob = { cancelled: false, started: false, done: Promise.resolve() }
+    const job: RestoreJob = {
+      cancelled: false,
+      started: false,
+      done: Promise.resolve(),
+      progress: { started: false, storesDone: 0, storesTotal: task.loggedStores.length },
+    }
     job.done = this.#queue.then(async () => {
       job.started = true
       try {
@@ -107,6 +137,7 @@ export class StateRestorer {
     for (const logged of task.loggedStores) {
       if (job.cancelled) return
       ends.set(logged.topic, await this.#restoreStore(task, logged, committedByTopic, job))
+      job.progress.storesDone += 1
     }
     if (!job.cancelled) task.checkpoint((topic) => ends.get(topic))
   }
@@ -161,6 +192,14 @@ export class StateRestorer {
           { context: { store: logged.store.name, taskId: task.id, topic: logged.topic }, retriable: true },
         )
       }
+      Object.assign(job.progress, {
+        store: logged.store.name,
+        topic: logged.topic,
+        partition: task.partition,
+        startOffset: start,
+        position: start,
+        endOffset: end,
+      })
       if (channels.restore.hasSubscribers) {
         channels.restore.publish({
           phase: 'start',
@@ -175,6 +214,7 @@ export class StateRestorer {
       let batch: BackendWrite[] = []
       const tail = new UncommittedTail()
       while (!job.cancelled && (reader.position(partition) ?? end) < end) {
+        job.progress.position = reader.position(partition) ?? end
         for (const fetched of await reader.poll(100)) {
           for (const record of fetched.records) {
             if (record.offset >= end || record.key === null || !applies(record.offset)) continue

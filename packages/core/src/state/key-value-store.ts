@@ -99,10 +99,10 @@ export interface KeyValueStoreOptions<K, V> {
  * @example
  * builder.addStore(stores.keyValue('counts', { keySerde: serdes.string(), valueSerde: serdes.int64() }))
  */
-export function keyValueStore<K, V>(
-  name: string,
+export function keyValueStore<K, V, N extends string = string>(
+  name: N,
   options: KeyValueStoreOptions<K, V>,
-): StoreBuilder<KeyValueStore<K, V>> {
+): StoreBuilder<KeyValueStore<K, V>, N> {
   if (!options?.keySerde || !options.valueSerde) {
     throw new StoreError(`store "${name}" needs a keySerde and a valueSerde`, { context: { store: name } })
   }
@@ -125,6 +125,11 @@ export function keyValueStore<K, V>(
     persistent: backend.persistent,
     logging,
     ...(source === undefined ? {} : { sourceChangelog: source }),
+    query: {
+      kind: 'key-value',
+      keySerde: options.keySerde as Serde<unknown>,
+      valueSerde: options.valueSerde as Serde<unknown>,
+    },
     build: () => new LayeredKeyValueStore(name, options, backend),
   }
 }
@@ -266,9 +271,11 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
 
   async restore(batch: readonly BackendWrite[]): Promise<void> {
     await this.#call('restore', () => this.#backend.write(batch))
-    // A global store is restored while it is read: what reads cached of these keys is now stale.
-    const namespace = this.#namespace
-    if (namespace && namespace.entries.size > 0) for (const write of batch) namespace.evict(toKey(write.key))
+    // A global store is restored while it is read, and a query with allowRestoring may read a
+    // store during its restore: what those reads cached of these keys is now stale.
+    if (this.#namespace && this.#namespace.entries.size > 0) {
+      for (const { key } of batch) this.#namespace.evict(toKey(key))
+    }
   }
 
   restoredValue(key: Uint8Array): Promise<Uint8Array | undefined> {

@@ -1,6 +1,6 @@
 // The `stores` namespace: store builders and the backends that ship with core.
 
-import { windowStore } from '../windows/window-store.js'
+import { sessionStore, windowStore } from '../windows/window-store.js'
 import { keyValueStore } from './key-value-store.js'
 import { createMemoryBackend } from './memory-backend.js'
 
@@ -11,6 +11,7 @@ import { createMemoryBackend } from './memory-backend.js'
 export const stores = {
   keyValue: keyValueStore,
   window: windowStore,
+  session: sessionStore,
   /** The in-memory backend (the default). */
   memory: createMemoryBackend,
 } as const

@@ -57,6 +57,14 @@ export interface WindowStore<K, V> extends StateStore {
   expire(streamTime: number): Promise<number>
 }
 
+/**
+ * A window store whose windows are sessions (`stores.session`): what `sessionAggregate` and
+ * `sessionCount` keep their sessions in, read per key by interactive queries.
+ */
+export interface SessionStore<K, V> extends WindowStore<K, V> {
+  readonly sessions: true
+}
+
 export interface WindowStoreOptions<K, V> {
   keySerde: Serde<K>
   valueSerde: Serde<V>
@@ -132,10 +140,31 @@ const EMPTY = new Uint8Array(0)
  *
  * @example builder.addStore(stores.window('revenue-per-day', { keySerde: serdes.string(), valueSerde: serdes.float64() }))
  */
-export function windowStore<K, V>(
-  name: string,
+export function windowStore<K, V, N extends string = string>(
+  name: N,
   options: WindowStoreOptions<K, V>,
-): StoreBuilder<WindowStore<K, V>> {
+): StoreBuilder<WindowStore<K, V>, N> {
+  return buildWindowStore(name, options, false)
+}
+
+/**
+ * A window store for sessions, for `sessionAggregate` and `sessionCount`: the same store as
+ * `stores.window`, marked as sessions so that interactive queries read it per key.
+ *
+ * @example builder.addStore(stores.session('visits', { keySerde: serdes.string(), valueSerde: serdes.int32() }))
+ */
+export function sessionStore<K, V, N extends string = string>(
+  name: N,
+  options: WindowStoreOptions<K, V>,
+): StoreBuilder<SessionStore<K, V>, N> {
+  return buildWindowStore(name, options, true) as StoreBuilder<SessionStore<K, V>, N>
+}
+
+function buildWindowStore<K, V, N extends string>(
+  name: N,
+  options: WindowStoreOptions<K, V>,
+  sessions: boolean,
+): StoreBuilder<WindowStore<K, V>, N> {
   if (!options?.keySerde || !options.valueSerde) {
     throw new StoreError(`window store "${name}" needs a keySerde and a valueSerde`, {
       context: { store: name },
@@ -161,7 +190,12 @@ export function windowStore<K, V>(
     name,
     persistent: inner.persistent,
     logging: inner.logging,
-    build: () => new ByteWindowStore(inner.build(), options, retentionMs),
+    query: {
+      kind: sessions ? 'session' : 'window',
+      keySerde: options.keySerde as Serde<unknown>,
+      valueSerde: options.valueSerde as Serde<unknown>,
+    },
+    build: () => new ByteWindowStore(inner.build(), options, retentionMs, sessions),
   }
 }
 
@@ -169,6 +203,7 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
   readonly name: string
   readonly persistent: boolean
   readonly retentionMs: number
+  readonly sessions: boolean
   readonly #inner: KeyValueStore<Uint8Array, Uint8Array>
   readonly #options: WindowStoreOptions<K, V>
   readonly #keyContext: SerdeContext = { topic: '', target: 'key', headers: [] }
@@ -179,8 +214,10 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
     inner: KeyValueStore<Uint8Array, Uint8Array>,
     options: WindowStoreOptions<K, V>,
     retentionMs: number,
+    sessions: boolean,
   ) {
     this.#inner = inner
+    this.sessions = sessions
     this.#options = options
     this.name = inner.name
     this.persistent = inner.persistent
