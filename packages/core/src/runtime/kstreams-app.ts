@@ -226,6 +226,7 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         commitOffsets: (offsets) => consumer.commit(offsets),
         logger: config.logger,
         metadataMaxCharacters: this.#metadataMaxCharacters,
+        flushConcurrency: config.commitFlushConcurrency,
       })
       this.#restorer = new StateRestorer({
         kafka,
