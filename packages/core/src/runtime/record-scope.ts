@@ -12,6 +12,8 @@ import type { InputPosition } from '../state/record-cache.js'
 
 export type ScopeKind = 'record' | 'punctuation' | 'flush'
 
+const SETTLED: Promise<void> = Promise.resolve()
+
 export class RecordScope {
   readonly kind: ScopeKind
   /** The input record, for records; undefined in punctuations and flushes. */
@@ -64,12 +66,12 @@ export class RecordScope {
   }
 
   /** Waits for the asynchronous work started in this scope, including work started meanwhile. */
-  async settle(): Promise<void> {
-    while (this.pending.length > 0) {
-      const pending = this.pending
-      this.pending = []
-      await Promise.all(pending)
-    }
+  settle(): Promise<void> {
+    if (this.pending.length === 0) return SETTLED
+    const pending = this.pending
+    this.pending = []
+    // One pending call (the usual asynchronous processor) needs no Promise.all.
+    return (pending.length === 1 ? pending[0]! : Promise.all(pending)).then(() => this.settle())
   }
 }
 
