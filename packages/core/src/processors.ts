@@ -5,6 +5,7 @@
 // `addProcessor('enrich', { parents: ['in'], concurrency: 'key' }, () => mapValues(lookup))`.
 import type { Processor, ProcessorContext } from './processor.js'
 import type { Record } from './record.js'
+import { currentScope, runInScope, synchronousScoped } from './runtime/record-scope.js'
 
 type MaybePromise<T> = T | Promise<T>
 
@@ -12,9 +13,16 @@ function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | undefined)?.then === 'function'
 }
 
-/** Calls `then` with the value, at once or when the Promise settles (no microtask for a plain value). */
+/**
+ * Calls `then` with the value, at once or when the Promise settles (no microtask for a plain
+ * value). These processors run without an async context frame (`synchronousScope`), so a
+ * continuation takes its record's scope along itself.
+ */
 function whenReady<T>(value: MaybePromise<T>, then: (resolved: T) => void): void | Promise<void> {
-  if (isPromise(value)) return value.then(then)
+  if (isPromise(value)) {
+    const scope = currentScope()
+    return value.then((resolved) => (scope ? runInScope(scope, then, resolved) : then(resolved)))
+  }
   then(value)
 }
 
@@ -23,7 +31,7 @@ export function mapValues<K, VIn, VOut>(
   mapper: (value: VIn, record: Record<K, VIn>) => MaybePromise<VOut>,
 ): Processor<K, VIn, K, VOut> {
   let context: ProcessorContext<K, VOut>
-  return {
+  return synchronousScoped({
     init: (processorContext) => {
       context = processorContext
     },
@@ -31,7 +39,7 @@ export function mapValues<K, VIn, VOut>(
       whenReady(mapper(record.value, record), (value) => {
         context.forward({ key: record.key, value, timestamp: record.timestamp, headers: record.headers })
       }),
-  }
+  })
 }
 
 /** Replaces each record with `mapper(record)` (a new key and value). */
@@ -39,7 +47,7 @@ export function map<KIn, VIn, KOut, VOut>(
   mapper: (record: Record<KIn, VIn>) => MaybePromise<{ key: KOut; value: VOut }>,
 ): Processor<KIn, VIn, KOut, VOut> {
   let context: ProcessorContext<KOut, VOut>
-  return {
+  return synchronousScoped({
     init: (processorContext) => {
       context = processorContext
     },
@@ -47,7 +55,7 @@ export function map<KIn, VIn, KOut, VOut>(
       whenReady(mapper(record), ({ key, value }) => {
         context.forward({ key, value, timestamp: record.timestamp, headers: record.headers })
       }),
-  }
+  })
 }
 
 /** Forwards only the records for which `predicate` is true. */
@@ -55,7 +63,7 @@ export function filter<K, V>(
   predicate: (record: Record<K, V>) => MaybePromise<boolean>,
 ): Processor<K, V, K, V> {
   let context: ProcessorContext<K, V>
-  return {
+  return synchronousScoped({
     init: (processorContext) => {
       context = processorContext
     },
@@ -63,7 +71,7 @@ export function filter<K, V>(
       whenReady(predicate(record), (keep) => {
         if (keep) context.forward(record)
       }),
-  }
+  })
 }
 
 /** Forwards zero or more records for each input record. */
@@ -71,7 +79,7 @@ export function flatMap<KIn, VIn, KOut, VOut>(
   mapper: (record: Record<KIn, VIn>) => MaybePromise<Iterable<{ key: KOut; value: VOut }>>,
 ): Processor<KIn, VIn, KOut, VOut> {
   let context: ProcessorContext<KOut, VOut>
-  return {
+  return synchronousScoped({
     init: (processorContext) => {
       context = processorContext
     },
@@ -81,5 +89,5 @@ export function flatMap<KIn, VIn, KOut, VOut>(
           context.forward({ key, value, timestamp: record.timestamp, headers: record.headers })
         }
       }),
-  }
+  })
 }

@@ -261,6 +261,30 @@ describe('windowed aggregations', () => {
     await driver.close()
   })
 
+  it('writes one entry per update of an existing window: the end-time index only when the window is new, and again after it was deleted', async () => {
+    const driver = new TopologyTestDriver(
+      countTopology(windowedCount({ windows: tumblingWindows({ sizeMs: 10 }), store: 'counts' })),
+      { applicationId: 'wc' },
+    )
+    const input = driver.createInputTopic('in', serdes.string(), serdes.string())
+    await input.pipeInput('a', 'x', 1)
+    await input.pipeInput('a', 'x', 2)
+    await input.pipeInput('a', 'x', 3)
+    // One byte of schema: 0x00 the window, 0x01 its end-time index entry.
+    const kinds = () => driver.producedRecords('wc-counts-changelog').map((record) => record.key![0])
+    expect(kinds()).toEqual([0, 1, 0, 0])
+    const store = await driver.getStore<WindowStore<string, number>>('counts')
+    await store.delete('a', { start: 0, end: 10 })
+    await store.put('a', { start: 0, end: 10 }, 7)
+    await store.flush()
+    // The delete and the put merge in the cache: the window and its index entry once each.
+    expect(kinds()).toEqual([0, 1, 0, 0, 0, 1])
+    const ending: number[] = []
+    for await (const entry of store.endingBy(10)) ending.push(entry.value)
+    expect(ending).toEqual([7])
+    await driver.close()
+  })
+
   it('drops late records after the grace period, or forwards them to the late child', async () => {
     const late = windowedCount<string, string>({
       windows: tumblingWindows({ sizeMs: 10, graceMs: 5 }),

@@ -311,12 +311,30 @@ class DeliveryTimeout extends KafkaError {
   }
 }
 
-function toMessage(record: ProduceRecord): ClientMessage {
+/** Header names as bytes, encoded once: changelogs and dead letters repeat a few names per record. */
+const headerNames = new Map<string, Buffer>()
+const EMPTY = Buffer.alloc(0)
+
+function headerName(name: string): Buffer {
+  let bytes = headerNames.get(name)
+  if (bytes === undefined) {
+    bytes = asBuffer(encodeHeaderName(name))
+    // Names an application makes up per record must not grow the map without bound.
+    if (headerNames.size < 1024) headerNames.set(name, bytes)
+  }
+  return bytes
+}
+
+/** A record as the client sends it (exported for its tests). */
+export function toMessage(record: ProduceRecord): ClientMessage {
   let headers: Map<Buffer, Buffer> | undefined
   if (record.headers && record.headers.length > 0) {
     headers = new Map()
     for (const [name, value] of record.headers) {
-      headers.set(asBuffer(encodeHeaderName(name)), value === null ? Buffer.alloc(0) : asBuffer(value))
+      let nameBytes = headerName(name)
+      // The client's headers are a Map by Buffer: a repeated name needs a Buffer of its own.
+      if (headers.has(nameBytes)) nameBytes = Buffer.from(nameBytes)
+      headers.set(nameBytes, value === null ? EMPTY : asBuffer(value))
     }
   }
   return {

@@ -1,8 +1,11 @@
 // The commit cycle, in one place, shared by the runtime and the test driver:
 //   1. each task takes its lane and snapshots its commit point (per input partition: the offset
 //      every record below is done, the offsets done above it, the stream time);
-//   2. flushes every store with that commit point, all tasks and stores in parallel (cache →
-//      changelog, flush listeners, backends);
+//   2. flushes every store with that commit point (cache → changelog, flush listeners,
+//      backends): the stores of a task in parallel, `flushConcurrency` tasks at a time, with a
+//      turn of the event loop before each next task, so that the other tasks' records keep
+//      running while one task is held (holding them all at once stalled every record for the
+//      whole write-down);
 //   3. awaits the acknowledgement of every record produced so far (sinks, changelogs, DLQ);
 //   4. commits exactly the snapshotted offsets, with versioned metadata;
 //   5. writes the checkpoints of persistent stores.
@@ -28,6 +31,8 @@ export interface CommitCoordinatorOptions {
   logger: Logger
   /** The broker's `offset.metadata.max.bytes`. @default 4096 */
   metadataMaxCharacters?: number
+  /** Tasks with stores flushed at once (the config's `commitFlushConcurrency`). @default 1 */
+  flushConcurrency?: number
 }
 
 export interface CommitOutcome {
@@ -74,7 +79,7 @@ export class CommitCoordinator {
       deferred: false,
       unflushed: [],
     }
-    const flushes = await Promise.allSettled(tasks.map((task) => task.prepareCommit(this.#options.endOffset)))
+    const flushes = await this.#prepare(tasks)
     const prepared: Array<{ task: StreamTask; flush: TaskFlush }> = []
     let failure: unknown
     flushes.forEach((settled, index) => {
@@ -120,6 +125,35 @@ export class CommitCoordinator {
       channels.commit.publish({ durationMs: Date.now() - started, partitions: offsets.length })
     }
     return outcome
+  }
+
+  /**
+   * Every task's `prepareCommit`, settled in task order. Tasks without stores take no lane and go
+   * at once; the others `flushConcurrency` at a time, each next one after a turn of the event loop
+   * (a flush in memory or on local disk is mostly synchronous work: without the turn, the queue
+   * would run through in one go and hold the thread as long as flushing all of them at once).
+   */
+  async #prepare(tasks: StreamTask[]): Promise<Array<PromiseSettledResult<TaskFlush>>> {
+    const endOffset = this.#options.endOffset
+    const results: Array<Promise<TaskFlush>> = new Array(tasks.length)
+    const queued: number[] = []
+    tasks.forEach((task, index) => {
+      if (task.hasStores) queued.push(index)
+      else results[index] = task.prepareCommit(endOffset)
+    })
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < queued.length) {
+        const index = queued[next]!
+        next += 1
+        results[index] = tasks[index]!.prepareCommit(endOffset)
+        await results[index]!.catch(() => {})
+        if (next < queued.length) await new Promise<void>((resolve) => setImmediate(resolve))
+      }
+    }
+    const workers = Math.min(this.#options.flushConcurrency ?? 1, queued.length)
+    await Promise.all(Array.from({ length: workers }, worker))
+    return Promise.allSettled(results)
   }
 
   #request(input: InputCommitPoint): CommitRequest {

@@ -147,6 +147,13 @@ export interface StreamsConfig {
    * there until the next commit. 0 writes every update through. @default 4 MiB
    */
   cacheMaxBytesPerTask?: number
+  /**
+   * Tasks with stores whose commit flush runs at once. A task is held while its stores flush (no
+   * record of it runs); tasks flushed one after another let the others keep processing, so a
+   * commit stalls no record for the whole write-down. Raise it for stores whose flush mostly
+   * waits on a remote service (Redis, object storage), to shorten the commit itself. @default 1
+   */
+  commitFlushConcurrency?: number
   /** How long the local state of a task that moved elsewhere is kept before it is deleted. @default 600000 */
   stateCleanupDelayMs?: number
   /** Changelog records read per restore batch at most (bounded by fetch size too). @default 10000 */
@@ -190,6 +197,7 @@ export interface ResolvedConfig {
   errorPolicies: ErrorPolicies
   stateDir: string
   cacheMaxBytesPerTask: number
+  commitFlushConcurrency: number
   stateCleanupDelayMs: number
   restoreBatchSize: number
   handleSignals: boolean
@@ -277,6 +285,7 @@ const knownOptions: ReadonlyArray<keyof StreamsConfig> = [
   'deadLetterTopic',
   'stateDir',
   'cacheMaxBytesPerTask',
+  'commitFlushConcurrency',
   'stateCleanupDelayMs',
   'restoreBatchSize',
   'handleSignals',
@@ -427,6 +436,7 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
     },
     stateDir: config.stateDir ?? './.state',
     cacheMaxBytesPerTask: nonNegativeInteger(config, 'cacheMaxBytesPerTask', 4 * 1024 * 1024),
+    commitFlushConcurrency: positiveInteger(config, 'commitFlushConcurrency', 1),
     stateCleanupDelayMs: nonNegativeInteger(config, 'stateCleanupDelayMs', 600_000),
     restoreBatchSize: positiveInteger(config, 'restoreBatchSize', 10_000),
     handleSignals: config.handleSignals ?? true,

@@ -31,8 +31,17 @@ import {
 } from '../topology.js'
 import { deadLetterRecord, type ErrorPolicies } from './error-policy.js'
 import type { InputScheduler, PreparedRecord, ScheduledRecord } from './input-scheduler.js'
+import { ProcessingTimeouts, type TimedWork } from './processing-timeouts.js'
 import type { Partitioner, RecordCollector } from './record-collector.js'
-import { currentScope, RecordScope, runInScope } from './record-scope.js'
+import {
+  currentScope,
+  enterSynchronousScope,
+  inAsyncScope,
+  leaveSynchronousScope,
+  RecordScope,
+  runInScope,
+  synchronousScope,
+} from './record-scope.js'
 
 export interface ExecutorOptions {
   taskId: string
@@ -65,10 +74,25 @@ interface RuntimeNode {
   children: RuntimeNode[]
   childByName: Map<string, RuntimeNode>
   processor: Processor<unknown, unknown, unknown, unknown> | undefined
+  /** The processor runs in its record's synchronous scope, without an async context frame. */
+  synchronousScoped: boolean
 }
 
 function isPromise(value: unknown): value is Promise<unknown> {
   return value !== undefined && value !== null && typeof (value as Promise<unknown>).then === 'function'
+}
+
+/** A processor call without a closure (async context frames take the function and its arguments). */
+function callProcess(
+  processor: Processor<unknown, unknown, unknown, unknown>,
+  record: Record<unknown, unknown>,
+): void | Promise<void> {
+  return processor.process(record)
+}
+
+/** True when the processor's continuations need no async context frame (see `synchronousScope`). */
+function isSynchronousScoped(processor: Processor<unknown, unknown, unknown, unknown> | undefined): boolean {
+  return (processor as { [synchronousScope]?: boolean } | undefined)?.[synchronousScope] === true
 }
 
 export class Executor {
@@ -80,9 +104,14 @@ export class Executor {
   /** Asynchronous work of records forwarded outside any scope, awaited by the next flush. */
   #detached: Promise<void>[] = []
   #closed = false
+  readonly #timeouts: ProcessingTimeouts | undefined
 
   constructor(options: ExecutorOptions) {
     this.#options = options
+    this.#timeouts =
+      options.processingTimeoutMs > 0
+        ? new ProcessingTimeouts(options.processingTimeoutMs, (work) => this.#expired(work))
+        : undefined
   }
 
   /** Instantiates the processors (fresh ones for this task) and calls their `init`, parents first. */
@@ -94,6 +123,7 @@ export class Executor {
         children: [],
         childByName: new Map(),
         processor: undefined,
+        synchronousScoped: false,
       })
     }
     for (const node of this.#nodes.values()) {
@@ -106,6 +136,7 @@ export class Executor {
     for (const node of this.#nodes.values()) {
       if (node.definition.kind !== 'processor') continue
       node.processor = node.definition.supplier()
+      node.synchronousScoped = isSynchronousScoped(node.processor)
       const context = this.#createContext(node, node.definition)
       try {
         await node.processor.init?.(context)
@@ -134,11 +165,16 @@ export class Executor {
     scheduled.scope = scope
     lane.enter(scope)
     let outcome: Promise<void> | undefined
+    // The synchronous scope only: processors that need an async context frame open one themselves
+    // (#deliver), so a record whose processors are all synchronous-scoped builds none.
+    const previous = enterSynchronousScope(scope)
     try {
-      outcome = runInScope(scope, () => this.#process(scope, scheduled.prepared))
+      outcome = this.#process(scope, scheduled.prepared)
     } catch (error) {
       lane.leave()
       throw error
+    } finally {
+      leaveSynchronousScope(previous)
     }
     if (outcome === undefined) {
       scheduler.complete(scheduled)
@@ -282,6 +318,7 @@ export class Executor {
     this.#closed = true
     for (const schedule of this.#schedules) schedule.cancelled = true
     for (const running of this.#options.scheduler.runningScopes()) running.abandoned = true
+    this.#timeouts?.close()
     const failures: unknown[] = []
     for (const node of this.#nodes.values()) {
       try {
@@ -293,43 +330,48 @@ export class Executor {
     return failures
   }
 
-  /** Bounds a record's or punctuation's asynchronous work by `processingTimeoutMs`. */
+  /**
+   * Bounds a record's or punctuation's asynchronous work by `processingTimeoutMs`: one sweep timer
+   * per task watches all of them (a timer and a race per record cost more than the record).
+   */
   #bounded(outcome: Promise<void>, scope: RecordScope): Promise<void> {
-    const timeoutMs = this.#options.processingTimeoutMs
-    if (timeoutMs <= 0) return outcome
-    let timer: NodeJS.Timeout | undefined
-    // Real time, as the timer's: the options' clock may be a test's fake one.
-    const started = Date.now()
-    const timeout = new Promise<void>((resolve, reject) => {
-      const expire = () => {
-        // A retry started a new attempt (or the record waits to retry): the time counts from it.
-        const due = (scope.attemptStartedAt ?? started) + timeoutMs
-        const now = Date.now()
-        if (due > now) {
-          timer = setTimeout(expire, Number.isFinite(due) ? due - now : timeoutMs)
-          return
-        }
-        scope.abandoned = true
-        const error = new TimeoutError(
-          `processing ${scope.describe()} in task ${this.#options.taskId} did not finish within processingTimeoutMs (${timeoutMs} ms)`,
-          { context: { taskId: this.#options.taskId, ...scope.metadata, option: 'processingTimeoutMs' } },
-        )
-        // The abandoned work may still fail later; nobody waits for it any more.
-        outcome.catch(() => {})
-        if (scope.fetched) {
-          try {
-            this.#applyPolicy('processing', scope, error)
-            resolve()
-          } catch (failure) {
-            reject(failure)
-          }
-        } else {
-          reject(error)
-        }
-      }
-      timer = setTimeout(expire, timeoutMs)
+    const timeouts = this.#timeouts
+    if (timeouts === undefined) return outcome
+    return new Promise<void>((resolve, reject) => {
+      // Real time, as the timer's: the options' clock may be a test's fake one.
+      const work = timeouts.track(scope, Date.now(), outcome, resolve, reject)
+      outcome.then(
+        () => {
+          if (timeouts.untrack(work)) resolve()
+        },
+        (error: unknown) => {
+          if (timeouts.untrack(work)) reject(error)
+        },
+      )
     })
-    return Promise.race([outcome, timeout]).finally(() => clearTimeout(timer))
+  }
+
+  /** Work that outlived `processingTimeoutMs`: a processing error under the record's policy. */
+  #expired(work: TimedWork): void {
+    const { scope, outcome } = work
+    const timeoutMs = this.#options.processingTimeoutMs
+    scope.abandoned = true
+    const error = new TimeoutError(
+      `processing ${scope.describe()} in task ${this.#options.taskId} did not finish within processingTimeoutMs (${timeoutMs} ms)`,
+      { context: { taskId: this.#options.taskId, ...scope.metadata, option: 'processingTimeoutMs' } },
+    )
+    // The abandoned work may still fail later; nobody waits for it any more.
+    outcome.catch(() => {})
+    if (!scope.fetched) {
+      work.reject(error)
+      return
+    }
+    try {
+      this.#applyPolicy('processing', scope, error)
+      work.resolve()
+    } catch (failure) {
+      work.reject(failure)
+    }
   }
 
   #process(scope: RecordScope, prepared: PreparedRecord | undefined): Promise<void> | undefined {
@@ -422,7 +464,11 @@ export class Executor {
     const started = observed ? performance.now() : 0
     let result: void | Promise<void>
     try {
-      result = node.processor!.process(record)
+      const processor = node.processor!
+      result =
+        node.synchronousScoped || inAsyncScope(scope)
+          ? processor.process(record)
+          : runInScope(scope, callProcess, processor, record)
     } catch (error) {
       if (!retry) throw this.#wrapProcessingError(definition.name, error, scope)
       result = Promise.reject(error)
@@ -505,7 +551,8 @@ export class Executor {
         scope.attemptStartedAt = Date.now()
         scope.attempt = attempt + 1
         try {
-          outcome = Promise.resolve(node.processor!.process(record))
+          // A continuation of a synchronous-scoped call has no scope of its own: give it the record's.
+          outcome = Promise.resolve(runInScope(scope, callProcess, node.processor!, record))
         } catch (retryError) {
           outcome = Promise.reject(retryError)
         }

@@ -259,6 +259,7 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
         commitOffsets: (offsets) => consumer.commit(offsets),
         logger: config.logger,
         metadataMaxCharacters: this.#metadataMaxCharacters,
+        flushConcurrency: config.commitFlushConcurrency,
       })
       this.#restorer = new StateRestorer({
         kafka,

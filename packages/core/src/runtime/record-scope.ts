@@ -2,14 +2,17 @@
 // processors, and nothing task-wide. The executor opens a scope for each input record (and for
 // each punctuation or store flush) and runs the processors inside it; the processor context and
 // the store context read the scope they run in. Scopes travel with the async continuations of the
-// processors (AsyncLocalStorage), so two records in flight at once, in different tasks or (later)
-// in different key lanes of one task, never see each other's metadata.
+// processors (AsyncLocalStorage), so two records in flight at once, in different tasks or in
+// different key lanes of one task, never see each other's metadata. A processor known not to need
+// that (the synchronous path) runs in a plain variable instead, which costs nothing per record.
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { FetchedRecord } from '../kafka/kafka-port.js'
 import type { RecordMetadata } from '../record.js'
 import type { InputPosition } from '../state/record-cache.js'
 
 export type ScopeKind = 'record' | 'punctuation' | 'flush'
+
+const SETTLED: Promise<void> = Promise.resolve()
 
 export class RecordScope {
   readonly kind: ScopeKind
@@ -63,23 +66,78 @@ export class RecordScope {
   }
 
   /** Waits for the asynchronous work started in this scope, including work started meanwhile. */
-  async settle(): Promise<void> {
-    while (this.pending.length > 0) {
-      const pending = this.pending
-      this.pending = []
-      await Promise.all(pending)
-    }
+  settle(): Promise<void> {
+    if (this.pending.length === 0) return SETTLED
+    const pending = this.pending
+    this.pending = []
+    // One pending call (the usual asynchronous processor) needs no Promise.all.
+    return (pending.length === 1 ? pending[0]! : Promise.all(pending)).then(() => this.settle())
   }
 }
 
 const storage = new AsyncLocalStorage<RecordScope>()
 
-/** Runs `work` inside `scope`: processors and stores called from it (and its continuations) see it. */
-export function runInScope<T>(scope: RecordScope, work: () => T): T {
-  return storage.run(scope, work)
+/**
+ * The scope of the synchronous work running now, set without an async context frame (building
+ * one per record costs more than the rest of a stateless record's path). It is always restored
+ * before the call that set it returns, so a continuation never finds another record's scope here:
+ * when the stack unwinds to the event loop it is undefined again.
+ */
+let synchronous: RecordScope | undefined
+
+/**
+ * Marks a processor whose asynchronous continuations never read the scope, or restore it
+ * themselves (`runInScope`): the executor then calls it in the synchronous scope only, without an
+ * async context frame. The stateless processors of `processors.ts` carry it; user processors do
+ * not (an `await` inside them must still find its record's scope).
+ */
+export const synchronousScope: unique symbol = Symbol.for('kstreams.synchronousScope')
+
+/** Marks `processor` (see `synchronousScope`) and returns it. */
+export function synchronousScoped<P extends object>(processor: P): P {
+  Object.defineProperty(processor, synchronousScope, { value: true })
+  return processor
+}
+
+/**
+ * Runs `work(...args)` inside `scope`: processors and stores called from it, and its asynchronous
+ * continuations, see it.
+ */
+export function runInScope<A extends unknown[], T>(
+  scope: RecordScope,
+  work: (...args: A) => T,
+  ...args: A
+): T {
+  const previous = synchronous
+  synchronous = scope
+  try {
+    return storage.run(scope, work, ...args)
+  } finally {
+    synchronous = previous
+  }
+}
+
+/**
+ * Makes `scope` the current one for synchronous work until `leaveSynchronousScope(previous)`
+ * (call it in a `finally`); continuations of promises created meanwhile do not see it. Returns the
+ * scope it replaced.
+ */
+export function enterSynchronousScope(scope: RecordScope): RecordScope | undefined {
+  const previous = synchronous
+  synchronous = scope
+  return previous
+}
+
+export function leaveSynchronousScope(previous: RecordScope | undefined): void {
+  synchronous = previous
+}
+
+/** True when asynchronous continuations created now would see `scope` (an async context frame holds it). */
+export function inAsyncScope(scope: RecordScope): boolean {
+  return storage.getStore() === scope
 }
 
 /** The scope the caller runs in, or undefined outside any (e.g. during restore). */
 export function currentScope(): RecordScope | undefined {
-  return storage.getStore()
+  return synchronous ?? storage.getStore()
 }

@@ -393,6 +393,11 @@ export class StreamTask {
    * task, so records keep running (a slow record in `key` mode holds no commit back); what a
    * completed record sent is awaited by the coordinator's acknowledgement step.
    */
+  /** True when the task has stores, so that its commit flushes them holding the task. */
+  get hasStores(): boolean {
+    return this.#stores.size > 0
+  }
+
   async prepareCommit(
     endOffset?: (topic: string, partition: number) => bigint | undefined,
   ): Promise<TaskFlush> {

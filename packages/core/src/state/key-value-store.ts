@@ -185,10 +185,21 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
     this.#listener = listener
   }
 
-  async get(key: K): Promise<V | undefined> {
-    this.#operations.gets += 1
-    const bytes = await this.#getBytes(this.#serializeKey(key))
-    return bytes === null ? undefined : this.#deserializeValue(bytes)
+  get(key: K): Promise<V | undefined> {
+    // A cache hit settles without another async frame (the common read-modify-write of a count).
+    try {
+      this.#operations.gets += 1
+      const serialized = this.#serializeKey(key)
+      const cached = this.#namespace?.get(toKey(serialized))
+      if (cached) {
+        return Promise.resolve(cached.value === null ? undefined : this.#deserializeValue(cached.value))
+      }
+      return this.#getBytes(serialized).then((bytes) =>
+        bytes === null ? undefined : this.#deserializeValue(bytes),
+      )
+    } catch (error) {
+      return Promise.reject(error)
+    }
   }
 
   async getMany(keys: readonly K[]): Promise<Array<V | undefined>> {
@@ -214,14 +225,18 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
     return results
   }
 
-  async put(key: K, value: V): Promise<void> {
-    if (value === undefined || value === null) {
-      throw new StoreError(`store "${this.name}": put() needs a value; use delete() to remove a key`, {
-        context: { store: this.name, taskId: this.#context.taskId },
-      })
+  put(key: K, value: V): Promise<void> {
+    try {
+      if (value === undefined || value === null) {
+        throw new StoreError(`store "${this.name}": put() needs a value; use delete() to remove a key`, {
+          context: { store: this.name, taskId: this.#context.taskId },
+        })
+      }
+      this.#operations.puts += 1
+      return this.#write(this.#serializeKey(key), this.#serializeValue(value))
+    } catch (error) {
+      return Promise.reject(error)
     }
-    this.#operations.puts += 1
-    await this.#write(this.#serializeKey(key), this.#serializeValue(value))
   }
 
   async putMany(entries: ReadonlyArray<readonly [K, V]>): Promise<void> {
@@ -313,17 +328,15 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
     return value
   }
 
-  async #write(key: Uint8Array, value: Uint8Array | null): Promise<void> {
+  /** Not async: a write that fits the cache settles without another async frame. */
+  #write(key: Uint8Array, value: Uint8Array | null): Promise<void> {
     // A given-up record's late write must not reach the cache, the changelog or the backend.
-    if (this.#context.abandoned?.()) return
+    if (this.#context.abandoned?.()) return RESOLVED
     const input = this.#context.currentInput()
     const timestamp = this.#context.currentTimestamp()
-    if (!this.#namespace) {
-      await this.#writeDown([[toKey(key), { value, dirty: true, timestamp, input }]])
-      return
-    }
+    if (!this.#namespace) return this.#writeDown([[toKey(key), { value, dirty: true, timestamp, input }]])
     this.#namespace.putDirty(toKey(key), value, timestamp, input)
-    if (this.#context.cache.overBudget) await this.#context.cache.makeRoom()
+    return this.#context.cache.overBudget ? this.#context.cache.makeRoom() : RESOLVED
   }
 
   /** Logs the changes, tells the flush listener and writes one batch to the backend. */
@@ -457,6 +470,8 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
     })
   }
 }
+
+const RESOLVED: Promise<void> = Promise.resolve()
 
 function toAsyncIterator<T>(iterable: Iterable<T> | AsyncIterable<T>): AsyncIterator<T> | Iterator<T> {
   return Symbol.asyncIterator in iterable

@@ -31,7 +31,8 @@ export class CacheNamespace {
   readonly #cache: RecordCache
   readonly #id: number
   readonly #writeDown: (dirty: Array<[string, CacheEntry]>) => Promise<void>
-  #dirty = 0
+  /** The dirty entries by key, so a flush sorts those instead of walking the whole namespace. */
+  readonly #dirty = new Map<string, CacheEntry>()
 
   constructor(
     cache: RecordCache,
@@ -44,7 +45,7 @@ export class CacheNamespace {
   }
 
   get dirtyCount(): number {
-    return this.#dirty
+    return this.#dirty.size
   }
 
   get(key: string): CacheEntry | undefined {
@@ -66,13 +67,14 @@ export class CacheNamespace {
 
   /** Writes every dirty entry down (in key order) and marks them clean. */
   async flush(): Promise<void> {
-    if (this.#dirty === 0) return
-    const dirty: Array<[string, CacheEntry]> = []
-    for (const entry of this.entries.entries()) if (entry[1].dirty) dirty.push(entry)
+    if (this.#dirty.size === 0) return
+    const dirty = [...this.#dirty]
+    // Binary-string keys: code unit order is unsigned byte order.
+    dirty.sort((left, right) => (left[0] < right[0] ? -1 : left[0] > right[0] ? 1 : 0))
     await this.#writeDown(dirty)
     for (const [key, entry] of dirty) {
       // An entry replaced while the write was under way stays dirty: its newer value is not written.
-      if (entry.dirty && this.entries.get(key) === entry) this.#dirty -= 1
+      if (this.#dirty.get(key) === entry) this.#dirty.delete(key)
       entry.dirty = false
     }
   }
@@ -81,7 +83,7 @@ export class CacheNamespace {
   evict(key: string): void {
     const entry = this.entries.get(key)
     if (!entry) return
-    if (entry.dirty) this.#dirty -= 1
+    if (this.#dirty.get(key) === entry) this.#dirty.delete(key)
     this.entries.delete(key)
     this.#cache.forget(key, entry)
   }
@@ -92,8 +94,8 @@ export class CacheNamespace {
 
   #set(key: string, entry: CacheEntry): void {
     const previous = this.entries.get(key)
-    if (previous?.dirty) this.#dirty -= 1
-    if (entry.dirty) this.#dirty += 1
+    if (entry.dirty) this.#dirty.set(key, entry)
+    else if (previous?.dirty) this.#dirty.delete(key)
     this.entries.set(key, entry)
     this.#cache.account(this.#id, key, previous, entry)
   }

@@ -1,6 +1,7 @@
 // Window stores: a key schema over a byte-level key-value store (so the record cache, changelog,
 // restore and every conformant backend come with it). Both ends of a window are stored, so windows
-// of any length (calendar days and months) round trip exactly.
+// of any length (calendar days and months) round trip exactly. The index entry is written when its
+// window is created and deleted with it, so updating a window writes one entry.
 //
 //   data:  0x00 | key length (u32) | key | start | end   → value
 //   index: 0x01 | end | start | key length (u32) | key   → empty, to find windows by their end
@@ -269,8 +270,12 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
         context: { store: this.name },
       })
     const keyBytes = this.#key(key)
-    await this.#inner.put(dataKey(keyBytes, window.start, window.end), serialized)
-    await this.#inner.put(indexKey(keyBytes, window.start, window.end), EMPTY)
+    const data = dataKey(keyBytes, window.start, window.end)
+    // The index entry never changes once written: an update of an existing window (a cache hit
+    // after the aggregation's own read) writes one entry, and one changelog record, not two.
+    const existed = (await this.#inner.get(data)) !== undefined
+    await this.#inner.put(data, serialized)
+    if (!existed) await this.#inner.put(indexKey(keyBytes, window.start, window.end), EMPTY)
   }
 
   async delete(key: K, window: Window): Promise<void> {
