@@ -20,7 +20,7 @@ const { values } = parseArgs({
     'outage-s': { type: 'string' },
     'drain-timeout-s': { type: 'string' },
     rate: { type: 'string' },
-    port: { type: 'string', default: '19592' },
+    port: { type: 'string', default: '23092' },
     ci: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },

@@ -93,11 +93,13 @@ export class Instance {
     child.stderr!.on('data', (chunk: Buffer) => log.write(chunk))
     child.once('exit', (code, signal) => {
       log.write(`--- exit code ${code} signal ${signal} at ${new Date().toISOString()}\n`)
-      log.end()
-      if (this.#expectingExit) return
-      void this.logTail().then((logTail) =>
-        this.#onUnexpectedExit({ instance: this.name, code, signal, logTail }),
-      )
+      // The tail is read once the log is on disk, so that it holds this start's last lines.
+      log.end(() => {
+        if (this.#expectingExit) return
+        void this.logTail().then((logTail) =>
+          this.#onUnexpectedExit({ instance: this.name, code, signal, logTail }),
+        )
+      })
     })
   }
 
@@ -145,11 +147,14 @@ export class Instance {
     )
   }
 
-  async logTail(lines = 30): Promise<string> {
+  /** The last lines of its log (of its last start), each cut at 400 characters. */
+  async logTail(lines = 12): Promise<string> {
     const text = await readFile(this.logFile, 'utf8').catch(() => '')
     return text
+      .slice(Math.max(0, text.lastIndexOf('--- start ')))
       .split('\n')
       .slice(-lines - 1)
+      .map((line) => (line.length > 400 ? `${line.slice(0, 400)}…` : line))
       .join('\n')
   }
 }

@@ -77,17 +77,24 @@ export const brokerRestart: Scenario = {
     await feeder.hold()
     await reader.stop()
     context.log(`broker stopped at ${(context.tally.progress * 100).toFixed(1)}% of the words`)
-    const stoppedAt = Date.now()
+    const stoppingAt = Date.now()
     await broker.stop({ keep: true })
+    const stoppedAt = Date.now()
     await sleep(settings.outageMs)
+    const startingAt = Date.now()
     await broker.start({ keep: true })
-    const awayMs = Date.now() - stoppedAt
-    context.log(`broker back after ${(awayMs / 1000).toFixed(1)} s`)
+    const backAt = Date.now()
+    const seconds = (milliseconds: number) => Math.round(milliseconds / 100) / 10
+    context.log(
+      `broker back: stopping took ${seconds(stoppedAt - stoppingAt)} s, down ${seconds(startingAt - stoppedAt)} s, starting ${seconds(backAt - startingAt)} s`,
+    )
     context.faults.outages = 1
-    context.faults.outageSeconds = Math.round(awayMs / 100) / 10
+    // From the stop's beginning until the broker was ready again (stop and start take seconds).
+    context.faults.unreachableSeconds = seconds(backAt - stoppingAt)
+    context.faults.downSeconds = seconds(startingAt - stoppedAt)
     await reader.start()
     feeder.release()
-    outageStarts.set(context, stoppedAt)
+    outageStarts.set(context, stoppingAt)
   },
   finalChecks(context) {
     let degraded = 0

@@ -12,7 +12,7 @@ const seed = Number(process.env.KSTREAMS_CHAOS_SEED ?? Math.floor(Math.random() 
 let broker: DedicatedKafka
 
 beforeAll(async () => {
-  broker = await startChaosBroker(19692)
+  broker = await startChaosBroker(23192)
 }, 300_000)
 
 afterAll(() => broker?.close())
