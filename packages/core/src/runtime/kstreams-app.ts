@@ -667,8 +667,11 @@ export class KStreamsApp extends EventEmitter<KStreamsAppEvents> {
         this.#tasks.set(taskId, task)
         if (task.loggedStores.length > 0) {
           this.#restorer!.start(task, (error) => {
-            if (error) void this.#fail(error)
-            else this.#wake()
+            if (!error) this.#wake()
+            // Fenced while restoring (its offset fetch found the member gone): the task is lost,
+            // not the app, as when a store refuses a write for a newer owner.
+            else if (isFencedError(error)) void this.#serialized(() => this.#resetFenced([task!]))
+            else void this.#fail(error)
           })
         }
       }
