@@ -4,6 +4,7 @@
 // each report, and exits with 1 when one failed.
 import { parseArgs } from 'node:util'
 import { startChaosBroker } from './broker.js'
+import { runningInstances } from './instances.js'
 import { formatReport, type RunReport, runScenario } from './run.js'
 import type { Scenario } from './scenario.js'
 import { scenarios } from './scenarios.js'
@@ -67,6 +68,15 @@ const plans = selected.map((scenario) => ({
 const log = (line: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`)
 log(`starting a private broker on 127.0.0.1:${values.port}`)
 const broker = await startChaosBroker(Number(values.port))
+// Interrupted: the instances and the private broker go too (they would outlive the runner).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: killing ${runningInstances.size} instance(s) and stopping the broker`)
+    void Promise.all([...runningInstances].map((instance) => instance.kill()))
+      .then(() => broker.close())
+      .finally(() => process.exit(130))
+  })
+}
 const reports: RunReport[] = []
 try {
   for (const { scenario, settings } of plans) {

@@ -27,6 +27,9 @@ export interface InstanceEvents {
   errors: string[]
 }
 
+/** Instances whose process runs, so that the CLI can kill them when it is interrupted. */
+export const runningInstances = new Set<Instance>()
+
 export class Instance {
   readonly name: string
   readonly stateDir: string
@@ -79,6 +82,7 @@ export class Instance {
     })
     this.#child = child
     this.#log = log
+    runningInstances.add(this)
     let pending = ''
     child.stdout!.on('data', (chunk: Buffer) => {
       log.write(chunk)
@@ -92,6 +96,7 @@ export class Instance {
     })
     child.stderr!.on('data', (chunk: Buffer) => log.write(chunk))
     child.once('exit', (code, signal) => {
+      runningInstances.delete(this)
       log.write(`--- exit code ${code} signal ${signal} at ${new Date().toISOString()}\n`)
       // The tail is read once the log is on disk, so that it holds this start's last lines.
       log.end(() => {

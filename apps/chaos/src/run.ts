@@ -24,6 +24,8 @@ export interface RunReport extends TallyReport {
   unexpectedExits: UnexpectedExit[]
   /** Failed checks of the scenario besides loss (e.g. R2: an instance did not survive). */
   failedChecks: string[]
+  /** The output held every occurrence before the drain timeout. */
+  drained: boolean
   inputResends: number
   seconds: number
   loadAverage: string
@@ -129,6 +131,7 @@ export async function runScenario(
       log(`${scenario.name}: ${tally.distinct} of ${truth.occurrences} words in the output`)
     }
   }
+  const drained = tally.complete
   // Duplicates may still be on their way: wait until the output has been quiet for 3 s.
   let quietSince = Date.now()
   let lastCount = tally.recordsOut
@@ -157,6 +160,7 @@ export async function runScenario(
     faults: context.faults,
     unexpectedExits,
     failedChecks,
+    drained,
     inputResends: feeder.resends,
     seconds,
     loadAverage: loadavg()
@@ -178,7 +182,7 @@ export function formatReport(report: RunReport): string {
     `scenario ${report.scenario} (seed ${report.seed}): ${report.passed ? 'PASSED' : 'FAILED'}`,
     `  records in        ${report.recordsIn} lines, ${report.occurrences} words`,
     `  records out       ${report.recordsOut}`,
-    `  lost              ${report.lost}${report.lostExamples.length > 0 ? ` (occurrence ids ${report.lostExamples.join(', ')}, …)` : ''}`,
+    `  lost              ${report.lost}${report.lostExamples.length > 0 ? ` (occurrence ids ${report.lostExamples.join(', ')}, …)` : ''}${report.drained ? '' : ` (the output was not complete within the drain timeout: lost or never processed)`}`,
     `  duplicates        ${report.duplicates}${report.inputResends > 0 ? ` (input sends repeated: ${report.inputResends})` : ''}`,
     `  final counts      ${report.keys} keys: ${report.keysExact} exact, ${report.keysAbove} above the truth, ${report.keysShort} below`,
     `  faults            ${Object.entries(report.faults)
