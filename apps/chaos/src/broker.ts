@@ -8,6 +8,8 @@ export const sessionTimeoutMs = 6000
 export function startChaosBroker(port: number): Promise<DedicatedKafka> {
   return startDedicatedKafka({
     port,
+    // Beside the load of other work on a small machine, a start has taken more than 2 minutes.
+    readyTimeoutS: 300,
     properties: {
       'group.consumer.session.timeout.ms': sessionTimeoutMs,
       'group.consumer.min.session.timeout.ms': 3000,

@@ -42,12 +42,7 @@ const app = createApp(
       words: required('CHAOS_WORDS_TOPIC'),
       output: required('CHAOS_OUTPUT_TOPIC'),
     },
-    ...(faults
-      ? {
-          beforeCount: (occurrence: number) => faults.beforeCount(occurrence, write, sleep),
-          retry: { maxAttempts: 5, backoff: { initialMs: 100, maxMs: 1000 } },
-        }
-      : {}),
+    ...(faults ? { beforeCount: (occurrence: number) => faults.beforeCount(occurrence, write, sleep) } : {}),
   }),
   config,
 )

@@ -16,6 +16,8 @@ export interface UnexpectedExit {
   instance: string
   code: number | null
   signal: string | null
+  /** The error code of its `failed` line, when it printed one. */
+  failure: string | undefined
   /** The last lines it printed. */
   logTail: string
 }
@@ -39,6 +41,7 @@ export class Instance {
   #child: ChildProcess | undefined
   #log: WriteStream | undefined
   #expectingExit = false
+  #failure: string | undefined
   #states: Array<{ state: string; atMs: number }> = []
   readonly events: InstanceEvents = { hung: 0, slow: 0, errors: [] }
   starts = 0
@@ -74,10 +77,17 @@ export class Instance {
     await mkdir(this.stateDir, { recursive: true })
     this.starts += 1
     this.#expectingExit = false
+    this.#failure = undefined
     const log = createWriteStream(this.logFile, { flags: 'a' })
     log.write(`--- start ${this.starts} at ${new Date().toISOString()}\n`)
     const child = spawn(process.execPath, [instanceScript], {
-      env: { ...process.env, ...this.#env, CHAOS_INSTANCE: this.name, CHAOS_STATE_DIR: this.stateDir },
+      env: {
+        ...process.env,
+        ...this.#env,
+        CHAOS_INSTANCE: this.name,
+        CHAOS_STATE_DIR: this.stateDir,
+        CHAOS_START: String(this.starts),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     this.#child = child
@@ -102,7 +112,7 @@ export class Instance {
       log.end(() => {
         if (this.#expectingExit) return
         void this.logTail().then((logTail) =>
-          this.#onUnexpectedExit({ instance: this.name, code, signal, logTail }),
+          this.#onUnexpectedExit({ instance: this.name, code, signal, failure: this.#failure, logTail }),
         )
       })
     })
@@ -113,6 +123,7 @@ export class Instance {
     else if (line.startsWith('hung ')) this.events.hung += 1
     else if (line.startsWith('slow ')) this.events.slow += 1
     else if (line.startsWith('error ')) this.events.errors.push(line.slice(6))
+    else if (line.startsWith('failed ')) this.#failure = /^failed (\S+?):/.exec(line)?.[1]
   }
 
   /** Waits until it reports `state running`, or throws with its log. */

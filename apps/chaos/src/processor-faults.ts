@@ -1,13 +1,16 @@
-// R4's faulty processor: before counting, some occurrences make the first attempt slow (an
-// awaited delay past processingTimeoutMs, so the runtime times the attempt out and retries it) and
-// a few hang the process (a synchronous busy wait past the group's session timeout: no heartbeat
-// goes out, the group removes the member, and the instance must find its way back by itself).
+// R4's faulty processor: before counting, some occurrences are slow (an awaited delay past
+// processingTimeoutMs: a processing error, KSTREAMS_TIMEOUT, which under the default `fail` policy
+// stops the instance, as Kafka Streams' default handler shuts its client down; a supervisor, here
+// the runner, starts it again and the record is processed again) and a few hang the process (a
+// synchronous busy wait past the group's session timeout: no heartbeat goes out, the group removes
+// the member, and the instance must find its way back by itself). Only the first starts of an
+// instance have faults (CHAOS_FAULTY_STARTS), so that a run converges.
 import { seededRandom } from './workload.js'
 
 export interface ProcessorFaultOptions {
-  /** Share of occurrences whose first attempt in this process is slow (0–1). */
+  /** Share of occurrences that are slow the first time this process counts them (0–1). */
   slowProbability: number
-  /** How long a slow attempt waits, in ms (past processingTimeoutMs). */
+  /** How long a slow count waits, in ms (past processingTimeoutMs). */
   slowMs: number
   /** Share of occurrences that hang the process (0–1). */
   hangProbability: number
@@ -15,6 +18,8 @@ export interface ProcessorFaultOptions {
   hangMs: number
   /** Hangs per process at most. */
   hangLimit: number
+  /** Only the first this many starts of an instance have faults, so the run converges. */
+  faultyStarts: number
   seed: number
 }
 
@@ -32,6 +37,7 @@ export const processorFaultVariables = {
   hangProbability: 'CHAOS_HANG_PROBABILITY',
   hangMs: 'CHAOS_HANG_MS',
   hangLimit: 'CHAOS_HANG_LIMIT',
+  faultyStarts: 'CHAOS_FAULTY_STARTS',
   seed: 'CHAOS_FAULT_SEED',
 } as const
 
@@ -55,6 +61,7 @@ export function processorFaultsFromEnv(
     if (!Number.isFinite(value)) throw new Error(`chaos instance: ${variable} must be a number`)
     options[option as keyof ProcessorFaultOptions] = value
   }
+  if (Number(env.CHAOS_START ?? 1) > options.faultyStarts) return undefined
   return createProcessorFaults(options, instance)
 }
 
@@ -78,7 +85,8 @@ export function createProcessorFaults(options: ProcessorFaultOptions, instance: 
         }
         return undefined
       }
-      if (draw < options.hangProbability + options.slowProbability && !slowed.has(occurrence)) {
+      // Slow counts stop the instance: they come once its hangs are done, so both happen.
+      if (hangs >= options.hangLimit && draw < options.slowProbability && !slowed.has(occurrence)) {
         slowed.add(occurrence)
         write(`slow ${occurrence}`)
         return sleep(options.slowMs).then(() => undefined)

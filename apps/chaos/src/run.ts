@@ -64,6 +64,7 @@ export async function runScenario(
   )
 
   const unexpectedExits: UnexpectedExit[] = []
+  const faults: { [name: string]: number } = {}
   const env = {
     CHAOS_APP_ID: applicationId,
     CHAOS_BOOTSTRAP_SERVERS: broker.bootstrapServers.join(','),
@@ -82,6 +83,15 @@ export async function runScenario(
       runDir,
       env,
       onUnexpectedExit: (exit) => {
+        const expected = exit.failure === undefined ? undefined : scenario.expectedFailures?.[exit.failure]
+        if (expected) {
+          faults[expected] = (faults[expected] ?? 0) + 1
+          log(
+            `${scenario.name}: instance ${exit.instance} stopped on ${exit.failure}, as the scenario makes it; restarting it`,
+          )
+          if (!finished) void instance.start()
+          return
+        }
         unexpectedExits.push(exit)
         log(
           `${scenario.name}: instance ${exit.instance} exited on its own (code ${exit.code}, signal ${exit.signal})`,
@@ -115,7 +125,7 @@ export async function runScenario(
     feeder,
     random,
     log: (line) => log(`${scenario.name}: ${line}`),
-    faults: {},
+    faults,
     failedChecks: [],
   }
   await scenario.run(context)

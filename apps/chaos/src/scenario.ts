@@ -53,6 +53,12 @@ export interface Scenario {
   ci: Partial<ScenarioSettings>
   /** Variables for every instance of the run. */
   instanceEnv?(settings: ScenarioSettings): { [name: string]: string }
+  /**
+   * Exits the scenario causes on purpose, by the instance's error code (R4: a processor past
+   * processingTimeoutMs stops its instance under the `fail` policy). They are counted under this
+   * name and the instance is restarted; any other exit the runner did not cause fails the run.
+   */
+  expectedFailures?: { [code: string]: string }
   /** The faults, while the input is fed; resolves when they are over. */
   run(context: ScenarioContext): Promise<void>
   /** Checks at the end, once the output is complete, before the instances stop. */

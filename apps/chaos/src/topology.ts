@@ -5,7 +5,6 @@
 import {
   type KeyValueStore,
   type ProcessorContext,
-  type RetryOptions,
   serdes,
   stores,
   type Topology,
@@ -24,13 +23,11 @@ export interface ChaosTopologyOptions {
   topics: ChaosTopics
   /** Runs before each count (the slow and hung processors of R4). */
   beforeCount?: (occurrence: number) => Promise<void> | void
-  /** Retries of the count processor (R4: a timed-out attempt is retried). @default none */
-  retry?: RetryOptions
 }
 
 export const countStoreName = 'word-counts'
 
-export function buildChaosTopology({ topics, beforeCount, retry }: ChaosTopologyOptions): Topology {
+export function buildChaosTopology({ topics, beforeCount }: ChaosTopologyOptions): Topology {
   return new TopologyBuilder()
     .addSource('lines', { topics: [topics.input], keySerde: serdes.string(), valueSerde: serdes.string() })
     .addProcessor('split', { parents: ['lines'] }, () => {
@@ -68,32 +65,28 @@ export function buildChaosTopology({ topics, beforeCount, retry }: ChaosTopology
         backend: createLmdbBackend(),
       }),
     )
-    .addProcessor(
-      'count',
-      { parents: ['words'], stores: [countStoreName], ...(retry ? { retry } : {}) },
-      () => {
-        let context: ProcessorContext<string, string>
-        let counts: KeyValueStore<string, bigint>
-        return {
-          init: (processorContext) => {
-            context = processorContext
-            counts = context.getStore<KeyValueStore<string, bigint>>(countStoreName)
-          },
-          process: async (record) => {
-            const occurrence = Number(record.value)
-            if (beforeCount) await beforeCount(occurrence)
-            const count = ((await counts.get(record.key)) ?? 0n) + 1n
-            await counts.put(record.key, count)
-            context.forward({
-              key: record.key,
-              value: `${occurrence} ${count}`,
-              timestamp: record.timestamp,
-              headers: [],
-            })
-          },
-        }
-      },
-    )
+    .addProcessor('count', { parents: ['words'], stores: [countStoreName] }, () => {
+      let context: ProcessorContext<string, string>
+      let counts: KeyValueStore<string, bigint>
+      return {
+        init: (processorContext) => {
+          context = processorContext
+          counts = context.getStore<KeyValueStore<string, bigint>>(countStoreName)
+        },
+        process: async (record) => {
+          const occurrence = Number(record.value)
+          if (beforeCount) await beforeCount(occurrence)
+          const count = ((await counts.get(record.key)) ?? 0n) + 1n
+          await counts.put(record.key, count)
+          context.forward({
+            key: record.key,
+            value: `${occurrence} ${count}`,
+            timestamp: record.timestamp,
+            headers: [],
+          })
+        },
+      }
+    })
     .addSink('counts', {
       topic: topics.output,
       keySerde: serdes.string(),

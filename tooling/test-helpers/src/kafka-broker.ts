@@ -27,6 +27,8 @@ export interface DedicatedKafkaOptions {
   controllerPort?: number
   /** Broker properties over tooling/services/kafka/server.properties, e.g. shorter session timeouts. */
   properties?: Record<string, string | number>
+  /** How long a start may take until the broker is ready, in seconds. @default 120 */
+  readyTimeoutS?: number
 }
 
 /** A broker started by `startDedicatedKafka`. */
@@ -86,6 +88,7 @@ export async function startDedicatedKafka(options: DedicatedKafkaOptions = {}): 
     KAFKA_PORT: String(port),
     KAFKA_CONTROLLER_PORT: String(controllerPort),
     KSTREAMS_SERVICES_DIR: directory,
+    KAFKA_READY_TIMEOUT_S: String(options.readyTimeoutS ?? 120),
     KAFKA_EXTRA_PROPERTIES: Object.entries(options.properties ?? {})
       .map(([name, value]) => `${name}=${value}`)
       .join('\n'),
@@ -102,7 +105,14 @@ export async function startDedicatedKafka(options: DedicatedKafkaOptions = {}): 
     }
   }
   const logFile = join(directory, 'kafka', 'kafka.log')
-  await kafkaSh('start')
+  try {
+    await kafkaSh('start')
+  } catch (error) {
+    // A broker that did not get ready in time may still be running: it must not outlive the test.
+    await kafkaSh('stop').catch(() => {})
+    await rm(directory, { recursive: true, force: true })
+    throw error
+  }
   const bootstrapServers = [`127.0.0.1:${port}`]
   let closed = false
   return {

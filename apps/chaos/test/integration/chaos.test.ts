@@ -13,7 +13,7 @@ let broker: DedicatedKafka
 
 beforeAll(async () => {
   broker = await startChaosBroker(23192)
-}, 300_000)
+}, 420_000)
 
 afterAll(() => broker?.close())
 
