@@ -113,6 +113,13 @@ export async function runScenario(
     workload,
     ...(settings.linesPerSecond === undefined ? {} : { linesPerSecond: settings.linesPerSecond }),
   })
+  const progressLog = setInterval(
+    () =>
+      log(
+        `${scenario.name}: ${tally.distinct} of ${truth.occurrences} words in the output (${(tally.progress * 100).toFixed(1)}%), ${feeder.produced} of ${settings.records} lines fed`,
+      ),
+    15_000,
+  ).unref()
   const feeding = feeder.run()
   const random = seededRandom(settings.seed ^ 0x5eed)
   const context: ScenarioContext = {
@@ -133,14 +140,7 @@ export async function runScenario(
   log(`${scenario.name}: faults done (${JSON.stringify(context.faults)}); input fed; waiting for the output`)
 
   const drainDeadline = Date.now() + settings.drainTimeoutMs
-  let lastProgressLog = Date.now()
-  while (!tally.complete && Date.now() < drainDeadline) {
-    await sleep(250)
-    if (Date.now() - lastProgressLog > 10_000) {
-      lastProgressLog = Date.now()
-      log(`${scenario.name}: ${tally.distinct} of ${truth.occurrences} words in the output`)
-    }
-  }
+  while (!tally.complete && Date.now() < drainDeadline) await sleep(250)
   const drained = tally.complete
   // Duplicates may still be on their way: wait until the output has been quiet for 3 s.
   let quietSince = Date.now()
@@ -154,6 +154,7 @@ export async function runScenario(
     }
   }
   finished = true
+  clearInterval(progressLog)
   scenario.finalChecks?.(context)
   await Promise.all(instances.map((instance) => instance.stop()))
   await reader.stop()
