@@ -85,7 +85,8 @@ start_service() {
     { tail -n 30 "$LOG_FILE" >&2; die "formatting the storage failed (log: $LOG_FILE)"; }
   launch java -Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true "$logging" \
     -cp "$LIBS/*" kafka.Kafka "$SERVICE_DIR/server.properties"
-  wait_until 120 "ready" check_service
+  # KAFKA_READY_TIMEOUT_S: a broker that starts beside heavy load (a loaded CI machine) may need longer.
+  wait_until "${KAFKA_READY_TIMEOUT_S:-120}" "ready" check_service
   say "ready on 127.0.0.1:$KAFKA_PORT (log: $LOG_FILE)"
 }
 

@@ -34,6 +34,8 @@ export interface DedicatedKafkaOptions {
    * `security` has what a client needs. The plaintext listener on `port` stays, for test tools.
    */
   security?: boolean
+  /** How long a start may take until the broker is ready, in seconds. @default 120 */
+  readyTimeoutS?: number
 }
 
 /** What a client of a `startDedicatedKafka({ security: true })` broker needs. */
@@ -122,6 +124,7 @@ export async function startDedicatedKafka(options: DedicatedKafkaOptions = {}): 
     ...(securePorts
       ? { KAFKA_TLS_PORT: String(securePorts.tls), KAFKA_SASL_SSL_PORT: String(securePorts.saslSsl) }
       : {}),
+    KAFKA_READY_TIMEOUT_S: String(options.readyTimeoutS ?? 120),
     KAFKA_EXTRA_PROPERTIES: Object.entries(options.properties ?? {})
       .map(([name, value]) => `${name}=${value}`)
       .join('\n'),
@@ -138,7 +141,14 @@ export async function startDedicatedKafka(options: DedicatedKafkaOptions = {}): 
     }
   }
   const logFile = join(directory, 'kafka', 'kafka.log')
-  await kafkaSh('start')
+  try {
+    await kafkaSh('start')
+  } catch (error) {
+    // A broker that did not get ready in time may still be running: it must not outlive the test.
+    await kafkaSh('stop').catch(() => {})
+    await rm(directory, { recursive: true, force: true })
+    throw error
+  }
   const bootstrapServers = [`127.0.0.1:${port}`]
   const security = securePorts ? await readSecurity(join(directory, 'kafka', 'tls')) : undefined
   let closed = false

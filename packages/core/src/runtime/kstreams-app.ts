@@ -114,6 +114,8 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
   readonly #budget: BufferBudget
   readonly #inFlight: InFlightLimit
   readonly #tasks = new Map<string, StreamTask>()
+  /** Tasks whose restore failed (fenced): they neither process nor commit until they are rebuilt. */
+  readonly #unrestored = new WeakSet<StreamTask>()
   /** Task of each assigned input partition. */
   readonly #taskByPartition = new Map<string, StreamTask>()
   readonly #paused = new Map<string, TopicPartition>()
@@ -505,7 +507,7 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
         const now = Date.now()
         let started = 0
         for (const task of this.#tasks.values()) {
-          if (this.#restorer!.isRestoring(task)) continue
+          if (this.#restorer!.isRestoring(task) || this.#unrestored.has(task)) continue
           let count: number
           try {
             count = task.pump(RECORDS_PER_TASK_PASS, now)
@@ -540,7 +542,9 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
         })
         this.#wakeCommit = undefined
         if (this.#stopping || this.#state === 'rebalancing' || this.#failure) continue
-        const tasks = [...this.#tasks.values()].filter((task) => !this.#restorer!.isRestoring(task))
+        const tasks = [...this.#tasks.values()].filter(
+          (task) => !this.#restorer!.isRestoring(task) && !this.#unrestored.has(task),
+        )
         if (tasks.length > 0) await this.#commit(tasks)
         if (channels.partitionProgress.hasSubscribers) {
           for (const progress of this.progress()) channels.partitionProgress.publish(progress)
@@ -804,11 +808,14 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
         this.#tasks.set(taskId, task)
         if (task.loggedStores.length > 0) {
           this.#restorer!.start(task, (error) => {
-            // Fenced while restoring (the member's session ended, or a store has a newer owner):
-            // the task is lost and rebuilt if this member still owns it, as on any other fence.
-            if (error && isFencedError(error)) void this.#serialized(() => this.#resetFenced([task!]))
-            else if (error) void this.#fail(error)
-            else this.#wake()
+            if (!error) this.#wake()
+            // Fenced while restoring (its offset fetch found the member gone): the task is lost,
+            // not the app, as when a store refuses a write for a newer owner. Its state is not
+            // restored, so it must not process meanwhile.
+            else if (isFencedError(error)) {
+              this.#unrestored.add(task!)
+              void this.#serialized(() => this.#resetFenced([task!]))
+            } else void this.#fail(error)
           })
         }
       }
