@@ -61,6 +61,16 @@ export interface PlatformaticKafkaPortOptions {
 
 const defaultDeliveryTimeoutMs = 120_000
 const defaultBatchMaxBytes = 900_000
+/**
+ * The producer's metadata is refreshed for all its topics this often, ahead of the client's own
+ * expiry (`PRODUCER_METADATA_MAX_AGE_MS`): a send that finds its topics' metadata expired looks
+ * it up after its batch got its sequence numbers, and lookups for different topic sets may
+ * answer in any order, so a later batch of a partition could reach the broker first
+ * (OUT_OF_ORDER_SEQUENCE_NUMBER). Leader moves still refresh at once, through the client's errors.
+ */
+const PRODUCER_METADATA_REFRESH_MS = 60_000
+/** As the Java producer's `metadata.max.age.ms`. */
+const PRODUCER_METADATA_MAX_AGE_MS = 300_000
 
 export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOptions): KafkaPort {
   if (!Array.isArray(options?.bootstrapServers) || options.bootstrapServers.length === 0) {
@@ -102,6 +112,7 @@ export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOption
         deliveryTimeoutMs: producerOptions.deliveryTimeoutMs ?? defaultDeliveryTimeoutMs,
         batchMaxBytes: producerOptions.batchMaxBytes ?? defaultBatchMaxBytes,
         connectivity,
+        metadataRefreshMs: PRODUCER_METADATA_REFRESH_MS,
       })
     },
     createAdmin: ({ clientId }) =>
@@ -141,6 +152,7 @@ export function producerClientOptions(
     requestTimeout: portOptions.requestTimeoutMs ?? 30_000,
     retries: retriesWithin(producerOptions.deliveryTimeoutMs ?? defaultDeliveryTimeoutMs),
     retryDelay: trackingRetryDelay(connectivity),
+    metadataMaxAge: PRODUCER_METADATA_MAX_AGE_MS,
     acks: -1,
     // Without idempotence the client's retries can write a batch twice (seen on new topics).
     idempotent: true,
@@ -156,26 +168,38 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
-interface ProducerSettings {
+export interface ProducerSettings {
   servers: string[]
   deliveryTimeoutMs: number
   batchMaxBytes: number
   connectivity: ConnectivityTracker
+  /** How often the metadata of every topic sent to is refreshed (PRODUCER_METADATA_REFRESH_MS). */
+  metadataRefreshMs: number
 }
 
 type ClientMessage = Parameters<Producer['send']>[0]['messages'][number]
 
-class PlatformaticProducer implements ProducerPort {
+/** The ProducerPort over a @platformatic/kafka Producer (exported for its tests). */
+export class PlatformaticProducer implements ProducerPort {
   readonly #producer: Producer
   readonly #settings: ProducerSettings
   /** Topics whose metadata the client has: a send to them gets its sequence numbers at once. */
   readonly #known = new Set<string>()
   /** The last send handed to the client (not its acknowledgement): sends are handed over in order. */
   #dispatched: Promise<unknown> = Promise.resolve()
+  /** Settles once every send made so far has settled (acknowledged or failed). */
+  #settled: Promise<void> = Promise.resolve()
+  readonly #refresh: NodeJS.Timeout
 
   constructor(producer: Producer, settings: ProducerSettings) {
     this.#producer = producer
     this.#settings = settings
+    this.#refresh = setInterval(() => {
+      if (this.#known.size === 0) return
+      // Failures are the sends' to report (they look the metadata up themselves when it expired).
+      this.#producer.metadata({ topics: [...this.#known], forceUpdate: true }).catch(() => {})
+    }, settings.metadataRefreshMs)
+    this.#refresh.unref()
   }
 
   /**
@@ -189,13 +213,20 @@ class PlatformaticProducer implements ProducerPort {
     if (records.length === 0) return Promise.resolve([])
     // The delivery timeout counts from here: the metadata lookup is part of delivering.
     const started = Date.now()
+    const earlier = this.#settled
     let sent!: Promise<ProducedOffset[]>
     const turn = this.#dispatched.then(async () => {
       await this.#learn(records, started + this.#settings.deliveryTimeoutMs)
-      sent = this.#send(records, started)
+      sent = this.#send(records, started, earlier)
     })
     this.#dispatched = turn.catch(() => {})
-    return turn.then(() => sent)
+    const result = turn.then(() => sent)
+    const settled = result.then(
+      () => {},
+      () => {},
+    )
+    this.#settled = Promise.all([earlier, settled]).then(() => {})
+    return result
   }
 
   /**
@@ -226,11 +257,11 @@ class PlatformaticProducer implements ProducerPort {
     }
   }
 
-  async #send(records: ProduceRecord[], started: number): Promise<ProducedOffset[]> {
+  async #send(records: ProduceRecord[], started: number, earlier: Promise<void>): Promise<ProducedOffset[]> {
     const offsets = new Map<string, ProducedOffset>()
     // Chunks go one after the other, so that a partition's records keep their order.
     for (const chunk of chunksOf(records, this.#settings.batchMaxBytes)) {
-      for (const produced of await this.#sendChunk(chunk, started)) {
+      for (const produced of await this.#sendChunk(chunk, started, earlier)) {
         const key = topicPartitionKey(produced.topic, produced.partition)
         if (!offsets.has(key)) offsets.set(key, produced)
       }
@@ -238,17 +269,34 @@ class PlatformaticProducer implements ProducerPort {
     return [...offsets.values()]
   }
 
-  async #sendChunk(records: ProduceRecord[], started: number): Promise<ProducedOffset[]> {
+  async #sendChunk(
+    records: ProduceRecord[],
+    started: number,
+    earlier: Promise<void>,
+  ): Promise<ProducedOffset[]> {
     const messages = records.map(toMessage)
     const { deliveryTimeoutMs, connectivity } = this.#settings
     const deadline = started + deliveryTimeoutMs
+    let outOfOrder = false
     return retryWithin({
       budgetMs: Math.max(0, deadline - Date.now()),
       tracker: connectivity,
       // The client already retried this request for the whole budget with the same sequence
       // numbers; it gives up early only on an unretriable error or when the budget is spent, so
       // a second round here is rare (and gets a new producer id from the client).
-      operation: () => this.#deliverWithin(messages, Math.max(0, deadline - Date.now())),
+      operation: async () => {
+        // The broker refused this batch because an earlier one of its partition had not arrived
+        // (the client's own recovery, a new producer id, did not settle it). It was not written:
+        // send it again once every earlier send has settled, so that it lands after them.
+        if (outOfOrder) await earlier
+        try {
+          return await this.#deliverWithin(messages, Math.max(0, deadline - Date.now()))
+        } catch (error) {
+          outOfOrder = isOutOfOrderSequence(error)
+          throw error
+        }
+      },
+      retriable: (error) => isRetriable(error) || isOutOfOrderSequence(error),
       giveUp: (error) => this.#failure(records, error, Date.now() - started),
     })
   }
@@ -298,8 +346,13 @@ class PlatformaticProducer implements ProducerPort {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#refresh)
     await this.#producer.close()
   }
+}
+
+function isOutOfOrderSequence(error: unknown): boolean {
+  return protocolFailures(error).some((failure) => failure.id === 'OUT_OF_ORDER_SEQUENCE_NUMBER')
 }
 
 /** The client's send did not settle within the delivery timeout (it is retrying, or hangs). */
