@@ -28,6 +28,7 @@ import { Cluster, type ClusterOptions } from './platformatic-cluster.js'
 import {
   ConnectivityTracker,
   isRetriable,
+  isUnreachable,
   retriesWithin,
   retryWithin,
   trackingRetryDelay,
@@ -351,6 +352,11 @@ export class PlatformaticProducer implements ProducerPort {
   }
 }
 
+/** No broker answered: the client's own error, or the cluster's KafkaError around it. */
+function unreachable(error: unknown): boolean {
+  return isUnreachable(error) || isUnreachable((error as { cause?: unknown } | undefined)?.cause)
+}
+
 function isOutOfOrderSequence(error: unknown): boolean {
   return protocolFailures(error).some((failure) => failure.id === 'OUT_OF_ORDER_SEQUENCE_NUMBER')
 }
@@ -559,12 +565,21 @@ class PlatformaticAdmin implements AdminPort {
   }
 }
 
+/**
+ * How long a reader's metadata and offset lookups wait out a broker that does not answer (its
+ * fetches wait as long, in the fetcher); the app fails earlier if its brokerUnavailableTimeoutMs
+ * is shorter (the shared outage tracker sees these attempts).
+ */
+const READER_UNAVAILABLE_TIMEOUT_MS = 120_000
+
 class PlatformaticPartitionReader implements PartitionReader {
   readonly #cluster: Cluster
   readonly #fetcher: PartitionFetcher
+  readonly #tracker: ConnectivityTracker
 
   constructor(cluster: Cluster, fetchMaxBytes: number) {
     this.#cluster = cluster
+    this.#tracker = cluster.connectivity ?? new ConnectivityTracker([cluster.servers])
     this.#fetcher = new PartitionFetcher(cluster, {
       tracker: cluster.connectivity,
       topics: () => [...new Set([...this.#fetcher.partitions.values()].map((state) => state.topic))],
@@ -576,9 +591,12 @@ class PlatformaticPartitionReader implements PartitionReader {
   }
 
   async assign(partitions: Array<TopicPartition & { offset: bigint | undefined }>): Promise<void> {
-    await this.#cluster.refresh([...new Set(partitions.map((partition) => partition.topic))])
+    const topics = [...new Set(partitions.map((partition) => partition.topic))]
+    await this.#waitingOutOutages(`look up ${topics.join(', ')}`, () => this.#cluster.refresh(topics))
     for (const { topic, partition, offset } of partitions) this.#fetcher.add(topic, partition, offset)
-    await this.#fetcher.resetPositions()
+    await this.#waitingOutOutages(`find the start offsets of ${topics.join(', ')}`, () =>
+      this.#fetcher.resetPositions(),
+    )
   }
 
   unassign(partitions: TopicPartition[]): void {
@@ -595,8 +613,28 @@ class PlatformaticPartitionReader implements PartitionReader {
   }
 
   async endOffsets(partitions: TopicPartition[]): Promise<Map<string, bigint>> {
-    await this.#cluster.refresh([...new Set(partitions.map((partition) => partition.topic))])
-    return this.#fetcher.listOffsets(partitions, LATEST)
+    const topics = [...new Set(partitions.map((partition) => partition.topic))]
+    return this.#waitingOutOutages(`find the end offsets of ${topics.join(', ')}`, async () => {
+      await this.#cluster.refresh(topics)
+      return this.#fetcher.listOffsets(partitions, LATEST)
+    })
+  }
+
+  /** Runs a lookup again, with backoff, while no broker answers it (a restore during an outage). */
+  #waitingOutOutages<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    return retryWithin({
+      budgetMs: READER_UNAVAILABLE_TIMEOUT_MS,
+      tracker: this.#tracker,
+      operation,
+      retriable: unreachable,
+      giveUp: (error, elapsedMs, attempts) =>
+        unreachable(error)
+          ? new KafkaError(
+              `cannot ${what}: Kafka at ${this.#cluster.servers} has been unreachable for ${seconds(elapsedMs)} (${attempts} attempts): ${describeError(error)}`,
+              { cause: error, retriable: true, context: { brokers: this.#cluster.servers } },
+            )
+          : (error as Error),
+    })
   }
 
   async close(): Promise<void> {

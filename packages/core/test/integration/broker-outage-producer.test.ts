@@ -83,6 +83,33 @@ it('delivers sends started while the broker is down once it is back, each record
   )
 })
 
+it('a reader (restore, global stores) waits out an outage in its offset lookups and reads on once the broker is back', async () => {
+  const [topic] = await kafka.createTopics({ prefix: 'outage-reader', partitions: 3 })
+  const port = portOnBroker()
+  const producer = port.createProducer({ clientId: uniqueName('reader-producer') })
+  onTestFinished(() => producer.close())
+  await producer.send(records(topic!, 300, 'stored'))
+  const reader = port.createReader({ clientId: uniqueName('outage-reader') })
+  onTestFinished(() => reader.close())
+  const partitions = Array.from({ length: 3 }, (_, partition) => ({ topic: topic!, partition }))
+
+  await kafka.stop({ keep: true })
+  // Started while no broker answers: before, the first lookup failed at once with the client's
+  // raw network error and the app stopped in the middle of a restore.
+  const ends = reader.endOffsets(partitions)
+  const assigned = reader.assign(partitions.map((partition) => ({ ...partition, offset: 0n })))
+  await new Promise((resolve) => setTimeout(resolve, 3000))
+  await kafka.start({ keep: true })
+  expect([...(await ends).values()]).toEqual([100n, 100n, 100n])
+  await assigned
+  let read = 0
+  const deadline = Date.now() + 60_000
+  while (read < 300 && Date.now() < deadline) {
+    for (const batch of await reader.poll(500)) read += batch.records.length
+  }
+  expect(read).toBe(300)
+})
+
 it('fails a send with a retriable KafkaError naming the topic and the broker after deliveryTimeoutMs', async () => {
   const [topic] = await kafka.createTopics({ prefix: 'outage-timeout' })
   const port = portOnBroker()
