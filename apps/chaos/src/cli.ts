@@ -9,6 +9,7 @@ import { defaultStorePort, formatReport, type RunReport, runScenario } from './r
 import type { Scenario } from './scenario.js'
 import { scenarios } from './scenarios.js'
 import { findScenario, resolveSettings } from './settings.js'
+import { runningStoreServices } from './store-service.js'
 
 const { values } = parseArgs({
   options: {
@@ -73,8 +74,11 @@ const broker = await startChaosBroker(Number(values.port))
 // Interrupted: the instances and the private broker go too (they would outlive the runner).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    log(`${signal}: killing ${runningInstances.size} instance(s) and stopping the broker`)
+    log(
+      `${signal}: killing ${runningInstances.size} instance(s), stopping ${runningStoreServices.size} store server(s) and the broker`,
+    )
     void Promise.all([...runningInstances].map((instance) => instance.kill()))
+      .then(() => Promise.all([...runningStoreServices].map((service) => service.close())))
       .then(() => broker.close())
       .finally(() => process.exit(130))
   })

@@ -33,6 +33,9 @@ export interface StoreService {
   close(): Promise<void>
 }
 
+/** Servers that run, so that the CLI can stop them when it is interrupted. */
+export const runningStoreServices = new Set<StoreService>()
+
 export async function startStoreService(
   kind: 's3' | 'redis',
   port: number,
@@ -77,6 +80,11 @@ export async function startStoreService(
     })
     try {
       await client.send(new CreateBucketCommand({ Bucket: bucket }))
+    } catch (error) {
+      await run('stop')
+      throw new Error(`chaos: could not create the bucket ${bucket} on ${url}: ${(error as Error).message}`, {
+        cause: error,
+      })
     } finally {
       client.destroy()
     }
@@ -88,15 +96,18 @@ export async function startStoreService(
       CHAOS_S3_SECRET_KEY: s3Credentials.secretAccessKey,
     }
   } else instanceEnv = { CHAOS_STORE: 'redis', CHAOS_REDIS_URL: url, CHAOS_REDIS_PREFIX: `chaos-${runId}` }
-  return {
+  const service: StoreService = {
     kind,
     url,
     instanceEnv,
     stop: () => run('stop'),
     start: () => run('start'),
     async close() {
+      runningStoreServices.delete(service)
       await run('stop')
       await rm(directory, { recursive: true, force: true })
     },
   }
+  runningStoreServices.add(service)
+  return service
 }
