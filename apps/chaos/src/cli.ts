@@ -1,14 +1,15 @@
-// npm run chaos -- --scenario r1|r2|r3|r4|all [--records N] [--ci] [--seed S] [--kills K]
-//   [--duration-s S] [--interval-s S] [--outage-s S] [--rate LINES_PER_S] [--port P] [--json]
+// npm run chaos -- --scenario r1|r2|r3|r4|r5|r6|all [--records N] [--ci] [--seed S] [--kills K]
+//   [--duration-s S] [--interval-s S] [--outage-s S] [--rate LINES_PER_S] [--port P] [--store-port P] [--json]
 // Starts a private broker (never the shared one), runs the scenarios one after the other, prints
 // each report, and exits with 1 when one failed.
 import { parseArgs } from 'node:util'
 import { startChaosBroker } from './broker.js'
 import { runningInstances } from './instances.js'
-import { formatReport, type RunReport, runScenario } from './run.js'
+import { defaultStorePort, formatReport, type RunReport, runScenario } from './run.js'
 import type { Scenario } from './scenario.js'
 import { scenarios } from './scenarios.js'
 import { findScenario, resolveSettings } from './settings.js'
+import { runningStoreServices } from './store-service.js'
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     'drain-timeout-s': { type: 'string' },
     rate: { type: 'string' },
     port: { type: 'string', default: '23092' },
+    'store-port': { type: 'string', default: String(defaultStorePort) },
     ci: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -31,10 +33,11 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(
     [
-      'usage: npm run chaos -- --scenario r1|r2|r3|r4|all [options]',
+      'usage: npm run chaos -- --scenario r1|r2|r3|r4|r5|r6|all [options]',
       ...scenarios.map((scenario) => `  ${scenario.name}  ${scenario.title}`),
       'options: --records N  --ci (the bounded CI sizes)  --seed S  --kills K (r1)  --duration-s S (r3)',
-      '         --interval-s S (r3)  --outage-s S (r2)  --rate LINES_PER_S  --drain-timeout-s S  --port P  --json',
+      '         --interval-s S (r3)  --outage-s S (r2, r5, r6)  --rate LINES_PER_S  --drain-timeout-s S  --port P',
+      '         --store-port P (the private S3 or Redis server of r5, r6)  --json',
     ].join('\n'),
   )
   process.exit(0)
@@ -71,8 +74,11 @@ const broker = await startChaosBroker(Number(values.port))
 // Interrupted: the instances and the private broker go too (they would outlive the runner).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    log(`${signal}: killing ${runningInstances.size} instance(s) and stopping the broker`)
+    log(
+      `${signal}: killing ${runningInstances.size} instance(s), stopping ${runningStoreServices.size} store server(s) and the broker`,
+    )
     void Promise.all([...runningInstances].map((instance) => instance.kill()))
+      .then(() => Promise.all([...runningStoreServices].map((service) => service.close())))
       .then(() => broker.close())
       .finally(() => process.exit(130))
   })
@@ -81,7 +87,7 @@ const reports: RunReport[] = []
 try {
   for (const { scenario, settings } of plans) {
     log(`${scenario.name}: ${scenario.title}`)
-    const report = await runScenario(scenario, settings, broker, log)
+    const report = await runScenario(scenario, settings, broker, log, Number(values['store-port']))
     reports.push(report)
     console.log(values.json ? JSON.stringify(report) : formatReport(report))
   }

@@ -5,6 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createApp, type StreamsConfig } from '@kstreams/core'
 import { type ProcessorFaults, processorFaultsFromEnv } from './processor-faults.js'
+import { countStoreFromEnv } from './store-backend.js'
 import { buildChaosTopology } from './topology.js'
 
 const write = (line: string) => process.stdout.write(`${line}\n`)
@@ -42,6 +43,7 @@ const app = createApp(
       words: required('CHAOS_WORDS_TOPIC'),
       output: required('CHAOS_OUTPUT_TOPIC'),
     },
+    store: countStoreFromEnv(process.env),
     ...(faults ? { beforeCount: (occurrence: number) => faults.beforeCount(occurrence, write, sleep) } : {}),
   }),
   config,

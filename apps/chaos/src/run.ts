@@ -8,11 +8,14 @@ import { InputFeeder } from './feeder.js'
 import { Instance, type UnexpectedExit } from './instances.js'
 import { OutputReader } from './output-reader.js'
 import type { ChaosBroker, Scenario, ScenarioContext, ScenarioSettings } from './scenario.js'
+import { type StoreService, startStoreService } from './store-service.js'
 import { OutputTally, type TallyReport } from './tally.js'
 import { seededRandom, truthOf } from './workload.js'
 
 export const partitions = 6
 const initialInstances = 3
+/** The private S3 or Redis server's port of R5 and R6 (the CLI's --store-port). */
+export const defaultStorePort = 23370
 
 export interface RunReport extends TallyReport {
   scenario: string
@@ -40,6 +43,7 @@ export async function runScenario(
   settings: ScenarioSettings,
   broker: ChaosBroker,
   log: (line: string) => void = () => {},
+  storePort = defaultStorePort,
 ): Promise<RunReport> {
   const startedAt = Date.now()
   const runDir = await mkdtemp(join(tmpdir(), `kstreams-chaos-${scenario.name}-`))
@@ -49,141 +53,160 @@ export async function runScenario(
     { prefix: `chaos-${scenario.name}-counts`, partitions },
   )
   const applicationId = `chaos-${scenario.name}-${input!.split('-').at(-1)}`
-  const workload = { lines: settings.records, seed: settings.seed }
-  const truth = truthOf(workload)
-  const tally = new OutputTally(truth)
-  const reader = new OutputReader({
-    bootstrapServers: broker.bootstrapServers,
-    topic: output!,
-    partitions,
-    tally,
-  })
-  await reader.start()
-  log(
-    `${scenario.name}: ${settings.records} lines (${truth.occurrences} words, ${truth.counts.size} distinct), seed ${settings.seed}, run directory ${runDir}`,
-  )
-
-  const unexpectedExits: UnexpectedExit[] = []
-  const faults: { [name: string]: number } = {}
-  const env = {
-    CHAOS_APP_ID: applicationId,
-    CHAOS_BOOTSTRAP_SERVERS: broker.bootstrapServers.join(','),
-    CHAOS_INPUT_TOPIC: input!,
-    CHAOS_WORDS_TOPIC: words!,
-    CHAOS_OUTPUT_TOPIC: output!,
-    ...scenario.instanceEnv?.(settings),
+  let store: StoreService | undefined
+  if (scenario.store) {
+    log(`${scenario.name}: starting a private ${scenario.store} server on 127.0.0.1:${storePort}`)
+    store = await startStoreService(scenario.store, storePort, applicationId)
   }
-  const instances: Instance[] = []
-  let slots = 0
-  let finished = false
-  const newInstance = (): Instance => {
-    slots += 1
-    const instance: Instance = new Instance({
-      name: `i${slots}`,
-      runDir,
-      env,
-      onUnexpectedExit: (exit) => {
-        const expected = exit.failure === undefined ? undefined : scenario.expectedFailures?.[exit.failure]
-        if (expected) {
-          faults[expected] = (faults[expected] ?? 0) + 1
-          log(
-            `${scenario.name}: instance ${exit.instance} stopped on ${exit.failure}, as the scenario makes it; restarting it`,
-          )
-          if (!finished) void instance.start()
-          return
-        }
-        unexpectedExits.push(exit)
-        log(
-          `${scenario.name}: instance ${exit.instance} exited on its own (code ${exit.code}, signal ${exit.signal})`,
-        )
-        // The run goes on (and fails): the instance comes back, as a supervisor would restart it.
-        if (!finished) void sleep(1000).then(() => (finished ? undefined : instance.start()))
-      },
+  try {
+    return await runWith(store)
+  } finally {
+    await store?.close()
+  }
+
+  async function runWith(store: StoreService | undefined): Promise<RunReport> {
+    const workload = { lines: settings.records, seed: settings.seed }
+    const truth = truthOf(workload)
+    const tally = new OutputTally(truth)
+    const reader = new OutputReader({
+      bootstrapServers: broker.bootstrapServers,
+      topic: output!,
+      partitions,
+      tally,
     })
-    return instance
-  }
-  for (let index = 0; index < initialInstances; index += 1) instances.push(newInstance())
-  await Promise.all(instances.map((instance) => instance.start()))
-  await Promise.all(instances.map((instance) => instance.waitRunning(120_000)))
-  log(`${scenario.name}: ${instances.length} instances running`)
+    await reader.start()
+    log(
+      `${scenario.name}: ${settings.records} lines (${truth.occurrences} words, ${truth.counts.size} distinct), seed ${settings.seed}, run directory ${runDir}`,
+    )
 
-  const feeder = new InputFeeder({
-    bootstrapServers: broker.bootstrapServers,
-    topic: input!,
-    workload,
-    ...(settings.linesPerSecond === undefined ? {} : { linesPerSecond: settings.linesPerSecond }),
-  })
-  const progressLog = setInterval(
-    () =>
-      log(
-        `${scenario.name}: ${tally.distinct} of ${truth.occurrences} words in the output (${(tally.progress * 100).toFixed(1)}%), ${feeder.produced} of ${settings.records} lines fed`,
-      ),
-    15_000,
-  ).unref()
-  const feeding = feeder.run()
-  const random = seededRandom(settings.seed ^ 0x5eed)
-  const context: ScenarioContext = {
-    broker,
-    settings,
-    instances,
-    newInstance,
-    tally,
-    reader,
-    feeder,
-    random,
-    log: (line) => log(`${scenario.name}: ${line}`),
-    faults,
-    failedChecks: [],
-  }
-  await scenario.run(context)
-  await feeding
-  log(`${scenario.name}: faults done (${JSON.stringify(context.faults)}); input fed; waiting for the output`)
-
-  const drainDeadline = Date.now() + settings.drainTimeoutMs
-  while (!tally.complete && Date.now() < drainDeadline) await sleep(250)
-  const drained = tally.complete
-  // Duplicates may still be on their way: wait until the output has been quiet for 3 s.
-  let quietSince = Date.now()
-  let lastCount = tally.recordsOut
-  const settleDeadline = Date.now() + 30_000
-  while (Date.now() - quietSince < 3000 && Date.now() < settleDeadline) {
-    await sleep(250)
-    if (tally.recordsOut !== lastCount) {
-      lastCount = tally.recordsOut
-      quietSince = Date.now()
+    const unexpectedExits: UnexpectedExit[] = []
+    const faults: { [name: string]: number } = {}
+    const env = {
+      CHAOS_APP_ID: applicationId,
+      CHAOS_BOOTSTRAP_SERVERS: broker.bootstrapServers.join(','),
+      CHAOS_INPUT_TOPIC: input!,
+      CHAOS_WORDS_TOPIC: words!,
+      CHAOS_OUTPUT_TOPIC: output!,
+      ...store?.instanceEnv,
+      ...scenario.instanceEnv?.(settings),
     }
-  }
-  finished = true
-  clearInterval(progressLog)
-  scenario.finalChecks?.(context)
-  await Promise.all(instances.map((instance) => instance.stop()))
-  await reader.stop()
+    const instances: Instance[] = []
+    let slots = 0
+    let finished = false
+    const newInstance = (): Instance => {
+      slots += 1
+      const instance: Instance = new Instance({
+        name: `i${slots}`,
+        runDir,
+        env,
+        onUnexpectedExit: (exit) => {
+          const expected = exit.failure === undefined ? undefined : scenario.expectedFailures?.[exit.failure]
+          if (expected) {
+            faults[expected] = (faults[expected] ?? 0) + 1
+            log(
+              `${scenario.name}: instance ${exit.instance} stopped on ${exit.failure}, as the scenario makes it; restarting it`,
+            )
+            if (!finished) void instance.start()
+            return
+          }
+          unexpectedExits.push(exit)
+          log(
+            `${scenario.name}: instance ${exit.instance} exited on its own (code ${exit.code}, signal ${exit.signal})`,
+          )
+          // The run goes on (and fails): the instance comes back, as a supervisor would restart it.
+          if (!finished) void sleep(1000).then(() => (finished ? undefined : instance.start()))
+        },
+      })
+      return instance
+    }
+    for (let index = 0; index < initialInstances; index += 1) instances.push(newInstance())
+    await Promise.all(instances.map((instance) => instance.start()))
+    await Promise.all(instances.map((instance) => instance.waitRunning(120_000)))
+    log(`${scenario.name}: ${instances.length} instances running`)
 
-  const report = tally.report()
-  const seconds = (Date.now() - startedAt) / 1000
-  const failedChecks = context.failedChecks
-  return {
-    scenario: scenario.name,
-    seed: settings.seed,
-    recordsIn: settings.records,
-    occurrences: truth.occurrences,
-    ...report,
-    faults: context.faults,
-    unexpectedExits,
-    failedChecks,
-    drained,
-    inputResends: feeder.resends,
-    seconds,
-    loadAverage: loadavg()
-      .map((value) => value.toFixed(1))
-      .join(' '),
-    runDir,
-    passed:
-      report.lost === 0 &&
-      report.keysShort === 0 &&
-      report.unexpected === 0 &&
-      unexpectedExits.length === 0 &&
-      failedChecks.length === 0,
+    const feeder = new InputFeeder({
+      bootstrapServers: broker.bootstrapServers,
+      topic: input!,
+      workload,
+      ...(settings.linesPerSecond === undefined ? {} : { linesPerSecond: settings.linesPerSecond }),
+    })
+    const progressLog = setInterval(
+      () =>
+        log(
+          `${scenario.name}: ${tally.distinct} of ${truth.occurrences} words in the output (${(tally.progress * 100).toFixed(1)}%), ${feeder.produced} of ${settings.records} lines fed`,
+        ),
+      15_000,
+    ).unref()
+    const feeding = feeder.run()
+    const random = seededRandom(settings.seed ^ 0x5eed)
+    const context: ScenarioContext = {
+      broker,
+      applicationId,
+      topics: { input: input!, words: words!, output: output! },
+      store,
+      settings,
+      instances,
+      newInstance,
+      tally,
+      reader,
+      feeder,
+      random,
+      log: (line) => log(`${scenario.name}: ${line}`),
+      faults,
+      failedChecks: [],
+    }
+    await scenario.run(context)
+    await feeding
+    log(
+      `${scenario.name}: faults done (${JSON.stringify(context.faults)}); input fed; waiting for the output`,
+    )
+
+    const drainDeadline = Date.now() + settings.drainTimeoutMs
+    while (!tally.complete && Date.now() < drainDeadline) await sleep(250)
+    const drained = tally.complete
+    // Duplicates may still be on their way: wait until the output has been quiet for 3 s.
+    let quietSince = Date.now()
+    let lastCount = tally.recordsOut
+    const settleDeadline = Date.now() + 30_000
+    while (Date.now() - quietSince < 3000 && Date.now() < settleDeadline) {
+      await sleep(250)
+      if (tally.recordsOut !== lastCount) {
+        lastCount = tally.recordsOut
+        quietSince = Date.now()
+      }
+    }
+    finished = true
+    clearInterval(progressLog)
+    scenario.finalChecks?.(context)
+    await Promise.all(instances.map((instance) => instance.stop()))
+    await reader.stop()
+
+    const report = tally.report()
+    const seconds = (Date.now() - startedAt) / 1000
+    const failedChecks = context.failedChecks
+    return {
+      scenario: scenario.name,
+      seed: settings.seed,
+      recordsIn: settings.records,
+      occurrences: truth.occurrences,
+      ...report,
+      faults: context.faults,
+      unexpectedExits,
+      failedChecks,
+      drained,
+      inputResends: feeder.resends,
+      seconds,
+      loadAverage: loadavg()
+        .map((value) => value.toFixed(1))
+        .join(' '),
+      runDir,
+      passed:
+        report.lost === 0 &&
+        report.keysShort === 0 &&
+        report.unexpected === 0 &&
+        unexpectedExits.length === 0 &&
+        failedChecks.length === 0,
+    }
   }
 }
 

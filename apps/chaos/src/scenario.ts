@@ -3,6 +3,7 @@ import type { DedicatedKafka } from '@kstreams/test-helpers'
 import type { InputFeeder } from './feeder.js'
 import type { Instance } from './instances.js'
 import type { OutputReader } from './output-reader.js'
+import type { StoreService } from './store-service.js'
 import type { OutputTally } from './tally.js'
 
 /** The private broker of a run (startChaosBroker): R2 stops and starts it. */
@@ -22,12 +23,17 @@ export interface ScenarioSettings {
   durationMs: number
   /** R3: time between two joins or leaves. */
   intervalMs: number
-  /** R2: how long the broker stays away. */
+  /** R2, R5, R6: how long the broker, S3 or Redis stays away. */
   outageMs: number
 }
 
 export interface ScenarioContext {
   broker: ChaosBroker
+  /** The instances' group (and transactional) id. */
+  applicationId: string
+  topics: { input: string; words: string; output: string }
+  /** R5, R6: the private S3 or Redis server that holds the counts (Scenario.store). */
+  store: StoreService | undefined
   settings: ScenarioSettings
   /** Every instance of the run, running or not. */
   instances: Instance[]
@@ -51,6 +57,11 @@ export interface Scenario {
   /** Settings at full scale and in the bounded CI run; the command line overrides them. */
   full: Partial<ScenarioSettings>
   ci: Partial<ScenarioSettings>
+  /**
+   * The count store on a private server of the run (R5: S3 through versitygw, R6: Redis) instead
+   * of LMDB with a changelog; the runner starts it before the instances and removes it at the end.
+   */
+  store?: 's3' | 'redis'
   /** Variables for every instance of the run. */
   instanceEnv?(settings: ScenarioSettings): { [name: string]: string }
   /**

@@ -1,6 +1,6 @@
 // The app under test: Kafka Streams' word count with its repartition. Sub-topology 1 splits each
 // line into words keyed by word (to the words topic); sub-topology 2 counts each word in an LMDB
-// store with a changelog and writes `<occurrence id> <count>` for every occurrence it counted, so
+// store (LMDB with a changelog, or S3 or Redis: store-backend.ts) and writes `<occurrence id> <count>` for every occurrence it counted, so
 // the runner can check each occurrence against the truth.
 import {
   type KeyValueStore,
@@ -10,7 +10,7 @@ import {
   type Topology,
   TopologyBuilder,
 } from '@kstreams/core'
-import { createLmdbBackend } from '@kstreams/store-lmdb'
+import type { CountStore } from './store-backend.js'
 import { maxWordsPerLine, parseLine } from './workload.js'
 
 export interface ChaosTopics {
@@ -21,13 +21,15 @@ export interface ChaosTopics {
 
 export interface ChaosTopologyOptions {
   topics: ChaosTopics
+  /** The count store's backend, and whether it has a changelog. */
+  store: CountStore
   /** Runs before each count (the slow and hung processors of R4). */
   beforeCount?: (occurrence: number) => Promise<void> | void
 }
 
 export const countStoreName = 'word-counts'
 
-export function buildChaosTopology({ topics, beforeCount }: ChaosTopologyOptions): Topology {
+export function buildChaosTopology({ topics, store, beforeCount }: ChaosTopologyOptions): Topology {
   return new TopologyBuilder()
     .addSource('lines', { topics: [topics.input], keySerde: serdes.string(), valueSerde: serdes.string() })
     .addProcessor('split', { parents: ['lines'] }, () => {
@@ -62,7 +64,8 @@ export function buildChaosTopology({ topics, beforeCount }: ChaosTopologyOptions
       stores.keyValue(countStoreName, {
         keySerde: serdes.string(),
         valueSerde: serdes.int64(),
-        backend: createLmdbBackend(),
+        logging: store.logging,
+        backend: store.backend,
       }),
     )
     .addProcessor('count', { parents: ['words'], stores: [countStoreName] }, () => {
