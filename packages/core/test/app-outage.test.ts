@@ -20,6 +20,7 @@ import {
   TopologyBuilder,
 } from '../src/index.js'
 import { SimulatedKafka } from '../src/testing/index.js'
+import { countingTopology } from './counting-topology.js'
 import { until } from './until.js'
 
 it('reports a produce failure during a broker outage as the outage: one KSTREAMS_KAFKA error naming the brokers and how long', async () => {
@@ -101,37 +102,7 @@ it('a store that says its owner was fenced loses that task, not the app: it is r
       return wrapped
     },
   }
-  const topology = new TopologyBuilder()
-    .addSource('words', { topics: ['words'], keySerde: serdes.string(), valueSerde: serdes.string() })
-    .addStore(
-      stores.keyValue('counts', { keySerde: serdes.string(), valueSerde: serdes.int64(), backend: fencing }),
-    )
-    .addProcessor(
-      'count',
-      { parents: ['words'], stores: ['counts'] },
-      (): Processor<string, string, string, bigint> => {
-        let context: ProcessorContext<string, bigint>
-        let counts: KeyValueStore<string, bigint>
-        return {
-          init: (processorContext) => {
-            context = processorContext
-            counts = context.getStore<KeyValueStore<string, bigint>>('counts')
-          },
-          process: async (record) => {
-            const count = ((await counts.get(record.key)) ?? 0n) + 1n
-            await counts.put(record.key, count)
-            context.forward({ ...record, value: count })
-          },
-        }
-      },
-    )
-    .addSink('out', {
-      topic: 'counts',
-      keySerde: serdes.string(),
-      valueSerde: serdes.int64(),
-      parents: ['count'],
-    })
-    .build()
+  const topology = countingTopology(fencing)
   const errors: string[] = []
   const app = createApp(topology, {
     applicationId: 'fenced-store',

@@ -1,18 +1,7 @@
 import { expect, it } from 'vitest'
-import {
-  createApp,
-  FencedError,
-  type GroupConsumer,
-  type KafkaPort,
-  type KeyValueStore,
-  type Processor,
-  type ProcessorContext,
-  serdes,
-  silentLogger,
-  stores,
-  TopologyBuilder,
-} from '../src/index.js'
+import { createApp, FencedError, type GroupConsumer, type KafkaPort, silentLogger } from '../src/index.js'
 import { SimulatedKafka } from '../src/testing/index.js'
+import { countingTopology } from './counting-topology.js'
 import { until } from './until.js'
 
 // Found by the chaos runner (apps/chaos, R3): a member whose session expired while one of its tasks
@@ -57,35 +46,7 @@ it('a member fenced while a task restores loses that task, not the app: it is re
     createProducer: (options) => port.createProducer(options),
     createAdmin: (options) => port.createAdmin(options),
   }
-  const topology = new TopologyBuilder()
-    .addSource('words', { topics: ['words'], keySerde: serdes.string(), valueSerde: serdes.string() })
-    .addStore(stores.keyValue('counts', { keySerde: serdes.string(), valueSerde: serdes.int64() }))
-    .addProcessor(
-      'count',
-      { parents: ['words'], stores: ['counts'] },
-      (): Processor<string, string, string, bigint> => {
-        let context: ProcessorContext<string, bigint>
-        let counts: KeyValueStore<string, bigint>
-        return {
-          init: (processorContext) => {
-            context = processorContext
-            counts = context.getStore<KeyValueStore<string, bigint>>('counts')
-          },
-          process: async (record) => {
-            const count = ((await counts.get(record.key)) ?? 0n) + 1n
-            await counts.put(record.key, count)
-            context.forward({ ...record, value: count })
-          },
-        }
-      },
-    )
-    .addSink('out', {
-      topic: 'counts',
-      keySerde: serdes.string(),
-      valueSerde: serdes.int64(),
-      parents: ['count'],
-    })
-    .build()
+  const topology = countingTopology()
   const errors: string[] = []
   let fatal: Error | undefined
   const app = createApp(topology, {
