@@ -11,7 +11,7 @@ import {
   TopologyError,
 } from '../../src/index.js'
 import { TopologyTestDriver } from '../../src/testing/index.js'
-import { builder as dslBuilder, string, withDriver } from '../dsl/helpers.js'
+import { builder as dslBuilder, ordersAndCustomers, string, withDriver } from '../dsl/helpers.js'
 
 interface Order {
   customer: string | null
@@ -232,13 +232,8 @@ describe('foreign-key table–table join (KIP-213)', () => {
   it('the result table can be re-grouped: counts per customer region follow moves, region changes and deletes', async () => {
     const { builder: streams } = dslBuilder()
     const orderSerde = serdes.json<{ customer: string }>()
-    const orders = streams.table('orders', { key: string, value: orderSerde, materialized: { as: 'orders' } })
     // A customer's row is its region.
-    const customers = streams.table('customers', {
-      key: string,
-      value: string,
-      materialized: { as: 'customers' },
-    })
+    const { orders, customers } = ordersAndCustomers(streams, orderSerde)
     orders
       .join(
         customers,
