@@ -219,7 +219,6 @@ function sendSubscriptions<K, VL, KO, VR, VOut>(
           })
         const result = async (joined: Joined<VL, VR> | undefined) => {
           const update = await results.replace(key, joined)
-          if (!update) return
           // Kafka Streams has the right side delete an inner join's result, which stamps it with the
           // right row's time too; a left join's result goes out with the left update's time.
           const rightTime = join.type === 'inner' ? update.replaced?.rightTimestamp : undefined
@@ -229,7 +228,7 @@ function sendSubscriptions<K, VL, KO, VR, VOut>(
         if (moved) subscribe(oldForeignKey, UNSUBSCRIBE, undefined)
         if (newValue === undefined) {
           // The row is gone: its result goes now; answers still on their way are stale (no row).
-          await result(undefined)
+          if (oldValue !== undefined) await result(undefined)
           return
         }
         const leftBytes = serializeNonNull(
@@ -240,14 +239,15 @@ function sendSubscriptions<K, VL, KO, VR, VOut>(
         )
         if (newForeignKey === undefined) {
           // The row references nothing: no right row can join it.
-          const alone = {
-            left: newValue,
-            leftBytes,
-            right: null,
-            rightBytes: undefined,
-            rightTimestamp: undefined,
-          }
-          await result(join.type === 'left' ? alone : undefined)
+          if (join.type === 'left') {
+            await result({
+              left: newValue,
+              leftBytes,
+              right: null,
+              rightBytes: undefined,
+              rightTimestamp: undefined,
+            })
+          } else if (oldValue !== undefined) await result(undefined)
           return
         }
         // An inner join answers without a row too when the reference moved, to delete the old result.
@@ -377,7 +377,6 @@ function resolveResponses<K, VL, KO, VR, VOut>(
             ? undefined
             : { left: row, leftBytes, right, rightBytes: value, rightTimestamp }
         const update = await results.replace(key, joined)
-        if (!update) return
         context.forward({ key, value: update.change, timestamp: record.timestamp, headers: record.headers })
       },
     }
@@ -411,17 +410,18 @@ class Results<K, VL, KO, VR, VOut> {
 
   /**
    * Makes `joined` (undefined: no result) the key's result; returns the change and the entry it
-   * replaced, or undefined when the key had no result and has none.
+   * replaced. A tombstone for a key without a result is still a change (both values undefined), as
+   * Kafka Streams sends one when it cannot know whether the row joined, and as a result written
+   * before the store existed must still be deleted downstream.
    */
   async replace(
     key: K,
     joined: Joined<VL, VR> | undefined,
-  ): Promise<{ change: Change<VOut>; replaced: ResultEntry | undefined } | undefined> {
+  ): Promise<{ change: Change<VOut>; replaced: ResultEntry | undefined }> {
     const stored = await this.#store.get(key)
     const replaced = stored === undefined ? undefined : parseResultEntry(stored)
     if (joined === undefined) {
-      if (replaced === undefined) return undefined
-      await this.#store.delete(key)
+      if (replaced !== undefined) await this.#store.delete(key)
     } else {
       const { leftBytes: left, rightBytes: right, rightTimestamp } = joined
       await this.#store.put(key, resultEntry({ left, right, rightTimestamp }))
