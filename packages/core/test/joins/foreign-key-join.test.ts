@@ -11,7 +11,8 @@ import {
   TopologyError,
 } from '../../src/index.js'
 import { TopologyTestDriver } from '../../src/testing/index.js'
-import { builder as dslBuilder, ordersAndCustomers, string, withDriver } from '../dsl/helpers.js'
+import { builder as dslBuilder, string, withDriver } from '../dsl/helpers.js'
+import { changeRows, ordersPerRegion } from './helpers.js'
 
 interface Order {
   customer: string | null
@@ -72,15 +73,7 @@ function setup(type: 'inner' | 'left') {
     /** [order id, result or '-' for a tombstone] */
     read: () => output.readRecords().map((record) => [record.key, record.value.newValue ?? '-']),
     /** [order id, new result, old result ('-': none), timestamp] */
-    changes: () =>
-      output
-        .readRecords()
-        .map((record) => [
-          record.key,
-          record.value.newValue ?? '-',
-          record.value.oldValue ?? '-',
-          record.timestamp,
-        ]),
+    changes: () => changeRows(output.readRecords()),
   }
 }
 
@@ -236,22 +229,7 @@ describe('foreign-key table–table join (KIP-213)', () => {
 
   it('the result table can be re-grouped: counts per customer region follow moves, region changes and deletes', async () => {
     const { builder: streams } = dslBuilder()
-    const orderSerde = serdes.json<{ customer: string }>()
-    // A customer's row is its region.
-    const { orders, customers } = ordersAndCustomers(streams, orderSerde)
-    orders
-      .join(
-        customers,
-        (order) => order.customer,
-        (_order, region) => region,
-        { named: 'oc' },
-      )
-      .groupBy((order, region) => ({ key: region, value: order }), {
-        key: string,
-        value: string,
-        named: 'by-region',
-      })
-      .count({ as: 'per-region' })
+    ordersPerRegion(streams)
     const topology = streams.build()
     expect([...topology.stores.keys()].filter((name) => name.startsWith('oc-'))).toEqual([
       'oc-subscription-store',
@@ -259,7 +237,7 @@ describe('foreign-key table–table join (KIP-213)', () => {
       'oc-results',
     ])
     await withDriver(topology, async (driver) => {
-      const orderInput = driver.createInputTopic('orders', string, orderSerde)
+      const orderInput = driver.createInputTopic('orders', string, serdes.json<{ customer: string }>())
       const customerInput = driver.createInputTopic('customers', string, string)
       const counts = async () => {
         const store = await driver.getStore<KeyValueStore<string, number>>('per-region')
