@@ -11,7 +11,7 @@ import {
   type WindowedKey,
   windowedKeySerde,
 } from '../../src/index.js'
-import { builder, number, string, withDriver } from '../dsl/helpers.js'
+import { builder, number, ordersAndCustomers, string, withDriver } from '../dsl/helpers.js'
 
 const pair = (left: string | null, right: string | null) => `${left} - ${right}`
 
@@ -248,12 +248,7 @@ describe('foreign-key join (Kafka Streams docs, "KTable-KTable Foreign-Key Join"
   it('orders ⋈ customers by customer id: the final joined table', async () => {
     const { builder: streams } = builder()
     const orderSerde = serdes.json<{ customer: string; total: number }>()
-    const orders = streams.table('orders', { key: string, value: orderSerde, materialized: { as: 'orders' } })
-    const customers = streams.table('customers', {
-      key: string,
-      value: string,
-      materialized: { as: 'customers' },
-    })
+    const { orders, customers } = ordersAndCustomers(streams, orderSerde)
     orders.join(
       customers,
       (order) => order.customer,

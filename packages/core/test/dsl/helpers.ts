@@ -1,4 +1,4 @@
-import { StreamsBuilder, serdes, silentLogger, type Topology } from '../../src/index.js'
+import { type Serde, StreamsBuilder, serdes, silentLogger, type Topology } from '../../src/index.js'
 import { TopologyTestDriver } from '../../src/testing/index.js'
 
 export const string = serdes.string()
@@ -21,5 +21,16 @@ export async function withDriver(
     await test(driver)
   } finally {
     await driver.close()
+  }
+}
+
+/**
+ * The foreign-key join tests' tables: `orders` (values of `orderSerde`) and `customers` (string
+ * rows), string keys, each in a store of its topic's name.
+ */
+export function ordersAndCustomers<O>(streams: StreamsBuilder, orderSerde: Serde<O>) {
+  return {
+    orders: streams.table('orders', { key: string, value: orderSerde, materialized: { as: 'orders' } }),
+    customers: streams.table('customers', { key: string, value: string, materialized: { as: 'customers' } }),
   }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createApp, joinWindows, serdes, silentLogger, TopologyError } from '../../src/index.js'
 import { SimulatedKafka } from '../../src/testing/index.js'
-import { builder, number, string, withDriver } from './helpers.js'
+import { builder, number, ordersAndCustomers, string, withDriver } from './helpers.js'
 
 const NULL = null as unknown as string
 
@@ -103,16 +103,7 @@ describe('DSL joins', () => {
 
   it('KTable.join with a foreign-key extractor (KIP-213) creates subscription and response topics', async () => {
     const { builder: streams } = builder()
-    const orders = streams.table('orders', {
-      key: string,
-      value: serdes.json<{ customer: string }>(),
-      materialized: { as: 'orders' },
-    })
-    const customers = streams.table('customers', {
-      key: string,
-      value: string,
-      materialized: { as: 'customers' },
-    })
+    const { orders, customers } = ordersAndCustomers(streams, serdes.json<{ customer: string }>())
     orders
       .join(
         customers,

@@ -3,7 +3,6 @@
 // SimulatedKafka.
 import { expect, it } from 'vitest'
 import {
-  createApp,
   type KeyValueStore,
   type ProcessorContext,
   StreamsBuilder,
@@ -11,6 +10,7 @@ import {
   silentLogger,
 } from '../../src/index.js'
 import { SimulatedKafka } from '../../src/testing/index.js'
+import { simulatedApp } from '../simulated-app.js'
 import { until } from '../until.js'
 
 /** Users as a table restored from "users"; each lookup of a user id answers with the user's row. */
@@ -55,16 +55,7 @@ it('restores a table from its source topic, up to the committed input, with no c
   for (const topic of ['users', 'lookups', 'answers']) kafka.createTopic(topic, 1)
   const text = (key: string, value: string | null) => ({ key, value })
   kafka.produce('users', [text('u1', 'alice'), text('u2', 'bob'), text('u1', 'alice-2'), text('u2', null)])
-  const start = (name: string) =>
-    createApp(topology(), {
-      applicationId: 'users-app',
-      bootstrapServers: ['sim:9092'],
-      kafka: kafka.port(name),
-      commitIntervalMs: 20,
-      handleSignals: false,
-      logger: silentLogger,
-      onFatalError: () => {},
-    })
+  const start = (name: string) => simulatedApp(topology(), kafka, name, 'users-app')
   expect(topology().describe().text).toContain('users-store (in memory, restored from source topic users')
   const first = start('first')
   await first.start()

@@ -101,6 +101,8 @@ describe('joins on a real broker', () => {
       `${applicationId}-oc-subscription-registration-topic`,
       `${applicationId}-oc-subscription-response-topic`,
       `${applicationId}-oc-subscription-store-changelog`,
+      `${applicationId}-oc-right-timestamps-changelog`,
+      `${applicationId}-oc-results-changelog`,
       `${applicationId}-orders-changelog`,
       `${applicationId}-customers-changelog`,
     )

@@ -1,14 +1,18 @@
+import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { materialize } from '../../src/dsl/changes.js'
 import {
   addForeignKeyJoin,
   type Change,
+  type KeyValueStore,
   serdes,
   stores,
   TopologyBuilder,
   TopologyError,
 } from '../../src/index.js'
 import { TopologyTestDriver } from '../../src/testing/index.js'
+import { builder as dslBuilder, string, withDriver } from '../dsl/helpers.js'
+import { changeRows, ordersPerRegion } from './helpers.js'
 
 interface Order {
   customer: string | null
@@ -68,6 +72,8 @@ function setup(type: 'inner' | 'left') {
     customers: driver.createInputTopic('customers', serdes.string(), serdes.string()),
     /** [order id, result or '-' for a tombstone] */
     read: () => output.readRecords().map((record) => [record.key, record.value.newValue ?? '-']),
+    /** [order id, new result, old result ('-': none), timestamp] */
+    changes: () => changeRows(output.readRecords()),
   }
 }
 
@@ -138,6 +144,122 @@ describe('foreign-key table–table join (KIP-213)', () => {
     await response.pipeInput(new TextEncoder().encode('o1'), stale)
     expect(read()).toEqual([])
     await driver.close()
+  })
+
+  it("timestamps as Kafka Streams gives them: an answer to a left update has the later of both rows' times, an answer to a right change has the change's", async () => {
+    const { driver, orders, customers, changes } = setup('inner')
+    // The right row is newer than the left row that subscribes: the result has the right row's time.
+    await customers.pipeInput('c1', 'alice', 200)
+    await orders.pipeInput('o1', { customer: 'c1', amount: 10 }, 100)
+    expect(changes()).toEqual([['o1', '10:alice', '-', 200]])
+    await orders.pipeInput('o1', { customer: 'c1', amount: 11 }, 300)
+    expect(changes()).toEqual([['o1', '11:alice', '10:alice', 300]])
+    // A right change answers with its own time, even when the left row is newer
+    // (Kafka Streams' ForeignTableJoinProcessorSupplier forwards the right record's timestamp).
+    await customers.pipeInput('c1', 'alice-2', 250)
+    expect(changes()).toEqual([['o1', '11:alice-2', '11:alice', 250]])
+    // A left row whose right row comes later: the right row's arrival answers it.
+    await orders.pipeInput('o2', { customer: 'c2', amount: 20 }, 400)
+    expect(changes()).toEqual([])
+    await customers.pipeInput('c2', 'bob', 500)
+    expect(changes()).toEqual([['o2', '20:bob', '-', 500]])
+    await orders.pipeInput('o2', { customer: 'c2', amount: 21 }, 450)
+    expect(changes()).toEqual([['o2', '21:bob', '20:bob', 500]])
+    // A left row that moves is answered by its new right row, at the later of the two times.
+    await orders.pipeInput('o1', { customer: 'c2', amount: 12 }, 320)
+    expect(changes()).toEqual([['o1', '12:bob', '11:alice-2', 500]])
+    // An inner join's result deleted on the left side: the later of the delete's and the right row's times.
+    await orders.pipeInput('o1', null as unknown as Order, 480)
+    expect(changes()).toEqual([['o1', '-', '12:bob', 500]])
+    await orders.pipeInput('o2', { customer: null, amount: 22 }, 490)
+    expect(changes()).toEqual([['o2', '-', '21:bob', 500]])
+    // A right row deleted: its subscribers' results go, at the delete's time.
+    await orders.pipeInput('o3', { customer: 'c1', amount: 30 }, 900)
+    await customers.pipeInput('c1', NULL, 600)
+    expect(changes()).toEqual([
+      ['o3', '30:alice-2', '-', 900],
+      ['o3', '-', '30:alice-2', 600],
+    ])
+    // A row that never joined still sends a tombstone when it goes, as Kafka Streams does (it cannot
+    // know whether the row joined; nor can this join for a result written before its store existed).
+    await orders.pipeInput('o4', { customer: 'c9', amount: 40 }, 700)
+    await orders.pipeInput('o4', null as unknown as Order, 710)
+    expect(changes()).toEqual([['o4', '-', '-', 710]])
+    await driver.close()
+  })
+
+  it("timestamps of a left join: its results deleted or joined with null on the left side have the left update's time", async () => {
+    const { driver, orders, customers, changes } = setup('left')
+    await customers.pipeInput('c1', 'alice', 200)
+    await orders.pipeInput('o1', { customer: 'c1', amount: 10 }, 100)
+    await orders.pipeInput('o2', { customer: 'c1', amount: 20 }, 110)
+    expect(changes()).toEqual([
+      ['o1', '10:alice', '-', 200],
+      ['o2', '20:alice', '-', 200],
+    ])
+    // Kafka Streams sends these with a null foreign key, which looks up no right row.
+    await orders.pipeInput('o1', null as unknown as Order, 150)
+    await orders.pipeInput('o2', { customer: null, amount: 21 }, 160)
+    expect(changes()).toEqual([
+      ['o1', '-', '10:alice', 150],
+      ['o2', '21:null', '20:alice', 160],
+    ])
+    await driver.close()
+  })
+
+  it("reads answers of the previous format (version 1, without the right row's timestamp)", async () => {
+    const { driver, orders, changes } = setup('left')
+    const order = { customer: 'c1', amount: 10 }
+    await orders.pipeInput('o1', order, 100)
+    expect(changes()).toEqual([['o1', '10:null', '-', 100]])
+    const response = driver.createInputTopic(
+      'test-driver-order-customer-subscription-response-topic',
+      serdes.bytes(),
+      serdes.bytes(),
+    )
+    // version | partition (u32) | MD5 of the left row | has a row | the row
+    const hash = createHash('md5')
+      .update(serdes.json<Order>().serialize(order, {} as never)!)
+      .digest()
+    const answer = new Uint8Array([1, 0, 0, 0, 0, ...hash, 1, ...new TextEncoder().encode('alice')])
+    await response.pipeInput(new TextEncoder().encode('o1'), answer, 300)
+    expect(changes()).toEqual([['o1', '10:alice', '10:null', 300]])
+    await driver.close()
+  })
+
+  it('the result table can be re-grouped: counts per customer region follow moves, region changes and deletes', async () => {
+    const { builder: streams } = dslBuilder()
+    ordersPerRegion(streams)
+    const topology = streams.build()
+    expect([...topology.stores.keys()].filter((name) => name.startsWith('oc-'))).toEqual([
+      'oc-subscription-store',
+      'oc-right-timestamps',
+      'oc-results',
+    ])
+    await withDriver(topology, async (driver) => {
+      const orderInput = driver.createInputTopic('orders', string, serdes.json<{ customer: string }>())
+      const customerInput = driver.createInputTopic('customers', string, string)
+      const counts = async () => {
+        const store = await driver.getStore<KeyValueStore<string, number>>('per-region')
+        const rows: { [region: string]: number } = {}
+        for await (const { key, value } of store.all()) rows[key] = value
+        return rows
+      }
+      await customerInput.pipeInput('c1', 'eu')
+      await customerInput.pipeInput('c2', 'us')
+      await orderInput.pipeInput('o1', { customer: 'c1' })
+      await orderInput.pipeInput('o2', { customer: 'c1' })
+      await orderInput.pipeInput('o3', { customer: 'c2' })
+      expect(await counts()).toEqual({ eu: 2, us: 1 })
+      await orderInput.pipeInput('o1', { customer: 'c2' })
+      expect(await counts()).toEqual({ eu: 1, us: 2 })
+      await customerInput.pipeInput('c1', 'asia')
+      expect(await counts()).toEqual({ eu: 0, us: 2, asia: 1 })
+      await orderInput.pipeInput('o3', null as unknown as { customer: string })
+      expect(await counts()).toEqual({ eu: 0, us: 1, asia: 1 })
+      await customerInput.pipeInput('c2', null as unknown as string)
+      expect(await counts()).toEqual({ eu: 0, us: 0, asia: 1 })
+    })
   })
 
   it('declares its subscription and response topics as internal topics, partitioned like the right and the left table', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { materialize } from '../../src/dsl/changes.js'
 import { type Change, serdes, stores, TopologyBuilder, tableTableJoin } from '../../src/index.js'
 import { TopologyTestDriver } from '../../src/testing/index.js'
+import { changeRows } from './helpers.js'
 
 type JoinType = 'inner' | 'left' | 'outer'
 
@@ -48,15 +49,7 @@ function setup(type: JoinType) {
     left: driver.createInputTopic('left', serdes.string(), serdes.string()),
     right: driver.createInputTopic('right', serdes.string(), serdes.string()),
     /** [key, new, old, timestamp]; a missing value reads as '-'. */
-    read: () =>
-      output
-        .readRecords()
-        .map((record) => [
-          record.key,
-          record.value.newValue ?? '-',
-          record.value.oldValue ?? '-',
-          record.timestamp,
-        ]),
+    read: () => changeRows(output.readRecords()),
   }
 }
 

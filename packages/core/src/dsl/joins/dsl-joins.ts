@@ -309,7 +309,7 @@ function foreignKeyJoin<K, V>(
     left: side(table, 'left'),
     right: side(other, 'right'),
   } as never)
-  return result(table, output, table.keySerde!, options, table.sourceTopics, false)
+  return result(table, output, table.keySerde!, options, table.sourceTopics, true)
 }
 
 /** The join's result table, with a store of its own when `materialized` names one. */

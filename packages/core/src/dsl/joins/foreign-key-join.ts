@@ -5,19 +5,42 @@
 // in a store, answers each with the right row, and answers every subscriber of a right key when
 // that row changes. Answers go to the response topic, into the left row's partition, where an
 // answer whose hash is not the hash of the left row's current value is stale and dropped (the left
-// row changed since), so results never go back in time. Results carry the new value only (as a
-// non-materialized Kafka Streams FK join): a result's new value undefined is a tombstone.
+// row changed since), so results never go back in time.
+// Results carry the new and the old value (so the result table can be grouped or joined): the join
+// keeps each result, as the left and right rows it joined, in `<name>-results`; a result's new
+// value undefined is a tombstone. Timestamps follow Kafka Streams: the answer to a subscription
+// has the larger of the left row's (the subscription's) and the right row's timestamps (kept in
+// `<name>-right-timestamps`, since the right table's store holds values only); the answers to a
+// right row's change have that change's timestamp; an inner join's result deleted on the left side
+// (row deleted, no reference any more) has the larger of the left update's and the right row's
+// timestamps, a left join's has the left update's.
 import { createHash } from 'node:crypto'
 import { TopologyError } from '../../errors.js'
 import type { ProcessorContext, ProcessorSupplier } from '../../processor.js'
 import type { Record } from '../../record.js'
 import type { Serde, SerdeContext } from '../../serde.js'
-import { bytes } from '../../serdes.js'
-import { readUint32, writeUint32 } from '../../state/key-bytes.js'
+import { bytes, float64 } from '../../serdes.js'
+import { readUint32 } from '../../state/key-bytes.js'
 import { type KeyValueStore, keyValueStore } from '../../state/key-value-store.js'
 import type { StoreBackendFactory } from '../../state/store-backend.js'
 import type { TopologyBuilder } from '../../topology.js'
 import type { Change } from '../changes.js'
+import {
+  ANSWER_EVEN_WITHOUT_ROW,
+  ANSWER_ONLY_WITH_ROW,
+  answer,
+  parseAnswer,
+  parseResultEntry,
+  parseSubscriberEntry,
+  parseSubscription,
+  type ResultEntry,
+  resultEntry,
+  sameBytes,
+  subscriberEntry,
+  subscription,
+  subscriptionKey,
+  UNSUBSCRIBE,
+} from './foreign-key-wire.js'
 import { serializeNonNull } from './list-serde.js'
 import { passThrough } from './pass-through.js'
 
@@ -39,8 +62,8 @@ export interface ForeignKeyJoinTable<K, V> {
 export type ForeignKeyJoinOptions<K, VL, KO, VR, VOut> = ForeignKeyJoin<K, VL, VR, VOut> & {
   /**
    * Names the join's parts: `<name>-subscription-registration-topic`,
-   * `<name>-subscription-response-topic` (both internal: `<applicationId>-…`) and
-   * `<name>-subscription-store`.
+   * `<name>-subscription-response-topic` (both internal: `<applicationId>-…`) and the stores
+   * `<name>-subscription-store`, `<name>-right-timestamps` and `<name>-results`.
    */
   name: string
   /** The right table's key of a left row; null or undefined: the row references nothing. */
@@ -51,13 +74,6 @@ export type ForeignKeyJoinOptions<K, VL, KO, VR, VOut> = ForeignKeyJoin<K, VL, V
 }
 
 type AnyBuilder = TopologyBuilder<{ [name: string]: readonly [unknown, unknown] }>
-
-// What a subscription asks for.
-const UNSUBSCRIBE = 0
-const ANSWER_EVEN_WITHOUT_ROW = 1
-const ANSWER_ONLY_WITH_ROW = 2
-const VERSION = 1
-const HASH_BYTES = 16
 
 /**
  * Adds a foreign-key join to `builder` and returns the name of the node that forwards its results
@@ -94,6 +110,8 @@ export function addForeignKeyJoin<K, VL, KO, VR, VOut>(
   const registration = `${name}-subscription-registration-topic`
   const response = `${name}-subscription-response-topic`
   const subscriptions = `${name}-subscription-store`
+  const rightTimestamps = `${name}-right-timestamps`
+  const results = `${name}-results`
   const names = {
     send: `${name}-subscription-send`,
     registrationSink: `${name}-subscription-sink`,
@@ -111,29 +129,32 @@ export function addForeignKeyJoin<K, VL, KO, VR, VOut>(
     ...options,
     joiner: options.joiner as (left: VL, right: VR | null, key: K) => VOut,
     subscriptions,
+    rightTimestamps,
+    results,
     names,
   }
+  const backend = options.backend ? { backend: options.backend } : {}
   builder
     .addInternalTopic(registration, { partitions: { sameAs: [...right.sourceTopics] }, kind: 'subscription' })
     .addInternalTopic(response, { partitions: { sameAs: [...left.sourceTopics] }, kind: 'response' })
-    .addStore(
-      keyValueStore(subscriptions, {
-        keySerde: raw,
-        valueSerde: raw,
-        ...(options.backend ? { backend: options.backend } : {}),
-      }),
+    .addStore(keyValueStore(subscriptions, { keySerde: raw, valueSerde: raw, ...backend }))
+    .addStore(keyValueStore(rightTimestamps, { keySerde: raw, valueSerde: float64(), ...backend }))
+    .addStore(keyValueStore(results, { keySerde: left.keySerde, valueSerde: raw, ...backend }))
+    .addProcessor(
+      names.send,
+      { parents: [left.node], stores: [results] },
+      sendSubscriptions(definition) as never,
     )
-    .addProcessor(names.send, { parents: [left.node] }, sendSubscriptions(definition) as never)
     .addSink(names.registrationSink, { parents: [names.send], topic: registration, ...wire })
     .addSource(names.registrationSource, { topics: [registration], ...wire })
     .addProcessor(
       names.receive,
-      { parents: [names.registrationSource], stores: [subscriptions, right.store] },
+      { parents: [names.registrationSource], stores: [subscriptions, right.store, rightTimestamps] },
       receiveSubscriptions(definition) as never,
     )
     .addProcessor(
       names.rightChanges,
-      { parents: [right.node], stores: [subscriptions] },
+      { parents: [right.node], stores: [subscriptions, rightTimestamps] },
       answerSubscribers(definition) as never,
     )
     .addSink(names.responseSink, {
@@ -146,7 +167,7 @@ export function addForeignKeyJoin<K, VL, KO, VR, VOut>(
     .addSource(names.responseSource, { topics: [response], ...wire })
     .addProcessor(
       names.resolve,
-      { parents: [names.responseSource], stores: [left.store] },
+      { parents: [names.responseSource], stores: [left.store, results] },
       resolveResponses(definition) as never,
     )
     .addProcessor(names.result, { parents: [names.resolve, names.send] }, passThrough as never)
@@ -156,6 +177,8 @@ export function addForeignKeyJoin<K, VL, KO, VR, VOut>(
 type Definition<K, VL, KO, VR, VOut> = ForeignKeyJoinOptions<K, VL, KO, VR, VOut> & {
   joiner: (left: VL, right: VR | null, key: K) => VOut
   subscriptions: string
+  rightTimestamps: string
+  results: string
   names: { registrationSink: string; result: string }
 }
 
@@ -172,18 +195,21 @@ function sendSubscriptions<K, VL, KO, VR, VOut>(
   }
   return () => {
     let context: ProcessorContext<unknown, unknown>
+    let results: Results<K, VL, KO, VR, VOut>
     let partition = 0
     return {
       init: (processorContext) => {
         context = processorContext
+        results = new Results(join, context.getStore(join.results))
         partition = Number(context.taskId.split('_').at(-1))
       },
-      process: (record: Record<K, Change<VL>>) => {
+      process: async (record: Record<K, Change<VL>>) => {
         if (record.key === null || record.key === undefined || !record.value) return
+        const key = record.key
         const { newValue, oldValue } = record.value
-        const primaryKey = serializeNonNull(join.left.keySerde, record.key, serdeContext, 'a primary key')
-        const newForeignKey = foreignKeyBytes(record.key, newValue)
-        const oldForeignKey = foreignKeyBytes(record.key, oldValue)
+        const primaryKey = serializeNonNull(join.left.keySerde, key, serdeContext, 'a primary key')
+        const newForeignKey = foreignKeyBytes(key, newValue)
+        const oldForeignKey = foreignKeyBytes(key, oldValue)
         const moved = oldForeignKey !== undefined && !sameBytes(oldForeignKey, newForeignKey)
         const subscribe = (foreignKey: Uint8Array, instruction: number, hash: Uint8Array | undefined) =>
           context.forwardTo(join.names.registrationSink, {
@@ -191,23 +217,42 @@ function sendSubscriptions<K, VL, KO, VR, VOut>(
             key: foreignKey,
             value: subscription(instruction, hash, partition, primaryKey),
           })
-        const result = (value: VOut | undefined) =>
-          context.forwardTo(join.names.result, { ...record, value: { newValue: value, oldValue: undefined } })
+        const result = async (joined: Joined<VL, VR> | undefined) => {
+          const update = await results.replace(key, joined)
+          // Kafka Streams has the right side delete an inner join's result, which stamps it with the
+          // right row's time too; a left join's result goes out with the left update's time.
+          const rightTime = join.type === 'inner' ? update.replaced?.rightTimestamp : undefined
+          const timestamp = rightTime === undefined ? record.timestamp : Math.max(record.timestamp, rightTime)
+          context.forwardTo(join.names.result, { ...record, value: update.change, timestamp })
+        }
         if (moved) subscribe(oldForeignKey, UNSUBSCRIBE, undefined)
         if (newValue === undefined) {
           // The row is gone: its result goes now; answers still on their way are stale (no row).
-          if (oldValue !== undefined) result(undefined)
+          if (oldValue !== undefined) await result(undefined)
           return
         }
+        const leftBytes = serializeNonNull(
+          join.left.valueSerde,
+          newValue,
+          { ...serdeContext, target: 'value' },
+          'a left row',
+        )
         if (newForeignKey === undefined) {
           // The row references nothing: no right row can join it.
-          if (join.type === 'left') result(join.joiner(newValue, null, record.key))
-          else if (oldValue !== undefined) result(undefined)
+          if (join.type === 'left') {
+            await result({
+              left: newValue,
+              leftBytes,
+              right: null,
+              rightBytes: undefined,
+              rightTimestamp: undefined,
+            })
+          } else if (oldValue !== undefined) await result(undefined)
           return
         }
         // An inner join answers without a row too when the reference moved, to delete the old result.
         const instruction = join.type === 'left' || moved ? ANSWER_EVEN_WITHOUT_ROW : ANSWER_ONLY_WITH_ROW
-        subscribe(newForeignKey, instruction, valueHash(join.left.valueSerde, newValue, serdeContext))
+        subscribe(newForeignKey, instruction, valueHash(leftBytes))
       },
     }
   }
@@ -222,11 +267,13 @@ function receiveSubscriptions<K, VL, KO, VR, VOut>(
     let context: ProcessorContext<Uint8Array, Uint8Array>
     let store: KeyValueStore<Uint8Array, Uint8Array>
     let rows: KeyValueStore<KO, VR>
+    let timestamps: KeyValueStore<Uint8Array, number>
     return {
       init: (processorContext) => {
         context = processorContext
         store = context.getStore(join.subscriptions)
         rows = context.getStore(join.right.store)
+        timestamps = context.getStore(join.rightTimestamps)
       },
       process: async (record) => {
         if (record.key === null || record.value === null) return
@@ -239,11 +286,21 @@ function receiveSubscriptions<K, VL, KO, VR, VOut>(
         await store.put(storeKey, subscriberEntry(hash, partition))
         const row = await rows.get(join.right.keySerde.deserialize(record.key, serdeContext))
         if (row === undefined && instruction === ANSWER_ONLY_WITH_ROW) return
-        const value =
-          row === undefined
-            ? undefined
-            : serializeNonNull(join.right.valueSerde, row, serdeContext, 'a right row')
-        context.forward({ ...record, key: primaryKey, value: answer(partition, hash, value) })
+        let value: Uint8Array | undefined
+        let rightTimestamp: number | undefined
+        // The answer has the later of the subscription's (the left row's) and the right row's times.
+        let timestamp = record.timestamp
+        if (row !== undefined) {
+          value = serializeNonNull(join.right.valueSerde, row, serdeContext, 'a right row')
+          rightTimestamp = await timestamps.get(record.key)
+          if (rightTimestamp !== undefined) timestamp = Math.max(timestamp, rightTimestamp)
+        }
+        context.forward({
+          ...record,
+          key: primaryKey,
+          value: answer(partition, hash, value, rightTimestamp),
+          timestamp,
+        })
       },
     }
   }
@@ -257,27 +314,33 @@ function answerSubscribers<K, VL, KO, VR, VOut>(
   return () => {
     let context: ProcessorContext<Uint8Array, Uint8Array>
     let store: KeyValueStore<Uint8Array, Uint8Array>
+    let timestamps: KeyValueStore<Uint8Array, number>
     return {
       init: (processorContext) => {
         context = processorContext
         store = context.getStore(join.subscriptions)
+        timestamps = context.getStore(join.rightTimestamps)
       },
       process: async (record) => {
         if (record.key === null || record.key === undefined || !record.value) return
         const foreignKey = serializeNonNull(join.right.keySerde, record.key, serdeContext, 'a foreign key')
         const { newValue } = record.value
+        if (newValue === undefined) await timestamps.delete(foreignKey)
+        else await timestamps.put(foreignKey, record.timestamp)
         const value =
           newValue === undefined
             ? undefined
             : serializeNonNull(join.right.valueSerde, newValue, serdeContext, 'a right row')
+        const rightTimestamp = newValue === undefined ? undefined : record.timestamp
         const prefix = subscriptionKey(foreignKey, new Uint8Array(0))
         for await (const entry of store.prefixScan(prefix, bytes())) {
           const { hash, partition } = parseSubscriberEntry(entry.value)
           const primaryKey = entry.key.subarray(prefix.byteLength)
+          // The answers keep the right change's time, as Kafka Streams' (ForeignTableJoinProcessorSupplier).
           context.forward({
             ...record,
             key: new Uint8Array(primaryKey),
-            value: answer(partition, hash, value),
+            value: answer(partition, hash, value, rightTimestamp),
           })
         }
       },
@@ -293,111 +356,90 @@ function resolveResponses<K, VL, KO, VR, VOut>(
   return () => {
     let context: ProcessorContext<K, Change<VOut>>
     let rows: KeyValueStore<K, VL>
+    let results: Results<K, VL, KO, VR, VOut>
     return {
       init: (processorContext) => {
         context = processorContext
         rows = context.getStore(join.left.store)
+        results = new Results(join, context.getStore(join.results))
       },
       process: async (record) => {
         if (record.key === null || record.value === null) return
-        const { hash, value } = parseAnswer(record.value)
+        const { hash, value, rightTimestamp } = parseAnswer(record.value)
         const key = join.left.keySerde.deserialize(record.key, { ...serdeContext, target: 'key' })
         const row = await rows.get(key)
-        if (row === undefined || !sameBytes(hash, valueHash(join.left.valueSerde, row, serdeContext))) return
+        if (row === undefined) return
+        const leftBytes = serializeNonNull(join.left.valueSerde, row, serdeContext, 'a left row')
+        if (!sameBytes(hash, valueHash(leftBytes))) return
         const right = value === undefined ? null : join.right.valueSerde.deserialize(value, serdeContext)
-        const newValue = right === null && join.type === 'inner' ? undefined : join.joiner(row, right, key)
-        context.forward({
-          key,
-          value: { newValue, oldValue: undefined },
-          timestamp: record.timestamp,
-          headers: record.headers,
-        })
+        const joined =
+          right === null && join.type === 'inner'
+            ? undefined
+            : { left: row, leftBytes, right, rightBytes: value, rightTimestamp }
+        const update = await results.replace(key, joined)
+        context.forward({ key, value: update.change, timestamp: record.timestamp, headers: record.headers })
       },
     }
   }
 }
 
-function valueHash<V>(serde: Serde<V>, value: V, context: SerdeContext): Uint8Array {
-  const serialized = serializeNonNull(serde, value, { ...context, target: 'value' }, 'a left row')
+/** A result's rows: the left row and the right row it joined (null: none, a left join's). */
+interface Joined<VL, VR> {
+  left: VL
+  leftBytes: Uint8Array
+  right: VR | null
+  rightBytes: Uint8Array | undefined
+  rightTimestamp: number | undefined
+}
+
+/**
+ * The join's results, in `<name>-results`. A result is kept as the rows it joined (their serdes
+ * are known, the result's need not be), and its old value is joined again from them when it is
+ * replaced, as table–table joins join the old row again: so the joiner must be deterministic.
+ */
+class Results<K, VL, KO, VR, VOut> {
+  readonly #join: Definition<K, VL, KO, VR, VOut>
+  readonly #store: KeyValueStore<K, Uint8Array>
+  readonly #serdeContext: SerdeContext
+
+  constructor(join: Definition<K, VL, KO, VR, VOut>, store: KeyValueStore<K, Uint8Array>) {
+    this.#join = join
+    this.#store = store
+    this.#serdeContext = { topic: join.results, target: 'value', headers: [] }
+  }
+
+  /**
+   * Makes `joined` (undefined: no result) the key's result; returns the change and the entry it
+   * replaced. A tombstone for a key without a result is still a change (both values undefined), as
+   * Kafka Streams sends one when it cannot know whether the row joined, and as a result written
+   * before the store existed must still be deleted downstream.
+   */
+  async replace(
+    key: K,
+    joined: Joined<VL, VR> | undefined,
+  ): Promise<{ change: Change<VOut>; replaced: ResultEntry | undefined }> {
+    const stored = await this.#store.get(key)
+    const replaced = stored === undefined ? undefined : parseResultEntry(stored)
+    if (joined === undefined) {
+      if (replaced !== undefined) await this.#store.delete(key)
+    } else {
+      const { leftBytes: left, rightBytes: right, rightTimestamp } = joined
+      await this.#store.put(key, resultEntry({ left, right, rightTimestamp }))
+    }
+    const { joiner, left, right } = this.#join
+    const oldValue =
+      replaced &&
+      joiner(
+        left.valueSerde.deserialize(replaced.left, this.#serdeContext),
+        replaced.right === undefined
+          ? null
+          : right.valueSerde.deserialize(replaced.right, this.#serdeContext),
+        key,
+      )
+    return { change: { newValue: joined && joiner(joined.left, joined.right, key), oldValue }, replaced }
+  }
+}
+
+function valueHash(serialized: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('md5').update(serialized).digest())
-}
-
-function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b
-  if (a.byteLength !== b.byteLength) return false
-  for (let index = 0; index < a.byteLength; index += 1) if (a[index] !== b[index]) return false
-  return true
-}
-
-// subscription: version | instruction | hash (16, zeros when none) | partition (u32) | primary key
-function subscription(
-  instruction: number,
-  hash: Uint8Array | undefined,
-  partition: number,
-  primaryKey: Uint8Array,
-): Uint8Array {
-  const out = new Uint8Array(2 + HASH_BYTES + 4 + primaryKey.byteLength)
-  out[0] = VERSION
-  out[1] = instruction
-  if (hash) out.set(hash, 2)
-  writeUint32(out, 2 + HASH_BYTES, partition)
-  out.set(primaryKey, 6 + HASH_BYTES)
-  return out
-}
-
-function parseSubscription(value: Uint8Array) {
-  if (value.byteLength < 6 + HASH_BYTES || value[0] !== VERSION) {
-    throw new TopologyError(
-      `a foreign-key join subscription of unknown format (version ${value[0]}, ${value.byteLength} bytes)`,
-    )
-  }
-  return {
-    instruction: value[1]!,
-    hash: value.subarray(2, 2 + HASH_BYTES),
-    partition: readUint32(value, 2 + HASH_BYTES),
-    primaryKey: value.subarray(6 + HASH_BYTES),
-  }
-}
-
-// subscription store: key = foreign key length (u32) | foreign key | primary key; value = hash | partition
-function subscriptionKey(foreignKey: Uint8Array, primaryKey: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + foreignKey.byteLength + primaryKey.byteLength)
-  writeUint32(out, 0, foreignKey.byteLength)
-  out.set(foreignKey, 4)
-  out.set(primaryKey, 4 + foreignKey.byteLength)
-  return out
-}
-
-function subscriberEntry(hash: Uint8Array, partition: number): Uint8Array {
-  const out = new Uint8Array(HASH_BYTES + 4)
-  out.set(hash, 0)
-  writeUint32(out, HASH_BYTES, partition)
-  return out
-}
-
-function parseSubscriberEntry(value: Uint8Array) {
-  return { hash: value.subarray(0, HASH_BYTES), partition: readUint32(value, HASH_BYTES) }
-}
-
-// answer: version | partition (u32) | hash (16) | has value (1) | right row bytes
-function answer(partition: number, hash: Uint8Array, value: Uint8Array | undefined): Uint8Array {
-  const out = new Uint8Array(6 + HASH_BYTES + (value?.byteLength ?? 0))
-  out[0] = VERSION
-  writeUint32(out, 1, partition)
-  out.set(hash, 5)
-  out[5 + HASH_BYTES] = value === undefined ? 0 : 1
-  if (value) out.set(value, 6 + HASH_BYTES)
-  return out
-}
-
-function parseAnswer(value: Uint8Array) {
-  if (value.byteLength < 6 + HASH_BYTES || value[0] !== VERSION) {
-    throw new TopologyError(
-      `a foreign-key join answer of unknown format (version ${value[0]}, ${value.byteLength} bytes)`,
-    )
-  }
-  return {
-    hash: value.subarray(5, 5 + HASH_BYTES),
-    value: value[5 + HASH_BYTES] === 1 ? value.subarray(6 + HASH_BYTES) : undefined,
-  }
 }
