@@ -19,9 +19,16 @@ const readInt32 = Buffer.prototype.readInt32BE as (this: Uint8Array, offset: num
 const readBigInt64 = Buffer.prototype.readBigInt64BE as (this: Uint8Array, offset: number) => bigint
 const readDouble = Buffer.prototype.readDoubleBE as (this: Uint8Array, offset: number) => number
 
+/**
+ * Marks the UTF-8 string serde: an ASCII string's bytes, read one char per byte (the stores'
+ * binary-string keys), are the string itself, so a store can skip encoding such keys.
+ */
+export const utf8Text: unique symbol = Symbol('kstreams.utf8Text')
+
 /** UTF-8 text. Invalid UTF-8 is an error, not replacement characters. */
 export function string(): Serde<string> {
-  return {
+  const serde: Serde<string> & { [utf8Text]: true } = {
+    [utf8Text]: true,
     serialize: (value) => encoder.encode(value),
     deserialize: (bytes, context) => {
       try {
@@ -31,6 +38,7 @@ export function string(): Serde<string> {
       }
     },
   }
+  return serde
 }
 
 /** Raw bytes, passed through without a copy. */

@@ -291,6 +291,43 @@ describe('record cache', () => {
   })
 })
 
+describe('string keys', () => {
+  it('are keyed by their UTF-8 bytes whether ASCII or not: the cache, the changelog and scans agree', async () => {
+    const produced: ProduceRecord[] = []
+    const topology = countingTopology()
+    // A small budget, so keys are written down, evicted and read back from the backend.
+    const task = createTask(topology, produced, { cacheMaxBytes: 400 })
+    await task.init()
+    const words = ['zebra', 'äpfel', 'apfel', '日本', 'zebra', 'apfel', 'äpfel', 'Zürich', 'apfel']
+    task.enqueue(
+      'lines',
+      words.map((word, index) => fetched(index, word)),
+    )
+    await processAll(task)
+    await task.prepareCommit()
+    const counts = task.getStore<KeyValueStore<string, bigint>>('counts')!
+    const expected = new Map<string, bigint>()
+    for (const word of words) expected.set(word, (expected.get(word) ?? 0n) + 1n)
+    for (const [word, count] of expected) expect(await counts.get(word)).toBe(count)
+    // Changelog keys are the UTF-8 bytes of each word.
+    const logged = new Set(
+      produced.filter((record) => record.topic === 'app-counts-changelog').map((record) => record.key!),
+    )
+    expect(new Set([...logged].map((key) => decoder.decode(key)))).toEqual(new Set(expected.keys()))
+    for (const key of logged)
+      expect(Buffer.from(key)).toEqual(Buffer.from(encoder.encode(decoder.decode(key))))
+    // Scans follow unsigned byte order of the UTF-8 bytes (ASCII before multi-byte characters).
+    const scanned: string[] = []
+    for await (const { key } of counts.all()) scanned.push(key)
+    const byBytes = [...expected.keys()].sort((left, right) =>
+      Buffer.compare(Buffer.from(encoder.encode(left)), Buffer.from(encoder.encode(right))),
+    )
+    expect(scanned).toEqual(byBytes)
+    expect(scanned).toEqual(['Zürich', 'apfel', 'zebra', 'äpfel', '日本'])
+    await task.close()
+  })
+})
+
 describe('persistent stores on disk', () => {
   /** A persistent backend: the memory backend, saved as JSON in the store's directory on flush. */
   function fileBackend(): StoreBackendFactory {

@@ -35,3 +35,58 @@ it('a flush writes the dirty entries in key order and keeps a newer value of a k
   namespace.evict('d') // a dirty entry dropped (close) is no longer counted
   expect(namespace.dirtyCount).toBe(0)
 })
+
+it('evicts the least recently used entry: one read since it was last at the front saves it once', async () => {
+  // Each entry: 1-char key + 1-byte value + 64 overhead = 66 bytes; three fit in 200.
+  const cache = new RecordCache(200)
+  const namespace = cache.namespace(async () => {})
+  namespace.putClean('a', bytes('1'))
+  namespace.putClean('b', bytes('1'))
+  namespace.putClean('c', bytes('1'))
+  expect(namespace.get('a')).toBeDefined()
+  namespace.putClean('d', bytes('1'))
+  expect(cache.overBudget).toBe(true)
+  await cache.makeRoom()
+  // "a" was read after it went in, so "b" (the oldest not used since) goes instead.
+  expect([...namespace.entries.entries()].map(([key]) => key)).toEqual(['a', 'c', 'd'])
+  const keys = () => [...namespace.entries.entries()].map(([key]) => key)
+  namespace.putClean('e', bytes('1'))
+  await cache.makeRoom()
+  expect(keys()).toEqual(['a', 'd', 'e'])
+  namespace.putClean('f', bytes('1'))
+  await cache.makeRoom()
+  expect(keys()).toEqual(['a', 'e', 'f'])
+  // "a" had its second chance and was not read since: at the front again, it goes.
+  namespace.putClean('g', bytes('1'))
+  await cache.makeRoom()
+  expect(keys()).toEqual(['e', 'f', 'g'])
+})
+
+it('does not evict an entry updated while its write-down for room ran, and a read never replaces a newer write', async () => {
+  const written: string[] = []
+  let during: (() => void) | undefined
+  const cache = new RecordCache(140)
+  const namespace = cache.namespace(async (dirty: Array<[string, CacheEntry]>) => {
+    written.push(...dirty.map(([key, entry]) => `${key}=${new TextDecoder().decode(entry.value!)}`))
+    await Promise.resolve()
+    during?.()
+  })
+  namespace.putDirty('a', bytes('1'), 0, undefined)
+  namespace.putDirty('b', bytes('1'), 0, undefined)
+  // A read from the backend that answers after a write of the same key keeps the write.
+  namespace.putClean('b', bytes('stale'))
+  expect(new TextDecoder().decode(namespace.entries.get('b')!.value!)).toBe('1')
+  during = () => {
+    during = undefined
+    namespace.putDirty('a', bytes('2'), 0, undefined)
+  }
+  namespace.putDirty('c', bytes('1'), 0, undefined)
+  await cache.makeRoom()
+  expect(written).toEqual(['a=1', 'b=1', 'c=1'])
+  // "a" changed during the write-down: it stays, dirty, with its new value; "b" went instead.
+  expect(namespace.get('a')?.dirty).toBe(true)
+  expect(new TextDecoder().decode(namespace.get('a')!.value!)).toBe('2')
+  expect(namespace.get('b')).toBeUndefined()
+  await namespace.flush()
+  expect(written.at(-1)).toBe('a=2')
+})

@@ -31,22 +31,35 @@ export function readInt64(source: Uint8Array, offset: number): number {
 }
 
 /**
- * The serialized bytes of the last primitive key. A read-modify-write serializes one key twice in a
- * row; a string, number or bigint cannot change in between, so the second call reuses the bytes.
+ * The serialized bytes of the last primitive key, and the same bytes as a binary string (the
+ * record cache's key). A read-modify-write serializes one key twice in a row; a string, number or
+ * bigint cannot change in between, so the second call reuses the bytes.
  */
 export class LastKeyBytes<K> {
   #key: K | undefined
   #bytes: Uint8Array | undefined
+  #binary: string | undefined
 
   get(key: K): Uint8Array | undefined {
     return key === this.#key ? this.#bytes : undefined
   }
 
-  remember(key: K, bytes: Uint8Array): void {
+  binary(key: K): string | undefined {
+    return key === this.#key ? this.#binary : undefined
+  }
+
+  remember(key: K, bytes: Uint8Array, binary?: string): void {
     const kind = typeof key
     if (kind === 'string' || kind === 'number' || kind === 'bigint') {
       this.#key = key
       this.#bytes = bytes
+      this.#binary = binary
     }
   }
+}
+
+/** True when every char of `text` is ASCII (then its UTF-8 bytes, one char per byte, are `text`). */
+export function isAscii(text: string): boolean {
+  for (let index = 0; index < text.length; index += 1) if (text.charCodeAt(index) > 0x7f) return false
+  return true
 }

@@ -4,8 +4,9 @@ import type { CommitPoint } from '../commit-point.js'
 import { channels } from '../diagnostics.js'
 import { StoreError } from '../errors.js'
 import type { Serde, SerdeContext } from '../serde.js'
+import { utf8Text } from '../serdes.js'
 import type { StateStore, StateStoreContext, StoreBuilder, StoreLogging } from '../state-store.js'
-import { LastKeyBytes } from './key-bytes.js'
+import { isAscii, LastKeyBytes } from './key-bytes.js'
 import { createMemoryBackend } from './memory-backend.js'
 import type { CacheEntry, CacheNamespace } from './record-cache.js'
 import { fromKey, toKey } from './sorted-key-map.js'
@@ -146,6 +147,8 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
   readonly #keyContext: SerdeContext = { topic: '', target: 'key', headers: [] }
   readonly #valueContext: SerdeContext = { topic: '', target: 'value', headers: [] }
   readonly #lastKey = new LastKeyBytes<K>()
+  /** The key serde is the UTF-8 string serde: an ASCII key is its own cache key (see `#cacheKey`). */
+  readonly #utf8Keys: boolean
   /** Operations since the previous flush, for the `kstreams:store:operations` channel. */
   readonly #operations = { gets: 0, puts: 0, deletes: 0, scans: 0 }
 
@@ -154,6 +157,7 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
     this.#options = options
     this.#factory = factory
     this.persistent = factory.persistent
+    this.#utf8Keys = (options.keySerde as { [utf8Text]?: boolean })[utf8Text] === true
   }
 
   async init(context: StateStoreContext): Promise<void> {
@@ -189,12 +193,18 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
     // A cache hit settles without another async frame (the common read-modify-write of a count).
     try {
       this.#operations.gets += 1
-      const serialized = this.#serializeKey(key)
-      const cached = this.#namespace?.get(toKey(serialized))
+      const namespace = this.#namespace
+      if (namespace === undefined) {
+        return this.#call('get', () => this.#backend.get(this.#serializeKey(key))).then((bytes) =>
+          bytes === undefined ? undefined : this.#deserializeValue(bytes),
+        )
+      }
+      const cacheKey = this.#cacheKey(key)
+      const cached = namespace.get(cacheKey)
       if (cached) {
         return Promise.resolve(cached.value === null ? undefined : this.#deserializeValue(cached.value))
       }
-      return this.#getBytes(serialized).then((bytes) =>
+      return this.#load(fromKey(cacheKey), cacheKey).then((bytes) =>
         bytes === null ? undefined : this.#deserializeValue(bytes),
       )
     } catch (error) {
@@ -233,7 +243,10 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
         })
       }
       this.#operations.puts += 1
-      return this.#write(this.#serializeKey(key), this.#serializeValue(value))
+      const value_ = this.#serializeValue(value)
+      return this.#namespace
+        ? this.#write(this.#cacheKey(key), value_)
+        : this.#write(toKey(this.#serializeKey(key)), value_)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -253,7 +266,7 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
     this.#operations.deletes += 1
     const serialized = this.#serializeKey(key)
     const existing = await this.#getBytes(serialized)
-    await this.#write(serialized, null)
+    await this.#write(toKey(serialized), null)
     return existing === null ? undefined : this.#deserializeValue(existing)
   }
 
@@ -323,19 +336,42 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
     const cacheKey = this.#namespace ? toKey(key) : ''
     const cached = this.#namespace?.get(cacheKey)
     if (cached) return cached.value
+    return this.#load(key, cacheKey)
+  }
+
+  /** Reads a key the cache does not hold from the backend, and caches what it found. */
+  async #load(key: Uint8Array, cacheKey: string): Promise<Uint8Array | null> {
     const value = (await this.#call('get', () => this.#backend.get(key))) ?? null
     this.#namespace?.putClean(cacheKey, value)
     return value
   }
 
+  /**
+   * The record cache's key of `key`: its serialized bytes as a binary string (one char per byte).
+   * With the UTF-8 string serde, an ASCII key is that string already (no encoding, no copy).
+   */
+  #cacheKey(key: K): string {
+    if (this.#utf8Keys && typeof key === 'string' && isAscii(key)) return key
+    const remembered = this.#lastKey.binary(key)
+    if (remembered !== undefined) return remembered
+    const bytes = this.#serializeKey(key)
+    const binary = toKey(bytes)
+    this.#lastKey.remember(key, bytes, binary)
+    return binary
+  }
+
   /** Not async: a write that fits the cache settles without another async frame. */
-  #write(key: Uint8Array, value: Uint8Array | null): Promise<void> {
+  #write(cacheKey: string, value: Uint8Array | null): Promise<void> {
     // A given-up record's late write must not reach the cache, the changelog or the backend.
     if (this.#context.abandoned?.()) return RESOLVED
     const input = this.#context.currentInput()
     const timestamp = this.#context.currentTimestamp()
-    if (!this.#namespace) return this.#writeDown([[toKey(key), { value, dirty: true, timestamp, input }]])
-    this.#namespace.putDirty(toKey(key), value, timestamp, input)
+    if (!this.#namespace) {
+      return this.#writeDown([
+        [cacheKey, { value, dirty: true, timestamp, input, recent: false, version: 0 }],
+      ])
+    }
+    this.#namespace.putDirty(cacheKey, value, timestamp, input)
     return this.#context.cache.overBudget ? this.#context.cache.makeRoom() : RESOLVED
   }
 

@@ -2,6 +2,9 @@
 // task's stores. Repeated updates of a key merge in the cache, so only the latest value reaches the
 // backend, the changelog and flush listeners. Every store has its own sorted namespace (scans merge
 // it with the backend); one LRU order across namespaces picks what to evict when over budget.
+// The hot path (a cached read-modify-write) updates an entry in place and marks it recently used;
+// the order is put right only when something must be evicted (second chance, as a CLOCK), so a
+// hit costs no reordering of the LRU map.
 import { SortedKeyMap } from './sorted-key-map.js'
 
 /** Where the latest update of a cached key came from, for the changelog header. */
@@ -17,6 +20,10 @@ export interface CacheEntry {
   dirty: boolean
   timestamp: number
   input: InputPosition | undefined
+  /** Used since it last reached the front of the LRU order (it then gets a second chance). */
+  recent: boolean
+  /** Counts updates in place, so a flush tells a value it wrote from one written meanwhile. */
+  version: number
 }
 
 /** Bytes a cache entry is counted for, besides its key and value. */
@@ -24,7 +31,8 @@ const ENTRY_OVERHEAD = 64
 
 /**
  * One store's part of the cache. `writeDown` receives the dirty entries, in key order, when the
- * store is flushed or when eviction needs room.
+ * store is flushed or when eviction needs room; it must read them before its first `await`
+ * (entries are updated in place, and a write made meanwhile stays dirty for the next flush).
  */
 export class CacheNamespace {
   readonly entries = new SortedKeyMap<CacheEntry>()
@@ -50,19 +58,39 @@ export class CacheNamespace {
 
   get(key: string): CacheEntry | undefined {
     const entry = this.entries.get(key)
-    if (entry) this.#cache.touch(entry)
+    if (entry) entry.recent = true
     return entry
   }
 
-  /** Caches a value read from the backend (clean); skipped when the cache size is 0. */
+  /**
+   * Caches a value read from the backend (clean); skipped when the cache size is 0. A key the
+   * cache holds already keeps its entry: it is at least as new as the read.
+   */
   putClean(key: string, value: Uint8Array | null): void {
-    if (this.#cache.maxBytes === 0) return
-    this.#set(key, { value, dirty: false, timestamp: -1, input: undefined })
+    if (this.#cache.maxBytes === 0 || this.entries.has(key)) return
+    this.#add(key, { value, dirty: false, timestamp: -1, input: undefined, recent: false, version: 0 })
   }
 
   /** Records an update; the caller makes room (`RecordCache.makeRoom`) when the cache is over budget. */
   putDirty(key: string, value: Uint8Array | null, timestamp: number, input: InputPosition | undefined): void {
-    this.#set(key, { value, dirty: true, timestamp, input })
+    const entry = this.entries.get(key)
+    if (entry === undefined) {
+      this.#dirty.set(
+        key,
+        this.#add(key, { value, dirty: true, timestamp, input, recent: false, version: 0 }),
+      )
+      return
+    }
+    this.#cache.resize(entry, value)
+    entry.value = value
+    entry.timestamp = timestamp
+    entry.input = input
+    entry.recent = true
+    entry.version += 1
+    if (!entry.dirty) {
+      entry.dirty = true
+      this.#dirty.set(key, entry)
+    }
   }
 
   /** Writes every dirty entry down (in key order) and marks them clean. */
@@ -71,10 +99,13 @@ export class CacheNamespace {
     const dirty = [...this.#dirty]
     // Binary-string keys: code unit order is unsigned byte order.
     dirty.sort((left, right) => (left[0] < right[0] ? -1 : left[0] > right[0] ? 1 : 0))
+    const versions = dirty.map(([, entry]) => entry.version)
     await this.#writeDown(dirty)
-    for (const [key, entry] of dirty) {
-      // An entry replaced while the write was under way stays dirty: its newer value is not written.
-      if (this.#dirty.get(key) === entry) this.#dirty.delete(key)
+    for (let index = 0; index < dirty.length; index += 1) {
+      const [key, entry] = dirty[index]!
+      // An entry updated while the write was under way stays dirty: its newer value is not written.
+      if (entry.version !== versions[index] || this.#dirty.get(key) !== entry) continue
+      this.#dirty.delete(key)
       entry.dirty = false
     }
   }
@@ -92,12 +123,10 @@ export class CacheNamespace {
     for (const [key] of this.entries.entries()) this.evict(key)
   }
 
-  #set(key: string, entry: CacheEntry): void {
-    const previous = this.entries.get(key)
-    if (entry.dirty) this.#dirty.set(key, entry)
-    else if (previous?.dirty) this.#dirty.delete(key)
+  #add(key: string, entry: CacheEntry): CacheEntry {
     this.entries.set(key, entry)
-    this.#cache.account(this.#id, key, previous, entry)
+    this.#cache.account(this.#id, key, entry)
+    return entry
   }
 }
 
@@ -131,32 +160,41 @@ export class RecordCache {
     return namespace
   }
 
-  /** Evicts least recently used entries until the cache fits, writing dirty ones down first. */
+  /**
+   * Evicts least recently used entries until the cache fits, writing dirty ones down first. An
+   * entry used since it was last at the front goes to the back instead, once (second chance).
+   */
   async makeRoom(): Promise<void> {
     while (this.#bytes > this.maxBytes && this.#order.size > 0) {
-      const [id, key] = this.#order.values().next().value!
+      const [entry, position] = this.#order.entries().next().value!
+      if (entry.recent) {
+        entry.recent = false
+        this.#order.delete(entry)
+        this.#order.set(entry, position)
+        continue
+      }
+      const [id, key] = position
       const namespace = this.#namespaces[id]!
-      const entry = namespace.entries.get(key)
       // Writing down the whole namespace keeps its changelog and backend in one consistent batch.
-      if (entry?.dirty) await namespace.flush()
+      if (entry.dirty) await namespace.flush()
+      if (entry.dirty) {
+        // Updated again while the write-down ran: not written yet, so it cannot go; next round.
+        this.#order.delete(entry)
+        this.#order.set(entry, position)
+        continue
+      }
       namespace.evict(key)
     }
   }
 
-  touch(entry: CacheEntry): void {
-    const position = this.#order.get(entry)
-    if (!position) return
-    this.#order.delete(entry)
-    this.#order.set(entry, position)
-  }
-
-  account(id: number, key: string, previous: CacheEntry | undefined, entry: CacheEntry): void {
-    if (previous) {
-      this.#bytes -= entrySize(key, previous)
-      this.#order.delete(previous)
-    }
+  account(id: number, key: string, entry: CacheEntry): void {
     this.#bytes += entrySize(key, entry)
     this.#order.set(entry, [id, key])
+  }
+
+  /** An entry's value changes in place. */
+  resize(entry: CacheEntry, value: Uint8Array | null): void {
+    this.#bytes += (value?.byteLength ?? 0) - (entry.value?.byteLength ?? 0)
   }
 
   forget(key: string, entry: CacheEntry): void {
