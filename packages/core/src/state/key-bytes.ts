@@ -48,9 +48,10 @@ export class LastKeyBytes<K> {
     return key === this.#key ? this.#binary : undefined
   }
 
-  remember(key: K, bytes: Uint8Array, binary?: string): void {
+  /** `byIdentity`: also remember an object key (the caller never changes a key it passed). */
+  remember(key: K, bytes: Uint8Array, binary?: string, byIdentity = false): void {
     const kind = typeof key
-    if (kind === 'string' || kind === 'number' || kind === 'bigint') {
+    if (kind === 'string' || kind === 'number' || kind === 'bigint' || (byIdentity && kind === 'object')) {
       this.#key = key
       this.#bytes = bytes
       this.#binary = binary

@@ -149,6 +149,8 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
   readonly #lastKey = new LastKeyBytes<K>()
   /** The key serde is the UTF-8 string serde: an ASCII key is its own cache key (see `#cacheKey`). */
   readonly #utf8Keys: boolean
+  /** The key serde is `stableKeyBytes()`: a key array is never changed after it is passed. */
+  readonly #stableKeys: boolean
   /** Operations since the previous flush, for the `kstreams:store:operations` channel. */
   readonly #operations = { gets: 0, puts: 0, deletes: 0, scans: 0 }
 
@@ -158,6 +160,7 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
     this.#factory = factory
     this.persistent = factory.persistent
     this.#utf8Keys = (options.keySerde as { [utf8Text]?: boolean })[utf8Text] === true
+    this.#stableKeys = (options.keySerde as { [stableKeys]?: boolean })[stableKeys] === true
   }
 
   async init(context: StateStoreContext): Promise<void> {
@@ -356,7 +359,7 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
     if (remembered !== undefined) return remembered
     const bytes = this.#serializeKey(key)
     const binary = toKey(bytes)
-    this.#lastKey.remember(key, bytes, binary)
+    this.#lastKey.remember(key, bytes, binary, this.#stableKeys)
     return binary
   }
 
@@ -508,6 +511,22 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve()
+
+const stableKeys: unique symbol = Symbol('kstreams.stableKeys')
+
+/**
+ * Raw bytes as keys, for stores built over a key-value store (window stores): the caller never
+ * changes a key array after passing it, so a key passed again (the read, then the write, of one
+ * update) reuses its cache key instead of converting the bytes again.
+ */
+export function stableKeyBytes(): Serde<Uint8Array> {
+  const serde: Serde<Uint8Array> & { [stableKeys]: true } = {
+    [stableKeys]: true,
+    serialize: (value) => value,
+    deserialize: (value) => value,
+  }
+  return serde
+}
 
 function toAsyncIterator<T>(iterable: Iterable<T> | AsyncIterable<T>): AsyncIterator<T> | Iterator<T> {
   return Symbol.asyncIterator in iterable

@@ -12,7 +12,7 @@ import { ConfigError, StoreError } from '../errors.js'
 import type { Serde, SerdeContext } from '../serde.js'
 import { bytes } from '../serdes.js'
 import { LastKeyBytes, readUint32, writeInt64, writeUint32 } from '../state/key-bytes.js'
-import { type KeyValueStore, keyValueStore } from '../state/key-value-store.js'
+import { type KeyValueStore, keyValueStore, stableKeyBytes } from '../state/key-value-store.js'
 import type { BackendWrite, StoreBackendFactory } from '../state/store-backend.js'
 import type { StateStore, StateStoreContext, StoreBuilder, StoreLogging } from '../state-store.js'
 import type { Window } from './windows.js'
@@ -181,7 +181,8 @@ function buildWindowStore<K, V, N extends string>(
     )
   }
   const inner = keyValueStore<Uint8Array, Uint8Array>(name, {
-    keySerde: bytes(),
+    // Keys built here are never changed once passed (see `#dataKey`).
+    keySerde: stableKeyBytes(),
     valueSerde: bytes(),
     backend: options.backend,
     cache: options.cache,
@@ -210,6 +211,8 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
   readonly #keyContext: SerdeContext = { topic: '', target: 'key', headers: [] }
   readonly #valueContext: SerdeContext = { topic: '', target: 'value', headers: [] }
   readonly #lastKey = new LastKeyBytes<K>()
+  /** The last data key built, so an update's read and write pass the inner store one array. */
+  #lastData: { key: Uint8Array; start: number; end: number; bytes: Uint8Array } | undefined
 
   constructor(
     inner: KeyValueStore<Uint8Array, Uint8Array>,
@@ -251,7 +254,7 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
   }
 
   async get(key: K, window: Window): Promise<V | undefined> {
-    const value = await this.#inner.get(dataKey(this.#key(key), window.start, window.end))
+    const value = await this.#inner.get(this.#dataKey(this.#key(key), window.start, window.end))
     return value === undefined ? undefined : this.#value(value)
   }
 
@@ -270,7 +273,7 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
         context: { store: this.name },
       })
     const keyBytes = this.#key(key)
-    const data = dataKey(keyBytes, window.start, window.end)
+    const data = this.#dataKey(keyBytes, window.start, window.end)
     // The index entry never changes once written: an update of an existing window (a cache hit
     // after the aggregation's own read) writes one entry, and one changelog record, not two.
     const existed = (await this.#inner.get(data)) !== undefined
@@ -383,6 +386,15 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
     }
     this.#lastKey.remember(key, serialized)
     return serialized
+  }
+
+  /** `dataKey`, the same array again for the same key bytes and window (never changed once built). */
+  #dataKey(key: Uint8Array, start: number, end: number): Uint8Array {
+    const last = this.#lastData
+    if (last !== undefined && last.key === key && last.start === start && last.end === end) return last.bytes
+    const bytes = dataKey(key, start, end)
+    this.#lastData = { key, start, end, bytes }
+    return bytes
   }
 
   #deserializeKey(bytes: Uint8Array): K {
