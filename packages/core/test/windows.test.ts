@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   calendarWindows,
+  headerValue,
   hoppingWindows,
   type Serde,
   serdes,
@@ -282,6 +283,42 @@ describe('windowed aggregations', () => {
     const ending: number[] = []
     for await (const entry of store.endingBy(10)) ending.push(entry.value)
     expect(ending).toEqual([7])
+    await driver.close()
+  })
+
+  it('an update of a cached window (the synchronous path) is logged and forwarded with its own record', async () => {
+    const driver = new TopologyTestDriver(
+      countTopology(windowedCount({ windows: tumblingWindows({ sizeMs: 10 }), store: 'counts' })),
+      { applicationId: 'wc' },
+    )
+    const input = driver.createInputTopic('in', serdes.string(), serdes.string())
+    const output = driver.createOutputTopic('out', windowedKeySerde(serdes.string()), serdes.int32())
+    for (const [key, timestamp] of [
+      ['a', 1],
+      ['a', 4],
+      ['b', 5],
+      ['a', 7],
+    ] as const)
+      await input.pipeInput(key, 'x', timestamp)
+    const logged = driver
+      .producedRecords('wc-counts-changelog')
+      .filter((record) => record.key![0] === 0)
+      .map((record) => [
+        record.timestamp,
+        new TextDecoder().decode(headerValue(record.headers!, 'kstreams.input.offset')),
+      ])
+    expect(logged).toEqual([
+      [1, '0'],
+      [4, '1'],
+      [5, '2'],
+      [7, '3'],
+    ])
+    expect(output.readRecords().map((record) => [record.key.key, record.value, record.timestamp])).toEqual([
+      ['a', 1, 1],
+      ['a', 2, 4],
+      ['b', 1, 5],
+      ['a', 3, 7],
+    ])
     await driver.close()
   })
 

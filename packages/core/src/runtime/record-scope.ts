@@ -137,6 +137,15 @@ export function inAsyncScope(scope: RecordScope): boolean {
   return storage.getStore() === scope
 }
 
+/**
+ * Runs `work(...args)` in an async context frame of the caller's scope: for a processor marked
+ * `synchronousScope` that goes asynchronous after all (its continuations then find the scope).
+ */
+export function continueInScope<A extends unknown[], T>(work: (...args: A) => T, ...args: A): T {
+  const scope = currentScope()
+  return scope ? runInScope(scope, work, ...args) : work(...args)
+}
+
 /** The scope the caller runs in, or undefined outside any (e.g. during restore). */
 export function currentScope(): RecordScope | undefined {
   return synchronous ?? storage.getStore()

@@ -135,7 +135,21 @@ export function keyValueStore<K, V, N extends string = string>(
   }
 }
 
-class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
+/** What `peekCached` returns for a key whose value the cache does not hold (read it with `get`). */
+export const NOT_CACHED: unique symbol = Symbol('kstreams.notCached')
+
+/**
+ * Internal: the value of a key the record cache holds, synchronously (undefined when the cache
+ * holds its deletion), or NOT_CACHED. For the runtime's own processors, which then need no
+ * promise for a cache hit; user code awaits `get`.
+ */
+export const peekCached: unique symbol = Symbol('kstreams.peekCached')
+
+export interface CachePeeking<K, V> {
+  [peekCached](key: K): V | undefined | typeof NOT_CACHED
+}
+
+class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V>, CachePeeking<K, V> {
   readonly name: string
   readonly persistent: boolean
   readonly #options: KeyValueStoreOptions<K, V>
@@ -213,6 +227,15 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
     } catch (error) {
       return Promise.reject(error)
     }
+  }
+
+  [peekCached](key: K): V | undefined | typeof NOT_CACHED {
+    const namespace = this.#namespace
+    if (namespace === undefined) return NOT_CACHED
+    const cached = namespace.get(this.#cacheKey(key))
+    if (cached === undefined) return NOT_CACHED
+    this.#operations.gets += 1
+    return cached.value === null ? undefined : this.#deserializeValue(cached.value)
   }
 
   async getMany(keys: readonly K[]): Promise<Array<V | undefined>> {
@@ -511,6 +534,8 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V> {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve()
+/** What a write returns when it settled at once (it fit the record cache). */
+export const SETTLED: Promise<void> = RESOLVED
 
 const stableKeys: unique symbol = Symbol('kstreams.stableKeys')
 

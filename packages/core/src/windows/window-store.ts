@@ -12,7 +12,14 @@ import { ConfigError, StoreError } from '../errors.js'
 import type { Serde, SerdeContext } from '../serde.js'
 import { bytes } from '../serdes.js'
 import { LastKeyBytes, readUint32, writeInt64, writeUint32 } from '../state/key-bytes.js'
-import { type KeyValueStore, keyValueStore, stableKeyBytes } from '../state/key-value-store.js'
+import {
+  type CachePeeking,
+  type KeyValueStore,
+  keyValueStore,
+  NOT_CACHED,
+  peekCached,
+  stableKeyBytes,
+} from '../state/key-value-store.js'
 import type { BackendWrite, StoreBackendFactory } from '../state/store-backend.js'
 import type { StateStore, StateStoreContext, StoreBuilder, StoreLogging } from '../state-store.js'
 import type { Window } from './windows.js'
@@ -76,6 +83,20 @@ export interface WindowStoreOptions<K, V> {
   cache?: boolean
   /** @default true */
   logging?: boolean | StoreLogging
+}
+
+/**
+ * Internal, for the windowed aggregations: a window's value if the record cache holds it
+ * (undefined: no such window), else NOT_CACHED; and a write of a window whose existence the
+ * caller knows from that read. A cache hit then costs no promise.
+ */
+export const peekWindow: unique symbol = Symbol('kstreams.peekWindow')
+export const putPeekedWindow: unique symbol = Symbol('kstreams.putPeekedWindow')
+
+export interface WindowPeeking<K, V> {
+  [peekWindow](key: K, window: Window): V | undefined | typeof NOT_CACHED
+  /** Settles at once (a resolved promise) unless the cache must make room. */
+  [putPeekedWindow](key: K, window: Window, value: V, existed: boolean): Promise<void>
 }
 
 const DATA = 0x00
@@ -201,7 +222,7 @@ function buildWindowStore<K, V, N extends string>(
   }
 }
 
-class ByteWindowStore<K, V> implements WindowStore<K, V> {
+class ByteWindowStore<K, V> implements WindowStore<K, V>, WindowPeeking<K, V> {
   readonly name: string
   readonly persistent: boolean
   readonly retentionMs: number
@@ -258,20 +279,32 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
     return value === undefined ? undefined : this.#value(value)
   }
 
-  async put(key: K, window: Window, value: V): Promise<void> {
-    if (!(window.end > window.start)) {
-      throw new StoreError(
-        `window store "${this.name}": a window needs end > start, got [${window.start}, ${window.end})`,
-        {
-          context: { store: this.name },
-        },
+  [peekWindow](key: K, window: Window): V | undefined | typeof NOT_CACHED {
+    const inner = this.#inner as KeyValueStore<Uint8Array, Uint8Array> &
+      Partial<CachePeeking<Uint8Array, Uint8Array>>
+    if (inner[peekCached] === undefined) return NOT_CACHED
+    const value = inner[peekCached](this.#dataKey(this.#key(key), window.start, window.end))
+    return value === NOT_CACHED || value === undefined ? value : this.#value(value)
+  }
+
+  [putPeekedWindow](key: K, window: Window, value: V, existed: boolean): Promise<void> {
+    try {
+      const keyBytes = this.#key(key)
+      const written = this.#inner.put(
+        this.#dataKey(keyBytes, window.start, window.end),
+        this.#serialize(value, window),
       )
+      // The index entry never changes once written (see `put`).
+      if (existed) return written
+      const index = this.#inner.put(indexKey(keyBytes, window.start, window.end), EMPTY)
+      return written === index ? written : Promise.all([written, index]).then(() => {})
+    } catch (error) {
+      return Promise.reject(error)
     }
-    const serialized = this.#options.valueSerde.serialize(value, this.#valueContext)
-    if (serialized === null)
-      throw new StoreError(`window store "${this.name}": a value serialized to null`, {
-        context: { store: this.name },
-      })
+  }
+
+  async put(key: K, window: Window, value: V): Promise<void> {
+    const serialized = this.#serialize(value, window)
     const keyBytes = this.#key(key)
     const data = this.#dataKey(keyBytes, window.start, window.end)
     // The index entry never changes once written: an update of an existing window (a cache hit
@@ -385,6 +418,23 @@ class ByteWindowStore<K, V> implements WindowStore<K, V> {
       })
     }
     this.#lastKey.remember(key, serialized)
+    return serialized
+  }
+
+  /** A window's value as bytes; the window must end after it starts. */
+  #serialize(value: V, window: Window): Uint8Array {
+    if (!(window.end > window.start)) {
+      throw new StoreError(
+        `window store "${this.name}": a window needs end > start, got [${window.start}, ${window.end})`,
+        { context: { store: this.name } },
+      )
+    }
+    const serialized = this.#options.valueSerde.serialize(value, this.#valueContext)
+    if (serialized === null) {
+      throw new StoreError(`window store "${this.name}": a value serialized to null`, {
+        context: { store: this.name },
+      })
+    }
     return serialized
   }
 

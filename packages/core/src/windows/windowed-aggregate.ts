@@ -7,9 +7,17 @@ import { channels } from '../diagnostics.js'
 import { ConfigError, TopologyError } from '../errors.js'
 import type { ProcessorContext, ProcessorSupplier } from '../processor.js'
 import type { Record } from '../record.js'
+import { continueInScope, synchronousScoped } from '../runtime/record-scope.js'
 import type { Serde } from '../serde.js'
 import { readInt64, writeInt64 } from '../state/key-bytes.js'
-import type { WindowedEntry, WindowStore } from './window-store.js'
+import { NOT_CACHED, SETTLED } from '../state/key-value-store.js'
+import {
+  peekWindow,
+  putPeekedWindow,
+  type WindowedEntry,
+  type WindowPeeking,
+  type WindowStore,
+} from './window-store.js'
 import { integerOption, type TimeWindows, type Window } from './windows.js'
 
 /** The key of a windowed result. */
@@ -96,32 +104,74 @@ export function windowedAggregate<K, V, A>(
     const lateChild = lateChildOf(options)
     const closer = new WindowCloser<K, A>(grace, lateChild)
 
-    return {
-      init: (processorContext) => {
+    let peeking: (WindowStore<K, A> & WindowPeeking<K, A>) | undefined
+
+    /** The record's update through the store's promises (a cache miss, or final emission). */
+    const update = async (record: Record<K, V>): Promise<void> => {
+      const streamTime = context.streamTime
+      const observed = Math.max(streamTime, closer.closedAt)
+      const open = options.windows
+        .windowsFor(record.timestamp)
+        .filter((window) => window.end + grace > observed)
+      if (open.length === 0) {
+        handleLateRecord(context, options, record)
+      } else {
+        for (const window of open) {
+          const current = (await store.get(record.key, window)) ?? options.initializer()
+          const next = options.aggregator(record.key, record.value, current)
+          await store.put(record.key, window, next)
+          if (emit === 'update') forwardResult(context, { key: record.key, window }, next, record, lateChild)
+        }
+      }
+      await closer.afterRecord(streamTime)
+    }
+
+    // Runs in its record's synchronous scope (no async context frame): when every window the record
+    // updates is in the record cache, the update is synchronous; otherwise, before anything changed,
+    // it goes the promise way in an async frame of the record's scope.
+    return synchronousScoped({
+      init: (processorContext: ProcessorContext<WindowedKey<K>, A>) => {
         context = processorContext
         store = context.getStore<WindowStore<K, A>>(options.store)
+        peeking = emit === 'update' && peekWindow in store ? (store as typeof peeking) : undefined
         closer.start(context, store, options)
       },
-      process: async (record) => {
+      process: (record: Record<K, V>) => {
+        if (peeking === undefined) return continueInScope(update, record)
         const streamTime = context.streamTime
         const observed = Math.max(streamTime, closer.closedAt)
-        const open = options.windows
-          .windowsFor(record.timestamp)
-          .filter((window) => window.end + grace > observed)
-        if (open.length === 0) {
-          handleLateRecord(context, options, record)
-        } else {
-          for (const window of open) {
-            const current = (await store.get(record.key, window)) ?? options.initializer()
-            const next = options.aggregator(record.key, record.value, current)
-            await store.put(record.key, window, next)
-            if (emit === 'update')
-              forwardResult(context, { key: record.key, window }, next, record, lateChild)
+        const windows = options.windows.windowsFor(record.timestamp)
+        const current: Array<A | undefined> = new Array(windows.length)
+        let open = 0
+        for (let index = 0; index < windows.length; index += 1) {
+          const window = windows[index]!
+          if (!(window.end + grace > observed)) continue
+          const value = peeking[peekWindow](record.key, window)
+          if (value === NOT_CACHED) return continueInScope(update, record)
+          current[index] = value
+          open += 1
+        }
+        let pending: Promise<void> | undefined
+        if (open === 0) handleLateRecord(context, options, record)
+        else {
+          for (let index = 0; index < windows.length; index += 1) {
+            const window = windows[index]!
+            if (!(window.end + grace > observed)) continue
+            const existing = current[index]
+            const next = options.aggregator(record.key, record.value, existing ?? options.initializer())
+            const written = peeking[putPeekedWindow](record.key, window, next, existing !== undefined)
+            // Settled at once unless the cache had to make room (its write-down reads no scope).
+            if (written !== SETTLED) pending = pending ? pending.then(() => written) : written
+            forwardResult(context, { key: record.key, window }, next, record, lateChild)
           }
         }
-        await closer.afterRecord(streamTime)
+        if (closer.due(streamTime)) {
+          const after = continueInScope(() => closer.afterRecord(streamTime))
+          return pending ? Promise.all([pending, after]).then(() => {}) : after
+        }
+        return pending
       },
-    }
+    })
   }
 }
 
@@ -337,6 +387,11 @@ export class WindowCloser<K, A> {
         this.close(Math.max(context.streamTime, now)),
       )
     }
+  }
+
+  /** True when `afterRecord(streamTime)` has work to do. */
+  due(streamTime: number): boolean {
+    return this.#final || streamTime - this.#lastExpiry >= EXPIRE_EVERY_MS
   }
 
   /** After each record: closes due windows (`emit: 'final'`) and, now and then, expires old ones. */
