@@ -498,22 +498,26 @@ export class PartitionFetcher {
       const batchEnd = recordBatch.firstOffset + BigInt(recordBatch.lastOffsetDelta) + 1n
       if (batchEnd > next) next = batchEnd
       if (!aborted.deliver(recordBatch, batchEnd - 1n)) continue
+      // Per record, numbers where they are exact (timestamps stay below 2^53), so that a record
+      // costs one BigInt (its offset) and no headers array when it has none.
       const logAppendTime = (recordBatch.attributes & LOG_APPEND_TIME) !== 0
+      const batchTime = Number(logAppendTime ? recordBatch.maxTimestamp : recordBatch.firstTimestamp)
       for (const record of recordBatch.records) {
-        const offset = recordBatch.firstOffset + BigInt(record.offsetDelta)
+        const offset = recordBatch.firstOffset + offsetDelta(record.offsetDelta)
         if (offset < start) continue
         records.push({
           topic: state.topic,
           partition: state.partition,
           offset,
-          timestamp: Number(
-            logAppendTime ? recordBatch.maxTimestamp : recordBatch.firstTimestamp + record.timestampDelta,
-          ),
+          timestamp: logAppendTime ? batchTime : batchTime + Number(record.timestampDelta),
           key: record.key,
           value: record.value,
-          headers: record.headers.map(
-            ([name, value]) => [name === null ? '' : decodeHeaderName(name), value] as const,
-          ),
+          headers:
+            record.headers.length === 0
+              ? NO_HEADERS
+              : record.headers.map(
+                  ([name, value]) => [name === null ? '' : decodeHeaderName(name), value] as const,
+                ),
         })
       }
     }
@@ -525,6 +529,15 @@ export class PartitionFetcher {
       highWatermark: partitionResponse.highWatermark,
     }
   }
+}
+
+const NO_HEADERS: FetchedRecord['headers'] = Object.freeze([])
+
+/** Offset deltas as BigInts, made once: a batch's records count 0, 1, 2… */
+const OFFSET_DELTAS: bigint[] = Array.from({ length: 4096 }, (_, index) => BigInt(index))
+
+function offsetDelta(delta: number): bigint {
+  return delta < OFFSET_DELTAS.length ? OFFSET_DELTAS[delta]! : BigInt(delta)
 }
 
 /**

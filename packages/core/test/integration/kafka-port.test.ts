@@ -109,6 +109,72 @@ describe('the @platformatic/kafka port on a real broker', () => {
     expect(offsetIn(two)).toBe(2n)
   })
 
+  it('reads back offsets, timestamps (create and log-append time) and headers exactly as written', async () => {
+    const created = uniqueName('port-times')
+    const appended = uniqueName('port-append-times')
+    const admin = port().createAdmin({ clientId: uniqueName('port-admin') })
+    onTestFinished(() => admin.close())
+    await admin.createTopics([
+      { name: created, partitions: 1 },
+      { name: appended, partitions: 1, configs: { 'message.timestamp.type': 'LogAppendTime' } },
+    ])
+    const producer = port().createProducer({ clientId: uniqueName('port-producer') })
+    onTestFinished(() => producer.close())
+    const base = Date.now() - 60_000
+    const written = [0, 7, 1_000, 3, -86_400_000].map((shift, index) => ({
+      partition: 0,
+      key: index === 1 ? null : encoder.encode(`k${index}`),
+      value: encoder.encode(`v${index}`),
+      timestamp: base + shift,
+      headers:
+        index % 2 === 0
+          ? []
+          : ([
+              ['h', encoder.encode(`x${index}`)],
+              ['empty', null],
+            ] as const),
+    }))
+    const sentAt = Date.now()
+    for (const topic of [created, appended])
+      await producer.send(written.map((record) => ({ ...record, topic })))
+    const read = async (topic: string) => {
+      const reader = port().createReader({ clientId: uniqueName('port-reader') })
+      onTestFinished(() => reader.close())
+      await reader.assign([{ topic, partition: 0, offset: 0n }])
+      const records = []
+      const deadline = Date.now() + 30_000
+      while (records.length < written.length && Date.now() < deadline) {
+        for (const batch of await reader.poll(100)) records.push(...batch.records)
+      }
+      return records
+    }
+    const asCreated = await read(created)
+    expect(
+      asCreated.map(({ offset, timestamp, key, value, headers }) => ({
+        offset,
+        timestamp,
+        key,
+        value,
+        headers,
+      })),
+    ).toEqual(
+      written.map(({ timestamp, key, value, headers }, index) => ({
+        offset: BigInt(index),
+        timestamp,
+        key: key === null ? null : Buffer.from(key),
+        value: Buffer.from(value),
+        // A null header value goes out empty (the client's headers hold Buffers; see toMessage).
+        headers: headers.map(([name, headerValue]) => [name, Buffer.from(headerValue ?? [])]),
+      })),
+    )
+    // Log-append time: the broker's clock when it wrote the batch, the same for every record of it.
+    const asAppended = await read(appended)
+    expect(asAppended.map(({ offset }) => offset)).toEqual([0n, 1n, 2n, 3n, 4n])
+    expect(new Set(asAppended.map(({ timestamp }) => timestamp)).size).toBe(1)
+    expect(asAppended[0]!.timestamp).toBeGreaterThanOrEqual(sentAt - 1_000)
+    expect(asAppended[0]!.timestamp).toBeLessThanOrEqual(Date.now() + 1_000)
+  })
+
   it('pauses, resumes and seeks single partitions exactly', async () => {
     const [topic] = await createTestTopics({ prefix: 'port-pause', partitions: 2 })
     await produceStrings(topic!, [
