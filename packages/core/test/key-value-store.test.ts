@@ -250,12 +250,12 @@ describe('record cache', () => {
       changelog.map((record) => [
         decoder.decode(record.key!),
         record.value,
-        headerValue(record.headers!, 'kstreams.input.offset'),
+        decoder.decode(headerValue(record.headers!, 'kstreams.input.offset')!),
       ]),
     ).toEqual([
-      ['a', serdes.int64().serialize(3n, { topic: '', target: 'value', headers: [] }), encoder.encode('1')],
-      ['b', serdes.int64().serialize(2n, { topic: '', target: 'value', headers: [] }), encoder.encode('2')],
-      ['c', serdes.int64().serialize(1n, { topic: '', target: 'value', headers: [] }), encoder.encode('2')],
+      ['a', serdes.int64().serialize(3n, { topic: '', target: 'value', headers: [] }), '1'],
+      ['b', serdes.int64().serialize(2n, { topic: '', target: 'value', headers: [] }), '2'],
+      ['c', serdes.int64().serialize(1n, { topic: '', target: 'value', headers: [] }), '2'],
     ])
     expect(produced.filter((record) => record.topic === 'counts')).toHaveLength(3)
     // A second flush without updates writes nothing more.
@@ -465,4 +465,12 @@ it('processor contexts give typed store access', () => {
     return value
   }
   expect(typeof check).toBe('function')
+})
+
+it('prefixUpperBound copies: a Buffer prefix (a view of a shared pool) is left as it was', async () => {
+  const { prefixUpperBound } = await import('../src/state/store-backend.js')
+  const prefix = Buffer.from('ab\u00ff', 'latin1')
+  expect(Buffer.from(prefixUpperBound(prefix)!)).toEqual(Buffer.from('ac', 'latin1'))
+  expect(prefix).toEqual(Buffer.from('ab\u00ff', 'latin1'))
+  expect(prefixUpperBound(Buffer.from([0xff, 0xff]))).toBeUndefined()
 })

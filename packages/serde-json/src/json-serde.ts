@@ -40,7 +40,6 @@ export interface JsonSerdeOptions<T> {
   replacer?: JsonReplacer
 }
 
-const encoder = new TextEncoder()
 // Fatal: invalid UTF-8 is an error, not replacement characters that would then pass as valid text.
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
@@ -166,7 +165,8 @@ export function jsonSerde<T = unknown>(options: JsonSerdeOptions<T> = {}): Serde
       if (schema !== undefined && validateOnSerialize) {
         validate(schema, parse(text, reviver, context, writeError), context, 'written')
       }
-      return encoder.encode(text)
+      // Into Node's shared pool: much faster than TextEncoder.encode for the usual small value.
+      return Buffer.from(text, 'utf8')
     },
     deserialize(bytes, context) {
       let text: string

@@ -7,7 +7,8 @@ import { formatPath, jsonSerde } from '../src/index.js'
 
 const valueContext: SerdeContext = { topic: 'orders', target: 'value', headers: [] }
 const keyContext: SerdeContext = { topic: 'orders', target: 'key', headers: [] }
-const text = (value: string) => new TextEncoder().encode(value)
+// Bytes as the serde writes them (a Buffer, a Uint8Array of Node's pool).
+const text = (value: string) => Buffer.from(value, 'utf8')
 const json = (value: unknown) => text(JSON.stringify(value))
 
 /** The error `fn` throws; fails when it throws nothing. */

@@ -526,7 +526,7 @@ export class StreamTask {
               headers: input
                 ? [
                     [ChangelogHeaders.inputTopic, this.#topicBytes(input.topic)],
-                    [ChangelogHeaders.inputOffset, encoder.encode(String(input.offset))],
+                    [ChangelogHeaders.inputOffset, Buffer.from(String(input.offset), 'latin1')],
                   ]
                 : [],
             })

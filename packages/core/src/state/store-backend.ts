@@ -145,7 +145,8 @@ export function compareBytes(left: Uint8Array, right: Uint8Array): number {
 export function prefixUpperBound(prefix: Uint8Array): Uint8Array | undefined {
   for (let index = prefix.length - 1; index >= 0; index -= 1) {
     if (prefix[index]! < 0xff) {
-      const bound = prefix.slice(0, index + 1)
+      // A copy (Buffer's slice would be a view, and the bound would change the caller's prefix).
+      const bound = new Uint8Array(prefix.subarray(0, index + 1))
       bound[index] = prefix[index]! + 1
       return bound
     }

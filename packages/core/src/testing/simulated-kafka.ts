@@ -549,10 +549,10 @@ export class SimulatedKafka {
         offset,
         timestamp: record.timestamp ?? now,
         // Copied when the broker receives them: bytes the caller changes afterwards stay as sent.
-        key: record.key === null ? null : record.key.slice(),
-        value: record.value === null ? null : record.value.slice(),
+        key: record.key === null ? null : new Uint8Array(record.key),
+        value: record.value === null ? null : new Uint8Array(record.value),
         headers: (record.headers ?? []).map(
-          ([name, value]) => [name, value === null ? null : value.slice()] as const,
+          ([name, value]) => [name, value === null ? null : new Uint8Array(value)] as const,
         ),
       }
       log.push(stored)

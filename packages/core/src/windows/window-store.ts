@@ -374,7 +374,7 @@ class ByteWindowStore<K, V> implements WindowStore<K, V>, WindowPeeking<K, V> {
     for await (const { key } of this.#inner.range(Uint8Array.of(INDEX), upper)) {
       const parsed = parseIndex(key)
       if (parsed.end > cutoff) break
-      expired.push({ key: parsed.key.slice(), start: parsed.start, end: parsed.end })
+      expired.push({ key: new Uint8Array(parsed.key), start: parsed.start, end: parsed.end })
     }
     for (const { key, start, end } of expired) await this.#deleteBytes(key, start, end)
     return expired.length
