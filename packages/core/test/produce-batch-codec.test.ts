@@ -106,6 +106,25 @@ describe('packing produce batches for the producer thread', () => {
     expect([first!.topic, second!.topic]).toEqual(['a', 'b'])
   })
 
+  it('packs into a reused buffer larger than the batch, over the bytes of an earlier one', () => {
+    fc.assert(
+      fc.property(batch, batch, (earlier, records) => {
+        let reused: ArrayBuffer | undefined
+        const first = packRecords(earlier, (bytes) => new ArrayBuffer(bytes + 1000))
+        const second = packRecords(records, (bytes) => {
+          reused = bytes <= first.byteLength ? first : new ArrayBuffer(bytes + 1)
+          return reused
+        })
+        expect(second).toBe(reused)
+        expect(unpackRecords(second).map(wire)).toEqual(records.map(wire))
+      }),
+      { numRuns: 100 },
+    )
+    expect(() => packRecords([{ topic: 't', key: null, value: null }], () => new ArrayBuffer(3))).toThrow(
+      /takes \d+ bytes, got a buffer of 3/,
+    )
+  })
+
   it('packs into a transferable buffer of exactly the bytes written', () => {
     const packed = packRecords([{ topic: 'topic', key: Uint8Array.of(1, 2), value: null }])
     // u32 topics, i32 + 5 name bytes, u32 records, u8 flags, u32 topic, i32 + 2 key, i32 value, u32 headers

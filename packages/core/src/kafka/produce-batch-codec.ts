@@ -33,8 +33,15 @@ function encodedName(name: string): Uint8Array {
   return bytes
 }
 
-/** Packs `records` into a new ArrayBuffer (not pooled, so it can be transferred). */
-export function packRecords(records: readonly ProduceRecord[]): ArrayBuffer {
+/**
+ * Packs `records` into an ArrayBuffer of at least the bytes they take, from `allocate` (a new
+ * one by default; an ArrayBuffer, never a slice of Node's Buffer pool, so that it can be
+ * transferred). Bytes past the records are left as they are: unpacking stops after the last record.
+ */
+export function packRecords(
+  records: readonly ProduceRecord[],
+  allocate: (bytes: number) => ArrayBuffer = (bytes) => new ArrayBuffer(bytes),
+): ArrayBuffer {
   const topics = new Map<string, number>()
   const topicBytes: Uint8Array[] = []
   let size = 8
@@ -52,7 +59,11 @@ export function packRecords(records: readonly ProduceRecord[]): ArrayBuffer {
       for (const [name, value] of record.headers)
         size += 8 + encodedName(name).byteLength + (value?.byteLength ?? 0)
   }
-  const buffer = new ArrayBuffer(size)
+  const buffer = allocate(size)
+  if (buffer.byteLength < size)
+    throw new RangeError(
+      `packing ${records.length} record(s) takes ${size} bytes, got a buffer of ${buffer.byteLength}`,
+    )
   const view = new DataView(buffer)
   const bytes = new Uint8Array(buffer)
   let at = 0

@@ -36,7 +36,8 @@ export interface ProducerWorkerData {
 export type ToProducerThread = { type: 'send'; id: number; batch: ArrayBuffer } | { type: 'close' }
 
 export type FromProducerThread =
-  | { type: 'sent'; id: number; offsets: ProducedOffset[] }
+  /** `batch`: the send's buffer, handed back for the next batch once the broker acknowledged it. */
+  | { type: 'sent'; id: number; offsets: ProducedOffset[]; batch: ArrayBuffer }
   | { type: 'failed'; id: number; error: SerializedError }
   | { type: 'reachable' }
   | { type: 'unreachable'; message: string; now: number }

@@ -49,9 +49,14 @@ function run(port: MessagePort, data: ProducerWorkerData): void {
   const producer = createThreadProducer(data.port, data.producer, tracker)
   port.on('message', (message: ToProducerThread) => {
     if (message.type === 'send') {
-      producer.send(unpackRecords(message.batch)).then(
-        (offsets) => post(port, { type: 'sent', id: message.id, offsets }),
-        (error: unknown) => post(port, { type: 'failed', id: message.id, error: serializeError(error) }),
+      const { id, batch } = message
+      producer.send(unpackRecords(batch)).then(
+        // Acknowledged: the client is done with the records (views of `batch`), so the buffer can
+        // go back to be packed again. A failed send keeps it: past a delivery timeout the client
+        // may still be retrying with those very bytes.
+        (offsets) =>
+          port.postMessage({ type: 'sent', id, offsets, batch } satisfies FromProducerThread, [batch]),
+        (error: unknown) => post(port, { type: 'failed', id, error: serializeError(error) }),
       )
       return
     }

@@ -88,6 +88,29 @@ describe('the producer on a worker thread', () => {
     }
   })
 
+  it('packs later sends into the buffers of acknowledged ones without changing what was written', async () => {
+    const [topic] = await createTestTopics({ prefix: 'thread-reuse', partitions: 1 })
+    const producer = threadProducer()
+    // Large, then small, then large again: each batch is packed over the bytes of an earlier one.
+    const sizes = [300, 5, 120, 1, 50, 300]
+    const expected: string[] = []
+    for (const [round, size] of sizes.entries()) {
+      const records = Array.from({ length: size }, (_, index) => ({
+        topic: topic!,
+        partition: 0,
+        key: index % 3 === 0 ? null : encoder.encode(`k${round}-${index}`),
+        value: encoder.encode(`${round}-${index}-${'x'.repeat((round * 37 + index) % 200)}`),
+      }))
+      expected.push(...records.map((record) => new TextDecoder().decode(record.value)))
+      await producer.send(records)
+    }
+    const messages = await readTopicUntil(topic!, (read) => read.length >= expected.length)
+    expect(messages.map((message) => message.value)).toEqual(expected)
+    expect(messages.filter((message) => message.key === null)).toHaveLength(
+      sizes.reduce((sum, size) => sum + Math.ceil(size / 3), 0),
+    )
+  })
+
   it('keeps the order of concurrent sends when an earlier one names a topic the producer has not seen', async () => {
     const [out, other] = await createTestTopics(
       { prefix: 'thread-order', partitions: 1 },
