@@ -97,19 +97,6 @@ describe('resolveConfig', () => {
     expect(configError({ ...valid, onFatalError: 'exit' }).context.option).toBe('onFatalError')
   })
 
-  it('checks producerThread: a boolean, for the default Kafka client only', () => {
-    expect(resolveConfig(valid).producerThread).toBe(false)
-    expect(resolveConfig({ ...valid, producerThread: true }).producerThread).toBe(true)
-    const notBoolean = configError({ ...valid, producerThread: 'yes' })
-    expect(notBoolean.context.option).toBe('producerThread')
-    expect(notBoolean.message).toContain('true or false')
-    const kafka = { createProducer() {} } as unknown as StreamsConfig['kafka']
-    const otherClient = configError({ ...valid, producerThread: true, kafka })
-    expect(otherClient.context.option).toBe('producerThread')
-    expect(otherClient.message).toContain('createPlatformaticKafkaPort takes it too')
-    expect(resolveConfig({ ...valid, producerThread: false, kafka }).producerThread).toBe(false)
-  })
-
   it('refuses a Node.js older than 22, naming the version required and the one running', () => {
     expect(() => checkNodeVersion('20.20.2')).toThrow(ConfigError)
     expect(() => checkNodeVersion('20.20.2')).toThrow(

@@ -37,7 +37,6 @@ import { describeError, isUnknownTopic, protocolFailures } from './platformatic-
 import { LATEST, PartitionFetcher } from './platformatic-fetcher.js'
 import { PlatformaticGroupConsumer } from './platformatic-group-consumer.js'
 import { securityClientOptions, securityFailure } from './platformatic-security.js'
-import { WorkerProducer } from './worker-producer.js'
 
 export interface PlatformaticKafkaPortOptions {
   /** Brokers as "host:port". */
@@ -59,11 +58,6 @@ export interface PlatformaticKafkaPortOptions {
   tls?: TlsOptions | boolean
   /** SASL for every connection. See `StreamsConfig.sasl`. */
   sasl?: SaslOptions
-  /**
-   * Runs the producer on a worker thread of its own. Ignored (the producer stays on the calling
-   * thread) with `tls` or `sasl`. See `StreamsConfig.producerThread`. @default false
-   */
-  producerThread?: boolean
 }
 
 const defaultDeliveryTimeoutMs = 120_000
@@ -110,20 +104,17 @@ export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOption
         fetchMaxBytes ?? 50 * 1024 * 1024,
       ),
     createProducer: (producerOptions) => {
-      // Functions (a SASL password or token callback) cannot cross to another thread, nor can
-      // the TLS material be handed over without copying secrets around: secured connections
-      // keep the producer on this thread (see `StreamsConfig.producerThread`).
-      if (options.producerThread === true && !security.tls && !security.sasl) {
-        const { bootstrapServers, connectTimeoutMs, requestTimeoutMs, compression } = options
-        return new WorkerProducer(
-          {
-            port: { bootstrapServers, connectTimeoutMs, requestTimeoutMs, compression },
-            producer: producerOptions,
-          },
-          connectivity,
-        )
+      const clientOptions = {
+        ...producerClientOptions(options, producerOptions, connectivity),
+        ...securityClientOptions(security),
       }
-      return createThreadProducer(options, producerOptions, connectivity, security)
+      return new PlatformaticProducer(new Producer<Buffer, Buffer, Buffer, Buffer>(clientOptions), {
+        servers: base.bootstrapServers,
+        deliveryTimeoutMs: producerOptions.deliveryTimeoutMs ?? defaultDeliveryTimeoutMs,
+        batchMaxBytes: producerOptions.batchMaxBytes ?? defaultBatchMaxBytes,
+        connectivity,
+        metadataRefreshMs: PRODUCER_METADATA_REFRESH_MS,
+      })
     },
     createAdmin: ({ clientId }) =>
       new PlatformaticAdmin(
@@ -140,29 +131,6 @@ export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOption
         { servers: base.bootstrapServers, timeoutMs: adminTimeoutMs, connectivity },
       ),
   }
-}
-
-/**
- * The producer of a port, on the thread that calls this: the main thread, or the producer
- * thread (producer-worker.ts) with the same options.
- */
-export function createThreadProducer(
-  portOptions: PlatformaticKafkaPortOptions,
-  producerOptions: ProducerOptions,
-  connectivity: ConnectivityTracker,
-  security: ConnectionSecurity = ConnectionSecurity.none,
-): PlatformaticProducer {
-  const clientOptions = {
-    ...producerClientOptions(portOptions, producerOptions, connectivity),
-    ...securityClientOptions(security),
-  }
-  return new PlatformaticProducer(new Producer<Buffer, Buffer, Buffer, Buffer>(clientOptions), {
-    servers: portOptions.bootstrapServers,
-    deliveryTimeoutMs: producerOptions.deliveryTimeoutMs ?? defaultDeliveryTimeoutMs,
-    batchMaxBytes: producerOptions.batchMaxBytes ?? defaultBatchMaxBytes,
-    connectivity,
-    metadataRefreshMs: PRODUCER_METADATA_REFRESH_MS,
-  })
 }
 
 /**

@@ -118,14 +118,6 @@ export interface StreamsConfig {
   /** Compression of produced batches. @default 'none' */
   producerCompression?: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
   /**
-   * Runs the producer (record batch encoding, checksums, socket writes, acknowledgements) on a
-   * worker thread of its own, as Kafka Streams' producer has its sender thread, leaving the main
-   * thread to processing. Same delivery, ordering, retries and errors as on the main thread. With
-   * `tls` or `sasl` the producer stays on the main thread (a password or token callback cannot
-   * cross to another thread). Applies to the default Kafka client only. @default false
-   */
-  producerThread?: boolean
-  /**
    * `min.compaction.lag.ms` of changelog topics kstreams creates: how long the broker keeps an
    * entry uncompacted. Restore keeps a key's older entry when the newer one was caused by
    * uncommitted input, so the older entry must outlive the commit that follows it. @default 900000
@@ -199,7 +191,6 @@ export interface ResolvedConfig {
   brokerUnavailableTimeoutMs: number
   storeUnavailableTimeoutMs: number
   producerCompression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
-  producerThread: boolean
   changelogMinCompactionLagMs: number
   onFatalError: (error: Error) => void
   closeTimeoutMs: number
@@ -285,7 +276,6 @@ const knownOptions: ReadonlyArray<keyof StreamsConfig> = [
   'brokerUnavailableTimeoutMs',
   'storeUnavailableTimeoutMs',
   'producerCompression',
-  'producerThread',
   'changelogMinCompactionLagMs',
   'onFatalError',
   'closeTimeoutMs',
@@ -403,18 +393,6 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
       { context: { option } },
     )
   }
-  if (config.producerThread !== undefined && typeof config.producerThread !== 'boolean') {
-    throw new ConfigError(
-      `option "producerThread" must be true or false, got ${JSON.stringify(config.producerThread)}`,
-      { context: { option: 'producerThread' } },
-    )
-  }
-  if (config.kafka !== undefined && config.producerThread === true) {
-    throw new ConfigError(
-      'option "producerThread" configures the default Kafka client, but "kafka" gives another one: pass producerThread to that client (createPlatformaticKafkaPort takes it too)',
-      { context: { option: 'producerThread' } },
-    )
-  }
   const rebalanceTimeoutMs = positiveInteger(config, 'rebalanceTimeoutMs', 60_000)
   const revokeDrainMs = positiveInteger(config, 'revokeDrainMs', Math.min(30_000, rebalanceTimeoutMs))
   if (revokeDrainMs > rebalanceTimeoutMs) {
@@ -447,7 +425,6 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
     brokerUnavailableTimeoutMs: positiveInteger(config, 'brokerUnavailableTimeoutMs', 120_000),
     storeUnavailableTimeoutMs: positiveInteger(config, 'storeUnavailableTimeoutMs', 300_000),
     producerCompression: oneOf(config, 'producerCompression', compressions, 'none'),
-    producerThread: config.producerThread ?? false,
     changelogMinCompactionLagMs: nonNegativeInteger(config, 'changelogMinCompactionLagMs', 900_000),
     onFatalError: fatalErrorHandler(config),
     closeTimeoutMs: positiveInteger(config, 'closeTimeoutMs', 30_000),

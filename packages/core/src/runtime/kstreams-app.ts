@@ -189,8 +189,6 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
     checkNodeVersion()
     this.#setState('rebalancing')
     const { config } = this
-    if (config.producerThread && (config.security.tls || config.security.sasl))
-      config.logger.info('producerThread: with tls or sasl the producer stays on the main thread')
     if (config.security.tls?.rejectUnauthorized === false)
       config.logger.warn("tls.rejectUnauthorized is false: the brokers' certificates are not verified")
     try {
@@ -202,7 +200,6 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
           compression: config.producerCompression,
           tls: config.security.tls,
           sasl: config.security.sasl,
-          producerThread: config.producerThread,
         })
       this.#kafka = kafka
       this.#admin = kafka.createAdmin({ clientId: `${config.clientId}-admin` })
