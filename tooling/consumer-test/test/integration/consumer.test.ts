@@ -100,6 +100,10 @@ beforeAll(async () => {
     '--no-audit',
     '--no-fund',
     '--prefer-offline',
+    // A stalled download is retried after a minute instead of npm's five (a CI run once spent its
+    // whole hook timeout in one install).
+    '--fetch-timeout=60000',
+    '--fetch-retries=4',
     '--loglevel=error',
     ...tarballs,
     `typescript@${versionOf('typescript')}`,
@@ -107,7 +111,7 @@ beforeAll(async () => {
   ])
   console.log(`installed them with npm into ${project} (${seconds()})`)
   packageNames = readdirSync(join(project, 'node_modules/@kstreams')).map((name) => `@kstreams/${name}`)
-}, 600_000)
+}, 900_000)
 
 afterAll(() => {
   if (project && !process.env.KSTREAMS_KEEP_CONSUMER_PROJECT)
