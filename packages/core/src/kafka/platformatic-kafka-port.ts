@@ -1,12 +1,12 @@
-// The default Kafka port, on @platformatic/kafka: its Producer and Admin clients as they are, and
-// a group consumer of our own on its exported protocol layer (see platformatic-group-consumer.ts)
+// The default Kafka port, on @platformatic/kafka: its Admin client as it is, its Producer with
+// Produce requests encoded in one buffer (platformatic-produce-request.ts), and a group consumer of our own on its exported protocol layer (see platformatic-group-consumer.ts)
 // for what the high-level Consumer lacks: awaited revocation, exact per-partition pause and seek,
 // and commits with metadata.
 import {
   Admin,
   type ProducerOptions as ClientProducerOptions,
   ConfigResourceTypes,
-  Producer,
+  type Producer,
 } from '@platformatic/kafka'
 import { ConfigError, KafkaError } from '../errors.js'
 import { ConnectionSecurity, type SaslOptions, type TlsOptions } from './connection-security.js'
@@ -36,6 +36,7 @@ import {
 import { describeError, isUnknownTopic, protocolFailures } from './platformatic-errors.js'
 import { LATEST, PartitionFetcher } from './platformatic-fetcher.js'
 import { PlatformaticGroupConsumer } from './platformatic-group-consumer.js'
+import { SingleBufferProducer } from './platformatic-produce-request.js'
 import { securityClientOptions, securityFailure } from './platformatic-security.js'
 
 export interface PlatformaticKafkaPortOptions {
@@ -108,13 +109,16 @@ export function createPlatformaticKafkaPort(options: PlatformaticKafkaPortOption
         ...producerClientOptions(options, producerOptions, connectivity),
         ...securityClientOptions(security),
       }
-      return new PlatformaticProducer(new Producer<Buffer, Buffer, Buffer, Buffer>(clientOptions), {
-        servers: base.bootstrapServers,
-        deliveryTimeoutMs: producerOptions.deliveryTimeoutMs ?? defaultDeliveryTimeoutMs,
-        batchMaxBytes: producerOptions.batchMaxBytes ?? defaultBatchMaxBytes,
-        connectivity,
-        metadataRefreshMs: PRODUCER_METADATA_REFRESH_MS,
-      })
+      return new PlatformaticProducer(
+        new SingleBufferProducer<Buffer, Buffer, Buffer, Buffer>(clientOptions),
+        {
+          servers: base.bootstrapServers,
+          deliveryTimeoutMs: producerOptions.deliveryTimeoutMs ?? defaultDeliveryTimeoutMs,
+          batchMaxBytes: producerOptions.batchMaxBytes ?? defaultBatchMaxBytes,
+          connectivity,
+          metadataRefreshMs: PRODUCER_METADATA_REFRESH_MS,
+        },
+      )
     },
     createAdmin: ({ clientId }) =>
       new PlatformaticAdmin(
