@@ -1,7 +1,8 @@
 // The default Kafka port, on @platformatic/kafka: its Admin client as it is, its Producer with
-// Produce requests encoded in one buffer (platformatic-produce-request.ts), and a group consumer of our own on its exported protocol layer (see platformatic-group-consumer.ts)
-// for what the high-level Consumer lacks: awaited revocation, exact per-partition pause and seek,
-// and commits with metadata.
+// Produce requests encoded in one buffer (platformatic-produce-request.ts), and a group consumer
+// of our own on its exported protocol layer (see platformatic-group-consumer.ts) for what the
+// high-level Consumer lacks: awaited revocation, exact per-partition pause and seek, and commits
+// with metadata.
 import {
   Admin,
   type ProducerOptions as ClientProducerOptions,
