@@ -90,6 +90,13 @@ describe('encodeProduceRequest', () => {
     expect(messages[0]!.timestamp! >= before && messages[0]!.timestamp! <= BigInt(Date.now())).toBe(true)
   })
 
+  it('refuses a header that is not a Buffer, naming the topic', () => {
+    const headers = new Map([['trace' as unknown as Buffer, Buffer.from('1')]])
+    expect(() =>
+      encodeProduceRequest(-1, 1000, [{ topic: 'orders', partition: 0, timestamp: 1n, headers }], {}),
+    ).toThrow('a header of a record for orders is not a Buffer')
+  })
+
   it('checksums each record batch over its attributes to its end', () => {
     const messages: EncodableMessage[] = [
       { topic: 't', partition: 3, key: Buffer.from('k'), value: Buffer.from('v'), timestamp: 10n },

@@ -10,6 +10,15 @@ const kafkaStreamsCountSides = (
     { side: 'Kafka Streams count, memory', env: { BENCH_MODE: 'count', BENCH_BACKEND: 'memory' } },
     { side: 'Kafka Streams count, RocksDB', env: { BENCH_MODE: 'count', BENCH_BACKEND: 'rocksdb' } },
     { side: 'Kafka Streams windowed count (1-min tumbling), memory', env: { BENCH_MODE: 'windowed-count' } },
+    // Two stream threads: Kafka Streams' own way to use the second core (next to kstreams ×2 processes).
+    {
+      side: 'Kafka Streams count ×2 threads, memory',
+      env: { BENCH_MODE: 'count', BENCH_BACKEND: 'memory', BENCH_STREAM_THREADS: '2' },
+    },
+    {
+      side: 'Kafka Streams windowed count ×2 threads, memory',
+      env: { BENCH_MODE: 'windowed-count', BENCH_STREAM_THREADS: '2' },
+    },
   ] as Array<{ side: string; env: Record<string, string> }>
 ).map(({ side, env }) => ({
   side,
@@ -24,7 +33,7 @@ export const count: Scenario = {
   async run(options: ScenarioOptions): Promise<RunResult[]> {
     const id = runId()
     const input = `bench-count-in-${id}`
-    const sides: Array<{ side: string; runner: string; env: Record<string, string> }> = [
+    const sides: Array<{ side: string; runner: string; env: Record<string, string>; instances?: number }> = [
       { side: 'raw count (Map)', runner: './run-raw.js', env: { BENCH_MODE: 'count' } },
       {
         side: 'kstreams count, memory',
@@ -42,6 +51,19 @@ export const count: Scenario = {
         env: { BENCH_MODE: 'windowed-count' },
       },
       { side: 'kstreams pass-through', runner: './run-kstreams.js', env: { BENCH_MODE: 'passthrough' } },
+      // Two processes of one application on this host (6 partitions each): kstreams' way to use the second core.
+      {
+        side: 'kstreams count ×2 processes, memory',
+        runner: './run-kstreams.js',
+        env: { BENCH_MODE: 'count', BENCH_BACKEND: 'memory' },
+        instances: 2,
+      },
+      {
+        side: 'kstreams windowed count ×2 processes, memory',
+        runner: './run-kstreams.js',
+        env: { BENCH_MODE: 'windowed-count' },
+        instances: 2,
+      },
       ...kafkaStreamsCountSides,
       // The LMDB package imports the current core, so only the in-memory count runs on the older one.
       ...(options.beforeCorePath
@@ -66,7 +88,7 @@ export const count: Scenario = {
     try {
       await preload(input, options.records, options.valueBytes, 100_000)
       const results: RunResult[] = []
-      for (const { side, runner, env, output, group } of runs) {
+      for (const { side, runner, env, output, group, instances } of runs) {
         const settings =
           runner === './run-kstreams.js'
             ? kstreamsRunnerSettings(options)
@@ -82,6 +104,7 @@ export const count: Scenario = {
             latencyRecords: options.latencyRecords,
             latencyRate: options.latencyRate,
             ...settings,
+            ...(instances ? { instances } : {}),
             env: { ...settings.env, ...env, BENCH_GROUP: group },
           }),
         )
