@@ -41,7 +41,6 @@ type ApiCallback = (error: Error | null, response?: unknown) => void
 type ProduceApi = ((connection: Connection, ...args: unknown[]) => void) & {
   key: number
   version: number
-  async?: unknown
 }
 interface Connection {
   send(
@@ -103,15 +102,16 @@ function singleBufferApi(original: ProduceApi): ProduceApi {
   const parse = parsers[original.version]
   const api = (connection: Connection, ...args: unknown[]): void => {
     const callback = args.at(-1) as ApiCallback
-    const [acks, timeout, messages, options] = args as [number, number, EncodableMessage[], ProduceOptions]
-    if (!encodable(messages, options ?? {})) {
+    const [acks, timeout, messages, given] = args as [number, number, EncodableMessage[], ProduceOptions?]
+    const options = given ?? {}
+    if (!encodable(messages, options)) {
       original(connection, ...args)
       return
     }
     connection.send(
       original.key,
       original.version,
-      () => encodeProduceRequest(acks, timeout, messages, options ?? {}),
+      () => encodeProduceRequest(acks, timeout, messages, options),
       parse,
       true,
       true,
@@ -230,7 +230,7 @@ function batchLayout(batch: EncodableMessage[]): BatchLayout {
     if (timestamp > maxTimestamp) maxTimestamp = timestamp
     let body =
       1 +
-      varLongSize(Number(timestamp) - first) +
+      varIntSize(Number(timestamp) - first) +
       varIntSize(index) +
       bytesFieldSize(message.key) +
       bytesFieldSize(message.value)
@@ -280,7 +280,7 @@ function writeBatch(
     const message = batch[index]!
     at = writeVarInt(out, at, layout.bodySizes[index]!)
     out[at++] = 0 // attributes
-    at = writeVarLong(out, at, Number(message.timestamp!) - firstTimestamp)
+    at = writeVarInt(out, at, Number(message.timestamp!) - firstTimestamp)
     at = writeVarInt(out, at, index)
     at = writeBytesField(out, at, message.key)
     at = writeBytesField(out, at, message.value)
@@ -302,7 +302,8 @@ function writeBatch(
   return at
 }
 
-// Field encodings. Record fields are zigzag varints (signed); request fields unsigned varints.
+// Field encodings. Record fields are zigzag varints (signed), the 64-bit timestamp deltas too
+// (numbers: exact below 2^53); request fields are unsigned varints.
 
 function unsignedVarIntSize(value: number): number {
   let size = 1
@@ -335,9 +336,6 @@ function writeVarInt(out: Buffer, at: number, value: number): number {
   return writeUnsignedVarInt(out, at, zigzag(value))
 }
 
-const varLongSize = varIntSize
-const writeVarLong = writeVarInt
-
 function bytesFieldSize(bytes: Buffer | null | undefined): number {
   return bytes == null ? 1 : varIntSize(bytes.length) + bytes.length
 }
@@ -355,10 +353,7 @@ function compactBytesSize(bytes: Buffer | undefined): number {
 }
 
 function writeCompactBytes(out: Buffer, at: number, bytes: Buffer | undefined): number {
-  if (bytes === undefined) {
-    out[at] = 0
-    return at + 1
-  }
+  if (bytes === undefined) return writeUnsignedVarInt(out, at, 0)
   at = writeUnsignedVarInt(out, at, bytes.length + 1)
   out.set(bytes, at)
   return at + bytes.length
