@@ -126,6 +126,8 @@ if (values.json) {
     'records/s': Math.round(result.recordsPerSecond),
     'MB/s': result.megabytesPerSecond.toFixed(1),
     'CPU s/100k': result.cpuSecondsPer100k.toFixed(2),
+    'window CPU s/100k': result.windowCpuSecondsPer100k.toFixed(2),
+    'broker CPU s/100k': result.brokerCpuSecondsPer100k.toFixed(2),
     'p50 ms': result.latencyP50Ms.toFixed(0),
     'p99 ms': result.latencyP99Ms.toFixed(0),
     'peak RSS MB': result.peakRssMegabytes.toFixed(0),

@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { Admin, Consumer, compatibilityPartitioner, Producer } from '@platformatic/kafka'
 import { type MemoryBreakdown, percentile, type RunnerReport } from './measure.js'
@@ -17,6 +17,10 @@ export interface RunResult {
   recordsPerSecond: number
   megabytesPerSecond: number
   cpuSecondsPer100k: number
+  /** CPU of the runner's process tree from the first output record to the last, per 100k records. */
+  windowCpuSecondsPer100k: number
+  /** The broker's CPU over the same window, per 100k records (NaN when its pid file is not found). */
+  brokerCpuSecondsPer100k: number
   latencyP50Ms: number
   latencyP99Ms: number
   peakRssMegabytes: number
@@ -122,6 +126,51 @@ async function residentMegabytes(pid: number): Promise<number> {
   return match ? (Number(match[1]) * 1024) / 1e6 : Number.NaN
 }
 
+const clockTicksPerSecond = 100
+
+/** User + system CPU seconds of a process and all its descendants, from /proc. */
+async function processTreeCpuSeconds(pid: number): Promise<number> {
+  let ticks = 0
+  const pending = [pid]
+  while (pending.length > 0) {
+    const next = pending.pop()!
+    try {
+      const stat = await readFile(`/proc/${next}/stat`, 'utf8')
+      // Fields after the command name (which may hold spaces) start at field 3: utime is 14, stime 15.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      ticks += Number(fields[11]) + Number(fields[12])
+      for (const task of await readdir(`/proc/${next}/task`)) {
+        const children = await readFile(`/proc/${next}/task/${task}/children`, 'utf8')
+        for (const child of children.split(' ')) if (child.trim() !== '') pending.push(Number(child))
+      }
+    } catch {
+      // The process exited while it was read.
+    }
+  }
+  return ticks / clockTicksPerSecond
+}
+
+/** The local broker's pid, from tooling/services' pid file. */
+async function brokerPid(): Promise<number | undefined> {
+  const servicesDirectory = process.env.KSTREAMS_SERVICES_DIR ?? '/tmp/kstreams-services'
+  try {
+    return Number((await readFile(`${servicesDirectory}/kafka/kafka.pid`, 'utf8')).trim())
+  } catch {
+    return undefined
+  }
+}
+
+async function cpuSnapshot(
+  pids: number[],
+  broker: number | undefined,
+): Promise<{ side: number; broker: number }> {
+  const each = await Promise.all(pids.map(processTreeCpuSeconds))
+  return {
+    side: each.reduce((total, seconds) => total + seconds, 0),
+    broker: broker === undefined ? Number.NaN : await processTreeCpuSeconds(broker),
+  }
+}
+
 /**
  * Starts the runner, times how long it takes to write `records` records to its output topic
  * (from the first output record to the last, so group joins are not counted), then measures
@@ -181,6 +230,9 @@ export async function runSide(options: RunOptions): Promise<RunResult> {
     : undefined
   try {
     let firstSeenAt: number | undefined
+    const broker = await brokerPid()
+    const pids = children.map(({ child }) => child.pid!)
+    let cpuAtFirst: { side: number; broker: number } | undefined
     const deadline = Date.now() + 15 * 60_000
     while (written < options.records) {
       const exited = children.find(({ child }) => child.exitCode !== null)
@@ -189,9 +241,13 @@ export async function runSide(options: RunOptions): Promise<RunResult> {
         throw new Error(`${options.side} runner wrote ${written} of ${options.records} records`)
       await new Promise((resolve) => setTimeout(resolve, 20))
       written = sum(await endOffsets(watcher, options.output))
-      if (written > 0 && firstSeenAt === undefined) firstSeenAt = Date.now()
+      if (written > 0 && firstSeenAt === undefined) {
+        firstSeenAt = Date.now()
+        cpuAtFirst = await cpuSnapshot(pids, broker)
+      }
     }
     const seconds = (Date.now() - firstSeenAt!) / 1000
+    const cpuAtLast = await cpuSnapshot(pids, broker)
     if (sampler) clearInterval(sampler)
     const latencies = options.latencyRecords > 0 ? await measureLatency(options) : []
     const terminatedAt = Date.now()
@@ -213,6 +269,8 @@ export async function runSide(options: RunOptions): Promise<RunResult> {
       recordsPerSecond: options.records / seconds,
       megabytesPerSecond: (options.records * options.valueBytes) / seconds / 1e6,
       cpuSecondsPer100k: (report.cpuSeconds / total) * 100_000,
+      windowCpuSecondsPer100k: ((cpuAtLast.side - cpuAtFirst!.side) / options.records) * 100_000,
+      brokerCpuSecondsPer100k: ((cpuAtLast.broker - cpuAtFirst!.broker) / options.records) * 100_000,
       latencyP50Ms: percentile(latencies, 0.5),
       latencyP99Ms: percentile(latencies, 0.99),
       peakRssMegabytes: report.peakRssBytes / 1e6,

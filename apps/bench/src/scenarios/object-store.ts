@@ -58,6 +58,8 @@ function result(side: string, records: number, seconds: number, latencies?: numb
     recordsPerSecond: records / seconds,
     megabytesPerSecond: Number.NaN,
     cpuSecondsPer100k: Number.NaN,
+    windowCpuSecondsPer100k: Number.NaN,
+    brokerCpuSecondsPer100k: Number.NaN,
     latencyP50Ms: sorted ? percentile(sorted, 0.5) : Number.NaN,
     latencyP99Ms: sorted ? percentile(sorted, 0.99) : Number.NaN,
     peakRssMegabytes: Number.NaN,

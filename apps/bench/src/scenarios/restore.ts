@@ -74,6 +74,8 @@ export const restore: Scenario = {
           recordsPerSecond: records / seconds,
           megabytesPerSecond: Number.NaN,
           cpuSecondsPer100k: Number.NaN,
+          windowCpuSecondsPer100k: Number.NaN,
+          brokerCpuSecondsPer100k: Number.NaN,
           latencyP50Ms: Number.NaN,
           latencyP99Ms: Number.NaN,
           peakRssMegabytes: Number.NaN,

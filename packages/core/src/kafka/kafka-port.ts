@@ -141,6 +141,22 @@ export interface ProduceRecord {
   headers?: ReadonlyArray<readonly [string, Uint8Array | null]>
 }
 
+/**
+ * A produce record's size as batches are measured (the record collector and the producer's chunks
+ * agree on it, so that a collector's batch is never split): its key, value and headers plus a fixed
+ * allowance for the record's framing.
+ */
+export function produceRecordBytes(record: ProduceRecord): number {
+  let bytes = 70 + (record.key?.byteLength ?? 0) + (record.value?.byteLength ?? 0)
+  const headers = record.headers
+  if (headers)
+    for (let index = 0; index < headers.length; index++) {
+      const [name, value] = headers[index]!
+      bytes += name.length + (value?.byteLength ?? 0) + 4
+    }
+  return bytes
+}
+
 /** Where a send put the records of one partition: the offset of the first of them. */
 export interface ProducedOffset extends TopicPartition {
   baseOffset: bigint

@@ -3,17 +3,10 @@
 // offset resets through ListOffsets. The group consumer and the changelog reader share it.
 // A broker that cannot be reached, or answers with partition errors, is retried with exponential
 // backoff; positions stay where they were, so fetching resumes exactly there when it is back.
-import {
-  type Connection,
-  fetchV17,
-  listOffsetsV9,
-  protocolErrorsCodesById,
-  type RecordsBatch,
-} from '@platformatic/kafka'
+import { type Connection, listOffsetsV9, protocolErrorsCodesById } from '@platformatic/kafka'
 import { channels } from '../diagnostics.js'
 import { KafkaError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import { decodeHeaderName } from './header-names.js'
 import {
   type FetchedBatch,
   type FetchedRecord,
@@ -23,12 +16,13 @@ import {
 import type { Cluster } from './platformatic-cluster.js'
 import type { ConnectivityTracker } from './platformatic-connectivity.js'
 import { describeError, partialResponse } from './platformatic-errors.js'
+import { type FetchPartitionResponse, type FetchResponse, fetchApi } from './platformatic-fetch-response.js'
+import { RecordBatchReader } from './record-batch-decoder.js'
 
 const IS_CONTROL_BATCH = 0x20
 /** Control record type in a control batch's key: 0 = ABORT, 1 = COMMIT. */
 const ABORT_MARKER = 0
 const IS_TRANSACTIONAL_BATCH = 0x10
-const LOG_APPEND_TIME = 0x08
 const READ_COMMITTED = 1
 /** ListOffsets timestamps. */
 export const EARLIEST = -2n
@@ -79,8 +73,6 @@ interface FailureStreak {
   attempts: number
   retryAtMs: number
 }
-
-type FetchResponse = Awaited<ReturnType<typeof fetchV17.api.async>>
 
 export function sleep(milliseconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, milliseconds))
@@ -403,7 +395,7 @@ export class PartitionFetcher {
     let response: FetchResponse
     try {
       const connection = await this.#connectTo(leader)
-      response = await fetchV17.api.async(
+      response = await fetchApi.async(
         connection,
         maxWaitMs,
         this.#options.fetchMinBytes,
@@ -484,43 +476,21 @@ export class PartitionFetcher {
     return batches
   }
 
-  #toBatch(
-    state: PartitionState,
-    partitionResponse: FetchResponse['responses'][number]['partitions'][number],
-  ): FetchedBatch | undefined {
-    const recordBatches: RecordsBatch[] = partitionResponse.records ?? []
-    if (recordBatches.length === 0) return undefined
+  #toBatch(state: PartitionState, partitionResponse: FetchPartitionResponse): FetchedBatch | undefined {
+    if (partitionResponse.records === null) return undefined
+    const batches = new RecordBatchReader(partitionResponse.records)
     const start = state.position!
     const records: FetchedRecord[] = []
     const aborted = new AbortedTransactions(partitionResponse.abortedTransactions)
     let next = start
-    for (const recordBatch of recordBatches) {
-      const batchEnd = recordBatch.firstOffset + BigInt(recordBatch.lastOffsetDelta) + 1n
-      if (batchEnd > next) next = batchEnd
-      if (!aborted.deliver(recordBatch, batchEnd - 1n)) continue
-      // Per record, numbers where they are exact (timestamps stay below 2^53), so that a record
-      // costs one BigInt (its offset) and no headers array when it has none.
-      const logAppendTime = (recordBatch.attributes & LOG_APPEND_TIME) !== 0
-      const batchTime = Number(logAppendTime ? recordBatch.maxTimestamp : recordBatch.firstTimestamp)
-      for (const record of recordBatch.records) {
-        const offset = recordBatch.firstOffset + offsetDelta(record.offsetDelta)
-        if (offset < start) continue
-        records.push({
-          topic: state.topic,
-          partition: state.partition,
-          offset,
-          timestamp: logAppendTime ? batchTime : batchTime + Number(record.timestampDelta),
-          key: record.key,
-          value: record.value,
-          headers:
-            record.headers.length === 0
-              ? NO_HEADERS
-              : record.headers.map(
-                  ([name, value]) => [name === null ? '' : decodeHeaderName(name), value] as const,
-                ),
-        })
-      }
+    let any = false
+    while (batches.next()) {
+      any = true
+      const lastOffset = batches.lastOffset
+      if (lastOffset + 1n > next) next = lastOffset + 1n
+      if (aborted.deliver(batches, lastOffset)) batches.records(state.topic, state.partition, start, records)
     }
+    if (!any) return undefined
     state.position = next
     return {
       topic: state.topic,
@@ -529,15 +499,6 @@ export class PartitionFetcher {
       highWatermark: partitionResponse.highWatermark,
     }
   }
-}
-
-const NO_HEADERS: FetchedRecord['headers'] = Object.freeze([])
-
-/** Offset deltas as BigInts, made once: a batch's records count 0, 1, 2… */
-const OFFSET_DELTAS: bigint[] = Array.from({ length: 4096 }, (_, index) => BigInt(index))
-
-function offsetDelta(delta: number): bigint {
-  return delta < OFFSET_DELTAS.length ? OFFSET_DELTAS[delta]! : BigInt(delta)
 }
 
 /**
@@ -559,7 +520,7 @@ class AbortedTransactions {
   }
 
   /** Whether the records of `batch` are delivered; control batches never are. */
-  deliver(batch: RecordsBatch, lastOffset: bigint): boolean {
+  deliver(batch: RecordBatchReader, lastOffset: bigint): boolean {
     // Ranges open when the log reaches their first offset, which may lie inside this batch.
     while (this.#pending.length > 0 && this.#pending[0]!.firstOffset <= lastOffset)
       this.#open.add(this.#pending.shift()!.producerId)
@@ -572,7 +533,7 @@ class AbortedTransactions {
 }
 
 /** The key of a control record is a version (int16) and a type (int16). */
-function isAbortMarker(batch: RecordsBatch): boolean {
-  const key = batch.records[0]?.key
+function isAbortMarker(batch: RecordBatchReader): boolean {
+  const key = batch.firstKey()
   return key !== null && key !== undefined && key.length >= 4 && key.readInt16BE(2) === ABORT_MARKER
 }

@@ -21,6 +21,7 @@ import {
   type ProduceRecord,
   type ProducerOptions,
   type ProducerPort,
+  produceRecordBytes,
   type TopicDescription,
   type TopicPartition,
   topicPartitionKey,
@@ -416,11 +417,16 @@ export function toMessage(record: ProduceRecord): ClientMessage {
  * measured as the record collector measures its batches, so that its batches are never split.
  */
 export function chunksOf(records: ProduceRecord[], maxBytes: number): ProduceRecord[][] {
+  let total = 0
+  for (let index = 0; index < records.length && total <= maxBytes; index++)
+    total += produceRecordBytes(records[index]!)
+  // The usual case: the collector's batch fits in one request, and is sent as it is.
+  if (total <= maxBytes) return records.length > 0 ? [records] : []
   const chunks: ProduceRecord[][] = []
   let chunk: ProduceRecord[] = []
   let bytes = 0
   for (const record of records) {
-    const size = recordBytes(record)
+    const size = produceRecordBytes(record)
     if (chunk.length > 0 && bytes + size > maxBytes) {
       chunks.push(chunk)
       chunk = []
@@ -431,13 +437,6 @@ export function chunksOf(records: ProduceRecord[], maxBytes: number): ProduceRec
   }
   if (chunk.length > 0) chunks.push(chunk)
   return chunks
-}
-
-function recordBytes(record: ProduceRecord): number {
-  let bytes = 70 + (record.key?.byteLength ?? 0) + (record.value?.byteLength ?? 0)
-  if (record.headers)
-    for (const [name, value] of record.headers) bytes += name.length + (value?.byteLength ?? 0) + 4
-  return bytes
 }
 
 function seconds(milliseconds: number): string {

@@ -478,7 +478,7 @@ export class Executor {
       const inFlight = channels.inFlight.hasSubscribers
       if (inFlight) channels.inFlight.publish({ taskId, processor: definition.name, delta: 1 })
       const outcome = retry ? this.#retrying(node, retry, record, scope, result) : result
-      scope.pending.push(
+      scope.addPending(
         outcome.then(
           () => {
             if (inFlight) channels.inFlight.publish({ taskId, processor: definition.name, delta: -1 })
@@ -743,7 +743,7 @@ export class Executor {
         const result = schedule.punctuator(time)
         if (isPromise(result)) {
           const name = schedule.node.definition.name
-          scope.pending.push(
+          scope.addPending(
             result.catch((error: unknown) => {
               throw this.#wrapProcessingError(name, error, scope)
             }),

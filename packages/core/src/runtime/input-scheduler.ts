@@ -143,6 +143,65 @@ export interface PartitionProgress {
 }
 
 /** A record handed out by the scheduler: run it in `lane`, then `complete` it. */
+/**
+ * Scopes with their lanes: a Map's operations without its cost here (V8 reallocates a Map's table
+ * when a delete leaves it nearly empty: once per record when one record runs at a time). Each scope
+ * knows its slot (`RecordScope.slot`), so every operation is O(1); a scope is in one list at a time.
+ */
+class ScopeLanes {
+  readonly #scopes: RecordScope[] = []
+  readonly #lanes: Lane[] = []
+
+  get size(): number {
+    return this.#scopes.length
+  }
+
+  #slot(scope: RecordScope): number {
+    const slot = scope.slot
+    return slot >= 0 && this.#scopes[slot] === scope ? slot : -1
+  }
+
+  has(scope: RecordScope): boolean {
+    return this.#slot(scope) >= 0
+  }
+
+  get(scope: RecordScope): Lane | undefined {
+    const slot = this.#slot(scope)
+    return slot >= 0 ? this.#lanes[slot] : undefined
+  }
+
+  set(scope: RecordScope, lane: Lane): void {
+    const slot = this.#slot(scope)
+    if (slot >= 0) {
+      this.#lanes[slot] = lane
+      return
+    }
+    scope.slot = this.#scopes.length
+    this.#scopes.push(scope)
+    this.#lanes.push(lane)
+  }
+
+  delete(scope: RecordScope): void {
+    const slot = this.#slot(scope)
+    if (slot < 0) return
+    const last = this.#scopes.length - 1
+    if (slot !== last) {
+      const moved = this.#scopes[last]!
+      this.#scopes[slot] = moved
+      this.#lanes[slot] = this.#lanes[last]!
+      moved.slot = slot
+    }
+    this.#scopes.pop()
+    this.#lanes.pop()
+    scope.slot = -1
+  }
+
+  /** The scopes, in no particular order (not to be changed while iterated). */
+  keys(): readonly RecordScope[] {
+    return this.#scopes
+  }
+}
+
 export interface ScheduledRecord {
   fetched: FetchedRecord
   lane: Lane
@@ -159,7 +218,11 @@ const PARTITION_MODE: SubtopologyConcurrency = { mode: 'partition', orderingKey:
 /** Rough heap cost of a fetched record: its bytes plus the objects around them. */
 export function fetchedBytes(record: FetchedRecord): number {
   let bytes = 200 + (record.key?.byteLength ?? 0) + (record.value?.byteLength ?? 0)
-  for (const [name, value] of record.headers) bytes += name.length + (value?.byteLength ?? 0) + 40
+  const headers = record.headers
+  for (let index = 0; index < headers.length; index++) {
+    const [name, value] = headers[index]!
+    bytes += name.length + (value?.byteLength ?? 0) + 40
+  }
   return bytes
 }
 
@@ -182,12 +245,12 @@ export class InputScheduler {
   /** Free lanes with pending records, oldest first. */
   readonly #ready: Lane[] = []
   /** Records running, with their lanes. */
-  readonly #running = new Map<RecordScope, Lane>()
+  readonly #running = new ScopeLanes()
   /**
    * Records waiting to retry (`park`): they keep their lanes, so later records of the lane wait,
    * but they do not hold a barrier back.
    */
-  readonly #parked = new Map<RecordScope, Lane>()
+  readonly #parked = new ScopeLanes()
   /** Parked records whose wait is over, waiting for the task to be free of a barrier. */
   readonly #unparking: Array<{ scope: RecordScope; resolve: () => void }> = []
   #pending = 0
@@ -266,11 +329,15 @@ export class InputScheduler {
    */
   watermark(scope: RecordScope | undefined): number {
     let watermark = this.#streamTime
-    for (const running of this.#running.keys()) {
-      if (running !== scope && running.timestamp < watermark) watermark = running.timestamp
+    const running = this.#running.keys()
+    for (let index = 0; index < running.length; index++) {
+      const other = running[index]!
+      if (other !== scope && other.timestamp < watermark) watermark = other.timestamp
     }
-    for (const parked of this.#parked.keys()) {
-      if (parked !== scope && parked.timestamp < watermark) watermark = parked.timestamp
+    const parked = this.#parked.keys()
+    for (let index = 0; index < parked.length; index++) {
+      const other = parked[index]!
+      if (other !== scope && other.timestamp < watermark) watermark = other.timestamp
     }
     if (this.#pending > 0) {
       const lanes = this.concurrency.mode === 'key' ? this.#lanes.values() : [this.#taskLane]

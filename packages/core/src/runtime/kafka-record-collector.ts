@@ -8,6 +8,7 @@ import {
   type ProducedOffset,
   type ProduceRecord,
   type ProducerPort,
+  produceRecordBytes,
   topicPartitionKey,
 } from '../kafka/kafka-port.js'
 import { defaultPartition } from '../kafka/partitioner.js'
@@ -103,7 +104,7 @@ export class KafkaRecordCollector implements RecordCollector {
         this.#pendingPartitions.push({ index: this.#batch.length, partitioner: custom, source })
       else record.partition = choosePartition(record, custom, source, count)
     }
-    const bytes = recordBytes(record)
+    const bytes = produceRecordBytes(record)
     // Kept under the broker's message size limit: one request may carry one batch per partition.
     if (this.#batch.length > 0 && this.#batchBytes + bytes > this.#options.batchMaxBytes) this.#sendBatch()
     this.#batch.push(record)
@@ -130,7 +131,7 @@ export class KafkaRecordCollector implements RecordCollector {
       newIndex.set(index, batch.length)
       batch.push(record)
       kept.push(owner)
-      bytes += recordBytes(record)
+      bytes += produceRecordBytes(record)
     })
     const dropped = this.#batch.length - batch.length
     this.#pendingPartitions = this.#pendingPartitions
@@ -266,9 +267,3 @@ function choosePartition(
 }
 
 /** Size of a record's key, value and headers, plus a fixed per-record overhead. */
-function recordBytes(record: ProduceRecord): number {
-  let bytes = 70 + (record.key?.byteLength ?? 0) + (record.value?.byteLength ?? 0)
-  if (record.headers)
-    for (const [name, value] of record.headers) bytes += name.length + (value?.byteLength ?? 0) + 4
-  return bytes
-}

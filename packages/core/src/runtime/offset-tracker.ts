@@ -5,9 +5,14 @@
 // metadata cheaply (see `encodedBound`).
 
 export class OffsetTracker {
-  /** Offsets begun and not yet released, in ascending order, from `#head` on (a queue). */
+  /**
+   * Offsets begun and not yet released, in ascending order, from `#head` up to `#tail` (a queue).
+   * Its slots are reused once it drains, so a partition processed one record at a time allocates
+   * nothing here per record.
+   */
   readonly #inFlight: bigint[] = []
   #head = 0
+  #tail = 0
   readonly #done = new Set<bigint>()
   /** Runs of consecutive offsets in `#done`. */
   #runs = 0
@@ -20,16 +25,18 @@ export class OffsetTracker {
 
   /** Marks `offset` as started. Offsets must begin in ascending order. */
   begin(offset: bigint): void {
-    this.#inFlight.push(offset)
+    if (this.#tail === this.#inFlight.length) this.#inFlight.push(offset)
+    else this.#inFlight[this.#tail] = offset
+    this.#tail += 1
   }
 
   /** Marks `offset` as done: processed and everything it caused handed to the producer or stores. */
   complete(offset: bigint): void {
     this.version += 1
-    if (this.#inFlight[this.#head] === offset) {
+    if (this.#head < this.#tail && this.#inFlight[this.#head] === offset) {
       this.#shift()
       this.#next = offset + 1n
-      while (this.#head < this.#inFlight.length && this.#done.has(this.#inFlight[this.#head]!)) {
+      while (this.#head < this.#tail && this.#done.has(this.#inFlight[this.#head]!)) {
         const done = this.#shift()
         this.#remove(done)
         this.#next = done + 1n
@@ -66,7 +73,7 @@ export class OffsetTracker {
 
   /** The offset a commit would cover up to now (the lowest incomplete one), whether committed already or not. */
   get position(): bigint | undefined {
-    return this.#next ?? this.#inFlight[this.#head]
+    return this.#next ?? this.lowestIncomplete
   }
 
   /** Runs of consecutive offsets in `completedAbove()`. */
@@ -99,7 +106,7 @@ export class OffsetTracker {
 
   /** The lowest offset begun and not done: the record a commit waits for. */
   get lowestIncomplete(): bigint | undefined {
-    return this.#inFlight[this.#head]
+    return this.#head < this.#tail ? this.#inFlight[this.#head] : undefined
   }
 
   /** Offsets done above the lowest incomplete one. */
@@ -109,7 +116,7 @@ export class OffsetTracker {
 
   /** Number of offsets begun and not yet released. */
   get inFlight(): number {
-    return this.#inFlight.length - this.#head
+    return this.#tail - this.#head
   }
 
   /** Records that `offset` was committed, with the done offsets as they were at `version`. */
@@ -122,11 +129,12 @@ export class OffsetTracker {
   #shift(): bigint {
     const offset = this.#inFlight[this.#head]!
     this.#head += 1
-    if (this.#head === this.#inFlight.length) {
-      this.#inFlight.length = 0
+    if (this.#head === this.#tail) {
       this.#head = 0
-    } else if (this.#head >= 1024 && this.#head * 2 >= this.#inFlight.length) {
-      this.#inFlight.splice(0, this.#head)
+      this.#tail = 0
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#tail) {
+      this.#inFlight.copyWithin(0, this.#head, this.#tail)
+      this.#tail -= this.#head
       this.#head = 0
     }
     return offset

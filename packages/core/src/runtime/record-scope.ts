@@ -13,19 +13,19 @@ import type { InputPosition } from '../state/record-cache.js'
 export type ScopeKind = 'record' | 'punctuation' | 'flush'
 
 const SETTLED: Promise<void> = Promise.resolve()
+const NO_PENDING: Promise<unknown>[] = Object.freeze([]) as unknown as Promise<unknown>[]
 
 export class RecordScope {
   readonly kind: ScopeKind
   /** The input record, for records; undefined in punctuations and flushes. */
   readonly fetched: FetchedRecord | undefined
-  /** Where the input record came from (processor context `recordMetadata`). */
-  readonly metadata: RecordMetadata | undefined
-  /** Input position written into changelog headers by stores. */
-  readonly input: InputPosition | undefined
   /** Timestamp of the record (after the timestamp extractor), or the punctuation time. */
   timestamp: number
-  /** Work started in this scope (asynchronous processors downstream) that the scope waits for. */
-  pending: Promise<unknown>[] = []
+  /**
+   * Work started in this scope (asynchronous processors downstream) that the scope waits for; a
+   * shared empty array until `addPending` (most records start none).
+   */
+  pending: Promise<unknown>[] = NO_PENDING
   /** Records this scope handed to the collector (sinks, dead-letter). */
   sends = 0
   /**
@@ -44,18 +44,39 @@ export class RecordScope {
   attempt = 1
   /** When the record's asynchronous work began (wall clock); undefined for synchronous work. */
   startedAt: number | undefined
+  /** Its slot in the input scheduler's list of running or parked records, or -1 (see `ScopeLanes`). */
+  slot = -1
 
   constructor(kind: ScopeKind, fetched: FetchedRecord | undefined, timestamp: number) {
     this.kind = kind
     this.fetched = fetched
     this.timestamp = timestamp
-    if (fetched) {
-      this.metadata = { topic: fetched.topic, partition: fetched.partition, offset: fetched.offset }
-      this.input = { topic: fetched.topic, offset: fetched.offset }
-    } else {
-      this.metadata = undefined
-      this.input = undefined
-    }
+  }
+
+  // Built when first asked for: a record that no processor asks about and no store writes for
+  // (a stateless path) allocates neither.
+  #metadata: RecordMetadata | undefined
+  #input: InputPosition | undefined
+
+  /** Where the input record came from (processor context `recordMetadata`). */
+  get metadata(): RecordMetadata | undefined {
+    const fetched = this.fetched
+    if (fetched && !this.#metadata)
+      this.#metadata = { topic: fetched.topic, partition: fetched.partition, offset: fetched.offset }
+    return this.#metadata
+  }
+
+  /** Input position written into changelog headers by stores. */
+  get input(): InputPosition | undefined {
+    const fetched = this.fetched
+    if (fetched && !this.#input) this.#input = { topic: fetched.topic, offset: fetched.offset }
+    return this.#input
+  }
+
+  /** Adds work the scope waits for before its record counts as done. */
+  addPending(promise: Promise<unknown>): void {
+    if (this.pending === NO_PENDING) this.pending = [promise]
+    else this.pending.push(promise)
   }
 
   /** Where the scope is, for error messages. */
@@ -69,7 +90,7 @@ export class RecordScope {
   settle(): Promise<void> {
     if (this.pending.length === 0) return SETTLED
     const pending = this.pending
-    this.pending = []
+    this.pending = NO_PENDING
     // One pending call (the usual asynchronous processor) needs no Promise.all.
     return (pending.length === 1 ? pending[0]! : Promise.all(pending)).then(() => this.settle())
   }

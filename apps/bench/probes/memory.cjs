@@ -1,0 +1,59 @@
+// Preload into a kstreams runner (`"--kstreams-node-args=--require=./probes/memory.cjs"`): every
+// 5 s, on stderr, RSS and V8's heap spaces (size / used, MB) and Node's external memory. With
+// PROBE_HEAP_SNAPSHOT_AT_S=N it also writes one heap snapshot N seconds after start (into the
+// working directory, or PROBE_HEAP_SNAPSHOT_DIR).
+const v8 = require('node:v8')
+const path = require('node:path')
+
+const mb = (bytes) => Math.round(bytes / 1e6)
+const start = Date.now()
+const fs = require('node:fs')
+
+// The process's resident memory by kind of mapping, from /proc/self/smaps (MB): the brk heap
+// (glibc's main arena), anonymous mappings of 60+ MB (other malloc arenas' reservations), other
+// anonymous mappings (V8's pages, thread stacks, mmapped allocations), and mapped files.
+function residentByMapping() {
+  const totals = { brk: 0, anon64: 0, anon: 0, file: 0 }
+  let kind = 'anon'
+  let size = 0
+  for (const line of fs.readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const header = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \d+\s*(.*)$/.exec(line)
+    if (header) {
+      size = parseInt(header[2], 16) - parseInt(header[1], 16)
+      const name = header[3]
+      kind = name === '[heap]' ? 'brk' : name.startsWith('/') ? 'file' : size >= 60e6 ? 'anon64' : 'anon'
+    } else if (line.startsWith('Rss:')) {
+      totals[kind] += Number(line.split(/\s+/)[1]) * 1024
+    }
+  }
+  return Object.entries(totals)
+    .map(([name, bytes]) => `${name}=${mb(bytes)}`)
+    .join(' ')
+}
+
+const timer = setInterval(() => {
+  const usage = process.memoryUsage()
+  const spaces = v8
+    .getHeapSpaceStatistics()
+    .filter((space) => space.space_size > 1e6)
+    .map(
+      (space) =>
+        `${space.space_name.replace('_space', '')}=${mb(space.space_size)}/${mb(space.space_used_size)}`,
+    )
+  process.stderr.write(
+    `probe t=${Math.round((Date.now() - start) / 1000)}s rss=${mb(usage.rss)} heap=${mb(usage.heapTotal)}/${mb(usage.heapUsed)} external=${mb(usage.external)} arrayBuffers=${mb(usage.arrayBuffers)} ${spaces.join(' ')} smaps: ${residentByMapping()}\n`,
+  )
+}, 5000)
+timer.unref()
+
+const snapshotAt = Number(process.env.PROBE_HEAP_SNAPSHOT_AT_S ?? 0)
+if (snapshotAt > 0) {
+  setTimeout(() => {
+    const file = path.join(
+      process.env.PROBE_HEAP_SNAPSHOT_DIR ?? process.cwd(),
+      `probe-${process.pid}.heapsnapshot`,
+    )
+    v8.writeHeapSnapshot(file)
+    process.stderr.write(`probe heap snapshot written: ${file}\n`)
+  }, snapshotAt * 1000).unref()
+}
