@@ -21,6 +21,7 @@ import {
 } from './commit-metadata.js'
 import { OffsetTracker } from './offset-tracker.js'
 import type { RecordScope } from './record-scope.js'
+import { SlotSet } from './slot-set.js'
 
 /** Bytes of fetched records buffered in the process, shared by every task's scheduler. */
 export class BufferBudget {
@@ -143,62 +144,34 @@ export interface PartitionProgress {
 }
 
 /** A record handed out by the scheduler: run it in `lane`, then `complete` it. */
-/**
- * Scopes with their lanes: a Map's operations without its cost here (V8 reallocates a Map's table
- * when a delete leaves it nearly empty: once per record when one record runs at a time). Each scope
- * knows its slot (`RecordScope.slot`), so every operation is O(1); a scope is in one list at a time.
- */
+/** Scopes with their lanes (kept on the scope), in a SlotSet: no allocation per record. */
 class ScopeLanes {
-  readonly #scopes: RecordScope[] = []
-  readonly #lanes: Lane[] = []
+  readonly #scopes = new SlotSet<RecordScope>()
 
   get size(): number {
-    return this.#scopes.length
-  }
-
-  #slot(scope: RecordScope): number {
-    const slot = scope.slot
-    return slot >= 0 && this.#scopes[slot] === scope ? slot : -1
+    return this.#scopes.size
   }
 
   has(scope: RecordScope): boolean {
-    return this.#slot(scope) >= 0
+    return this.#scopes.has(scope)
   }
 
   get(scope: RecordScope): Lane | undefined {
-    const slot = this.#slot(scope)
-    return slot >= 0 ? this.#lanes[slot] : undefined
+    return this.#scopes.has(scope) ? scope.lane : undefined
   }
 
   set(scope: RecordScope, lane: Lane): void {
-    const slot = this.#slot(scope)
-    if (slot >= 0) {
-      this.#lanes[slot] = lane
-      return
-    }
-    scope.slot = this.#scopes.length
-    this.#scopes.push(scope)
-    this.#lanes.push(lane)
+    scope.lane = lane
+    this.#scopes.add(scope)
   }
 
   delete(scope: RecordScope): void {
-    const slot = this.#slot(scope)
-    if (slot < 0) return
-    const last = this.#scopes.length - 1
-    if (slot !== last) {
-      const moved = this.#scopes[last]!
-      this.#scopes[slot] = moved
-      this.#lanes[slot] = this.#lanes[last]!
-      moved.slot = slot
-    }
-    this.#scopes.pop()
-    this.#lanes.pop()
-    scope.slot = -1
+    this.#scopes.delete(scope)
   }
 
-  /** The scopes, in no particular order (not to be changed while iterated). */
+  /** The scopes, in no particular order (not to be changed while walked). */
   keys(): readonly RecordScope[] {
-    return this.#scopes
+    return this.#scopes.live()
   }
 }
 

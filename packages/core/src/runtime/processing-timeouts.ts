@@ -3,9 +3,10 @@
 // sets itself for the next. Work that settles only leaves the set, so a record that settles in
 // time costs a Set entry, not a timer, a Promise and a race.
 import type { RecordScope } from './record-scope.js'
+import { SlotSet, type Slotted } from './slot-set.js'
 
 /** One record's or punctuation's asynchronous work, watched until it settles or expires. */
-export interface TimedWork {
+export interface TimedWork extends Slotted {
   readonly scope: RecordScope
   /** When the work started (wall clock), unless the scope started a later attempt. */
   readonly started: number
@@ -17,7 +18,7 @@ export interface TimedWork {
 export class ProcessingTimeouts {
   readonly #timeoutMs: number
   readonly #onExpired: (work: TimedWork) => void
-  readonly #watched = new Set<TimedWork>()
+  readonly #watched = new SlotSet<TimedWork>()
   #timer: NodeJS.Timeout | undefined
   /** When the timer fires; +Infinity without a timer. */
   #timerDue = Number.POSITIVE_INFINITY
@@ -37,7 +38,7 @@ export class ProcessingTimeouts {
     resolve: () => void,
     reject: (error: unknown) => void,
   ): TimedWork {
-    const work: TimedWork = { scope, started, outcome, resolve, reject }
+    const work: TimedWork = { scope, started, outcome, resolve, reject, slot: -1 }
     this.#watched.add(work)
     if (this.#closed) return work
     const due = started + this.#timeoutMs
@@ -82,7 +83,7 @@ export class ProcessingTimeouts {
     const now = Date.now()
     let next = Number.POSITIVE_INFINITY
     const expired: TimedWork[] = []
-    for (const work of this.#watched) {
+    for (const work of this.#watched.values()) {
       // A retry started a new attempt (or the record waits to retry: +Infinity): time counts from it.
       const attemptStarted = work.scope.attemptStartedAt ?? work.started
       const due = Number.isFinite(attemptStarted) ? attemptStarted + this.#timeoutMs : now + this.#timeoutMs

@@ -9,13 +9,15 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import type { FetchedRecord } from '../kafka/kafka-port.js'
 import type { RecordMetadata } from '../record.js'
 import type { InputPosition } from '../state/record-cache.js'
+import type { Lane } from './input-scheduler.js'
+import type { Slotted } from './slot-set.js'
 
 export type ScopeKind = 'record' | 'punctuation' | 'flush'
 
 const SETTLED: Promise<void> = Promise.resolve()
 const NO_PENDING: Promise<unknown>[] = Object.freeze([]) as unknown as Promise<unknown>[]
 
-export class RecordScope {
+export class RecordScope implements Slotted {
   readonly kind: ScopeKind
   /** The input record, for records; undefined in punctuations and flushes. */
   readonly fetched: FetchedRecord | undefined
@@ -44,8 +46,10 @@ export class RecordScope {
   attempt = 1
   /** When the record's asynchronous work began (wall clock); undefined for synchronous work. */
   startedAt: number | undefined
-  /** Its slot in the input scheduler's list of running or parked records, or -1 (see `ScopeLanes`). */
+  /** Its slot in the input scheduler's set of running or parked records, or -1 (a `SlotSet`'s). */
   slot = -1
+  /** The lane it runs in, while the input scheduler counts it as running or parked. */
+  lane: Lane | undefined
 
   constructor(kind: ScopeKind, fetched: FetchedRecord | undefined, timestamp: number) {
     this.kind = kind

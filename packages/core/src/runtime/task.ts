@@ -118,8 +118,13 @@ export class StreamTask {
   readonly #cache: RecordCache
   /** Backend writes so far: a checkpoint is written only when none happened since the commit's flush. */
   #writes = 0
-  /** Asynchronous records and punctuations running now. */
-  readonly #asyncInFlight = new Set<Promise<void>>()
+  /**
+   * Asynchronous records and punctuations running now (a count, not a set of their promises: a Set
+   * reallocates its table on a delete that leaves it nearly empty, per record here), and who waits
+   * for them all to settle.
+   */
+  #asyncInFlight = 0
+  #idleWaiters: Array<() => void> = []
   /** A record finished since stream-time punctuations were last looked at. */
   #recordFinished = false
   #failed = false
@@ -344,7 +349,7 @@ export class StreamTask {
 
   /** Resolves when nothing runs in the task (its in-flight records and punctuation settled). */
   async idle(): Promise<void> {
-    while (this.#asyncInFlight.size > 0) await Promise.allSettled([...this.#asyncInFlight])
+    while (this.#asyncInFlight > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve))
   }
 
   /**
@@ -475,13 +480,13 @@ export class StreamTask {
     scope: RecordScope | undefined,
   ): boolean {
     if (outcome === undefined) return false
-    const tracked: Promise<void> = outcome.then(
+    outcome.then(
       () => {
-        this.#asyncInFlight.delete(tracked)
+        this.#settledAsync()
         onDone?.()
       },
       (error: unknown) => {
-        this.#asyncInFlight.delete(tracked)
+        this.#settledAsync()
         if (scope?.incomplete) {
           onDone?.()
           return
@@ -490,8 +495,16 @@ export class StreamTask {
         this.#options.onFailure?.(error)
       },
     )
-    this.#asyncInFlight.add(tracked)
+    this.#asyncInFlight += 1
     return true
+  }
+
+  #settledAsync(): void {
+    this.#asyncInFlight -= 1
+    if (this.#asyncInFlight > 0 || this.#idleWaiters.length === 0) return
+    const waiters = this.#idleWaiters
+    this.#idleWaiters = []
+    for (const resolve of waiters) resolve()
   }
 
   async #closeStores(): Promise<unknown[]> {
