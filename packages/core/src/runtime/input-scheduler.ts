@@ -157,7 +157,7 @@ class ScopeLanes {
   }
 
   get(scope: RecordScope): Lane | undefined {
-    return this.#scopes.has(scope) ? scope.lane : undefined
+    return this.#scopes.has(scope) ? (scope.lane as Lane) : undefined
   }
 
   set(scope: RecordScope, lane: Lane): void {

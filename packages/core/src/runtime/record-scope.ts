@@ -9,7 +9,6 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import type { FetchedRecord } from '../kafka/kafka-port.js'
 import type { RecordMetadata } from '../record.js'
 import type { InputPosition } from '../state/record-cache.js'
-import type { Lane } from './input-scheduler.js'
 import type { Slotted } from './slot-set.js'
 
 export type ScopeKind = 'record' | 'punctuation' | 'flush'
@@ -48,8 +47,11 @@ export class RecordScope implements Slotted {
   startedAt: number | undefined
   /** Its slot in the input scheduler's set of running or parked records, or -1 (a `SlotSet`'s). */
   slot = -1
-  /** The lane it runs in, while the input scheduler counts it as running or parked. */
-  lane: Lane | undefined
+  /**
+   * The lane it runs in, while the input scheduler counts it as running or parked (the scheduler's
+   * own field: typed opaquely here so that this module does not depend on the scheduler).
+   */
+  lane: unknown
 
   constructor(kind: ScopeKind, fetched: FetchedRecord | undefined, timestamp: number) {
     this.kind = kind
