@@ -26,22 +26,13 @@ function offsetDelta(delta: number): bigint {
   return delta < OFFSET_DELTAS.length ? OFFSET_DELTAS[delta]! : BigInt(delta)
 }
 
-/** The header fields of one record batch, as read by `RecordBatchReader.next`. */
-export interface BatchHeader {
-  firstOffset: bigint
-  lastOffsetDelta: number
-  attributes: number
-  producerId: bigint
-  /** Offset of the last record of the batch. */
-  readonly lastOffset: bigint
-}
-
 /**
  * Reads the record batches of one partition's records bytes in turn: `next` moves to the next
  * complete batch (a truncated one at the end, which the broker may send, is ignored) and fills the
- * header fields; `records` decodes its records.
+ * header fields (`firstOffset`, `lastOffsetDelta`, `attributes`, `producerId`); `records` decodes
+ * its records.
  */
-export class RecordBatchReader implements BatchHeader {
+export class RecordBatchReader {
   readonly #bytes: Buffer
   /** Where the current batch's records start and the batch ends. */
   #recordsAt = 0
@@ -58,6 +49,7 @@ export class RecordBatchReader implements BatchHeader {
     this.#bytes = bytes
   }
 
+  /** Offset of the current batch's last record. */
   get lastOffset(): bigint {
     return this.firstOffset + BigInt(this.lastOffsetDelta)
   }

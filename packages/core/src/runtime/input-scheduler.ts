@@ -143,7 +143,6 @@ export interface PartitionProgress {
     | undefined
 }
 
-/** A record handed out by the scheduler: run it in `lane`, then `complete` it. */
 /** Scopes with their lanes (kept on the scope), in a SlotSet: no allocation per record. */
 class ScopeLanes {
   readonly #scopes = new SlotSet<RecordScope>()
@@ -175,6 +174,7 @@ class ScopeLanes {
   }
 }
 
+/** A record handed out by the scheduler: run it in `lane`, then `complete` it. */
 export interface ScheduledRecord {
   fetched: FetchedRecord
   lane: Lane

@@ -265,5 +265,3 @@ function choosePartition(
 ): number {
   return partitioner ? partitioner(source!, partitions) : defaultPartition(record.key!, partitions)
 }
-
-/** Size of a record's key, value and headers, plus a fixed per-record overhead. */

@@ -1,7 +1,7 @@
 // `processingTimeoutMs` for every asynchronous record and punctuation of a task with one timer:
 // the timer is due when the oldest tracked work is, and each firing expires what is overdue and
 // sets itself for the next. Work that settles only leaves the set, so a record that settles in
-// time costs a Set entry, not a timer, a Promise and a race.
+// time costs a SlotSet entry, not a timer, a Promise and a race.
 import type { RecordScope } from './record-scope.js'
 import { SlotSet, type Slotted } from './slot-set.js'
 
