@@ -11,13 +11,8 @@ it('expires only the work that outlived the timeout, each once, and follows late
   const timeouts = new ProcessingTimeouts(40, (work) => expired.push(names.get(work)!))
   const track = (name: string, started = Date.now()) => {
     const scope = new RecordScope('punctuation', undefined, 0)
-    const work = timeouts.track(
-      scope,
-      started,
-      Promise.resolve(),
-      () => {},
-      () => {},
-    )
+    const work: TimedWork = { scope, started, slot: -1, resolve: () => {}, reject: () => {} }
+    timeouts.track(work)
     names.set(work, name)
     return work
   }

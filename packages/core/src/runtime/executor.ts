@@ -57,6 +57,49 @@ export interface ExecutorOptions {
   now: () => number
   /** 0: no timeout. */
   processingTimeoutMs: number
+  /**
+   * Called once for each record that `run` reported asynchronous, when it is done: `failed` with
+   * what stops the task (the `fail` policy), else its offset counts as completed (unless the scope
+   * was given up).
+   */
+  onRecordSettled: (scheduled: ScheduledRecord, failed: boolean, error: unknown) => void
+}
+
+/**
+ * One input record whose processing went asynchronous, from the moment `run` returns until it is
+ * done: the processing-timeout watch entry and the record's single completion at once, so that an
+ * asynchronous record costs one object and one \`then\` per round of pending work, not a chain of
+ * promises (scope, policy, timeout, lane, task), each with its closures.
+ */
+class AsyncRecord implements TimedWork {
+  slot = -1
+  /** Set once it finished (settled, or expired): a second finish is ignored. */
+  finished = false
+  readonly scheduled: ScheduledRecord
+  readonly scope: RecordScope
+  readonly started: number
+  readonly #finish: (record: AsyncRecord, failed: boolean, error: unknown) => void
+
+  constructor(
+    scheduled: ScheduledRecord,
+    started: number,
+    finish: (record: AsyncRecord, failed: boolean, error: unknown) => void,
+  ) {
+    this.scheduled = scheduled
+    this.scope = scheduled.scope!
+    this.started = started
+    this.#finish = finish
+  }
+
+  /** The timeout watch's ending: the expired record was handled under its policy. */
+  resolve(): void {
+    this.#finish(this, false, undefined)
+  }
+
+  /** The timeout watch's ending: the policy (`fail`) stops the task with `error`. */
+  reject(error: unknown): void {
+    this.#finish(this, true, error)
+  }
 }
 
 interface Schedule {
@@ -150,11 +193,11 @@ export class Executor {
   }
 
   /**
-   * Runs one input record through the graph in a scope of its own, in its lane. Returns a Promise
-   * only when something was asynchronous; the record is done when it settles. Throws (or rejects)
-   * only under the `fail` policy.
+   * Runs one input record through the graph in a scope of its own, in its lane. Returns true when
+   * something was asynchronous: `onRecordSettled` then tells when the record is done. Throws (or
+   * settles as failed) only under the `fail` policy.
    */
-  run(scheduled: ScheduledRecord): Promise<void> | undefined {
+  run(scheduled: ScheduledRecord): boolean {
     const { fetched, lane } = scheduled
     const scheduler = this.#options.scheduler
     const scope = new RecordScope(
@@ -164,37 +207,83 @@ export class Executor {
     )
     scheduled.scope = scope
     lane.enter(scope)
-    let outcome: Promise<void> | undefined
+    let asynchronous: boolean
     // The synchronous scope only: processors that need an async context frame open one themselves
     // (#deliver), so a record whose processors are all synchronous-scoped builds none.
     const previous = enterSynchronousScope(scope)
     try {
-      outcome = this.#process(scope, scheduled.prepared)
+      asynchronous = this.#process(scope, scheduled.prepared)
     } catch (error) {
       lane.leave()
       throw error
     } finally {
       leaveSynchronousScope(previous)
     }
-    if (outcome === undefined) {
+    if (!asynchronous) {
       scheduler.complete(scheduled)
       lane.leave()
-      return undefined
+      return false
     }
-    scope.startedAt = Date.now()
-    // The record counts as done before the lane is free: a commit's flush that takes the lane next
-    // must find it in the commit point, since its store writes are in the cache it flushes.
-    return this.#bounded(outcome, scope).then(
+    // Real time, as the timeout's timer: the options' clock may be a test's fake one.
+    const started = Date.now()
+    scope.startedAt = started
+    const record = new AsyncRecord(scheduled, started, this.#finishRecord)
+    this.#timeouts?.track(record)
+    this.#awaitPending(record)
+    return true
+  }
+
+  /**
+   * Waits for the record's pending work (and for work that started meanwhile), then applies the
+   * processing policy to a failure and finishes the record.
+   */
+  #awaitPending(record: AsyncRecord): void {
+    const scope = record.scope
+    const pending = scope.takePending()
+    // One pending call (the usual asynchronous processor) needs no Promise.all.
+    ;(pending.length === 1 ? pending[0]! : Promise.all(pending)).then(
       () => {
-        if (lane.running !== scope) return
-        if (!scope.incomplete) scheduler.complete(scheduled)
-        lane.leave()
+        if (scope.pending.length > 0) this.#awaitPending(record)
+        else this.#settled(record, undefined, false)
       },
-      (error: unknown) => {
-        if (lane.running === scope) lane.leave()
-        throw error
-      },
+      (error: unknown) => this.#settled(record, error, true),
     )
+  }
+
+  #settled(record: AsyncRecord, error: unknown, rejected: boolean): void {
+    if (record.finished) return
+    if (rejected) {
+      const scope = record.scope
+      scope.abandoned = true
+      // The first asynchronous processor's failure arrives unwrapped (see #deliver).
+      const processor = scope.asyncProcessor
+      const failure = processor === undefined ? error : this.#wrapProcessingError(processor, error, scope)
+      try {
+        this.#applyPolicy('processing', scope, failure)
+      } catch (stop) {
+        this.#finishRecord(record, true, stop)
+        return
+      }
+    }
+    this.#finishRecord(record, false, undefined)
+  }
+
+  /**
+   * Ends an asynchronous record once (settled, or expired under `processingTimeoutMs`). The record
+   * counts as done before the lane is free: a commit's flush that takes the lane next must find it
+   * in the commit point, since its store writes are in the cache it flushes.
+   */
+  readonly #finishRecord = (record: AsyncRecord, failed: boolean, error: unknown): void => {
+    if (record.finished) return
+    record.finished = true
+    this.#timeouts?.untrack(record)
+    const { scheduled, scope } = record
+    const lane = scheduled.lane
+    if (lane.running === scope) {
+      if (!failed && !scope.incomplete) this.#options.scheduler.complete(scheduled)
+      lane.leave()
+    }
+    this.#options.onRecordSettled(scheduled, failed, error)
   }
 
   /**
@@ -339,7 +428,8 @@ export class Executor {
     if (timeouts === undefined) return outcome
     return new Promise<void>((resolve, reject) => {
       // Real time, as the timer's: the options' clock may be a test's fake one.
-      const work = timeouts.track(scope, Date.now(), outcome, resolve, reject)
+      const work: TimedWork = { scope, started: Date.now(), resolve, reject, slot: -1 }
+      timeouts.track(work)
       outcome.then(
         () => {
           if (timeouts.untrack(work)) resolve()
@@ -353,15 +443,13 @@ export class Executor {
 
   /** Work that outlived `processingTimeoutMs`: a processing error under the record's policy. */
   #expired(work: TimedWork): void {
-    const { scope, outcome } = work
+    const scope = work.scope
     const timeoutMs = this.#options.processingTimeoutMs
     scope.abandoned = true
     const error = new TimeoutError(
       `processing ${scope.describe()} in task ${this.#options.taskId} did not finish within processingTimeoutMs (${timeoutMs} ms)`,
       { context: { taskId: this.#options.taskId, ...scope.metadata, option: 'processingTimeoutMs' } },
     )
-    // The abandoned work may still fail later; nobody waits for it any more.
-    outcome.catch(() => {})
     if (!scope.fetched) {
       work.reject(error)
       return
@@ -374,15 +462,15 @@ export class Executor {
     }
   }
 
-  #process(scope: RecordScope, prepared: PreparedRecord | undefined): Promise<void> | undefined {
+  #process(scope: RecordScope, prepared: PreparedRecord | undefined): boolean {
     const fetched = scope.fetched!
     const source = this.#options.topology.sourceByTopic.get(fetched.topic)!
     const { record, failure } = prepared ?? this.prepare(fetched)
     if (failure) {
       this.#applyPolicy(failure.stage, scope, failure.error)
-      return undefined
+      return false
     }
-    if (record === undefined) return undefined
+    if (record === undefined) return false
     scope.timestamp = record.timestamp
     this.#options.scheduler.observe(record.timestamp)
     const node = this.#nodes.get(source.name)!
@@ -394,13 +482,9 @@ export class Executor {
       scope.pending = []
       scope.abandoned = true
       this.#applyPolicy('processing', scope, error)
-      return undefined
+      return false
     }
-    if (scope.pending.length === 0) return undefined
-    return scope.settle().catch((error: unknown) => {
-      scope.abandoned = true
-      this.#applyPolicy('processing', scope, error)
-    })
+    return scope.pending.length > 0
   }
 
   /**
@@ -476,6 +560,13 @@ export class Executor {
     if (isPromise(result)) {
       const taskId = this.#options.taskId
       const inFlight = channels.inFlight.hasSubscribers
+      if (!retry && !inFlight && !observed && scope.kind === 'record' && scope.asyncProcessor === undefined) {
+        // The record's first asynchronous processor, unobserved: its promise is awaited as it is,
+        // and a failure is attributed to it when the record settles (#settled), with no `then` here.
+        scope.asyncProcessor = definition.name
+        scope.addPending(result)
+        return
+      }
       if (inFlight) channels.inFlight.publish({ taskId, processor: definition.name, delta: 1 })
       const outcome = retry ? this.#retrying(node, retry, record, scope, result) : result
       scope.addPending(

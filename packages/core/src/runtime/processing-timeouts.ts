@@ -10,9 +10,10 @@ export interface TimedWork extends Slotted {
   readonly scope: RecordScope
   /** When the work started (wall clock), unless the scope started a later attempt. */
   readonly started: number
-  readonly outcome: Promise<void>
-  readonly resolve: () => void
-  readonly reject: (error: unknown) => void
+  /** Ends the work after it expired and its policy let the task go on. */
+  resolve(): void
+  /** Ends the work after it expired and its policy (`fail`) stops the task with `error`. */
+  reject(error: unknown): void
 }
 
 export class ProcessingTimeouts {
@@ -30,25 +31,17 @@ export class ProcessingTimeouts {
     this.#onExpired = onExpired
   }
 
-  /** Watches work started at `started`; `onExpired` gets it once it outlived the timeout. */
-  track(
-    scope: RecordScope,
-    started: number,
-    outcome: Promise<void>,
-    resolve: () => void,
-    reject: (error: unknown) => void,
-  ): TimedWork {
-    const work: TimedWork = { scope, started, outcome, resolve, reject, slot: -1 }
+  /** Watches `work`; `onExpired` gets it once it outlived the timeout. */
+  track(work: TimedWork): void {
     this.#watched.add(work)
-    if (this.#closed) return work
-    const due = started + this.#timeoutMs
-    if (this.#timer === undefined || due < this.#timerDue) this.#arm(due, started)
+    if (this.#closed) return
+    const due = work.started + this.#timeoutMs
+    if (this.#timer === undefined || due < this.#timerDue) this.#arm(due, work.started)
     else if (!this.#timerReferenced) {
       // A pending record keeps the process alive until its deadline, as a timer of its own did.
       this.#timer.ref()
       this.#timerReferenced = true
     }
-    return work
   }
 
   /** Stops watching `work`. False when it had expired already (its outcome no longer counts). */

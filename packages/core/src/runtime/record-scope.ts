@@ -79,6 +79,19 @@ export class RecordScope implements Slotted {
     return this.#input
   }
 
+  /**
+   * The processor whose promise was added to `pending` unwrapped (a record's first asynchronous
+   * processor when nothing observes it): its failure is attributed to it when the record settles.
+   */
+  asyncProcessor: string | undefined
+
+  /** Takes the pending work out (it then starts again from none). */
+  takePending(): Promise<unknown>[] {
+    const pending = this.pending
+    this.pending = NO_PENDING
+    return pending
+  }
+
   /** Adds work the scope waits for before its record counts as done. */
   addPending(promise: Promise<unknown>): void {
     if (this.pending === NO_PENDING) this.pending = [promise]

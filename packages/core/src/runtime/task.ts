@@ -14,7 +14,12 @@ import type { ChangelogWriter, StateStore, StateStoreContext } from '../state-st
 import type { Subtopology, Topology } from '../topology.js'
 import type { ErrorPolicies } from './error-policy.js'
 import { Executor } from './executor.js'
-import { BufferBudget, InputScheduler, type PartitionProgress } from './input-scheduler.js'
+import {
+  BufferBudget,
+  InputScheduler,
+  type PartitionProgress,
+  type ScheduledRecord,
+} from './input-scheduler.js'
 import type { RecordCollector } from './record-collector.js'
 import { currentScope, type RecordScope } from './record-scope.js'
 
@@ -168,6 +173,7 @@ export class StreamTask {
       logger: options.logger,
       now: options.now,
       processingTimeoutMs: options.processingTimeoutMs ?? 0,
+      onRecordSettled: (scheduled, failed, error) => this.#recordSettled(scheduled, failed, error),
     })
   }
 
@@ -301,27 +307,21 @@ export class StreamTask {
       if (!next) break
       started += 1
       limit.count += 1
-      let outcome: Promise<void> | undefined
+      let asynchronous: boolean
       try {
-        outcome = executor.run(next)
+        asynchronous = executor.run(next)
       } catch (error) {
         limit.count -= 1
         this.#failed = true
         throw error
       }
-      if (outcome === undefined) {
-        limit.count -= 1
-        this.#recordFinished = true
+      if (asynchronous) {
+        // Counted until the executor calls #recordSettled.
+        this.#asyncInFlight += 1
         continue
       }
-      this.#track(
-        outcome,
-        () => {
-          limit.count -= 1
-          this.#recordFinished = true
-        },
-        next.scope,
-      )
+      limit.count -= 1
+      this.#recordFinished = true
     }
     return started
   }
@@ -497,6 +497,18 @@ export class StreamTask {
     )
     this.#asyncInFlight += 1
     return true
+  }
+
+  /** An asynchronous record of `pump` is done (the executor's `onRecordSettled`). */
+  #recordSettled(scheduled: ScheduledRecord, failed: boolean, error: unknown): void {
+    this.#settledAsync()
+    if (failed && !scheduled.scope?.incomplete) {
+      this.#failed = true
+      this.#options.onFailure?.(error)
+      return
+    }
+    this.#inFlight.count -= 1
+    this.#recordFinished = true
   }
 
   #settledAsync(): void {
