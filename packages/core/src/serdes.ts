@@ -87,18 +87,25 @@ export function int32(): Serde<number> {
   }
 }
 
+const INT64_MIN = -(2n ** 63n)
+const INT64_MAX = 2n ** 63n - 1n
+const int64ScratchBytes = new Uint8Array(8)
+const int64Scratch = new DataView(int64ScratchBytes.buffer)
+
 /** A 64-bit signed integer as bigint, 8 bytes big-endian (Kafka's LongSerializer). */
 export function int64(): Serde<bigint> {
   return {
     serialize: (value, context) => {
-      if (typeof value !== 'bigint' || BigInt.asIntN(64, value) !== value) {
+      if (typeof value !== 'bigint' || value < INT64_MIN || value > INT64_MAX) {
         throw new SerdeError(
           `cannot write ${String(value)} as int64 for topic "${context.topic}": not a 64-bit bigint`,
           { context: { topic: context.topic, target: context.target } },
         )
       }
+      // Through a DataView: Buffer's writeBigInt64BE builds four intermediate bigints per value.
+      int64Scratch.setBigInt64(0, value)
       const out = Buffer.allocUnsafe(8)
-      out.writeBigInt64BE(value)
+      out.set(int64ScratchBytes)
       return out
     },
     deserialize: (bytes, context) =>

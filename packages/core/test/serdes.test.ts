@@ -50,6 +50,7 @@ describe('built-in serdes', () => {
     expect(() => serdes.int32().serialize(1.5, context)).toThrow('not a 32-bit integer')
     // int64 refuses what would wrap around instead of writing another number.
     expect(() => serdes.int64().serialize(2n ** 63n, context)).toThrow('not a 64-bit bigint')
+    expect(() => serdes.int64().serialize(-(2n ** 63n) - 1n, context)).toThrow('not a 64-bit bigint')
     expect(() => serdes.int64().serialize(5 as unknown as bigint, context)).toThrow(SerdeError)
   })
 })
