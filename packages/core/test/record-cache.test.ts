@@ -90,3 +90,29 @@ it('does not evict an entry updated while its write-down for room ran, and a rea
   await namespace.flush()
   expect(written.at(-1)).toBe('a=2')
 })
+
+it('a partial write-down writes the longest-dirty entries first, across namespaces, and no more than asked', async () => {
+  const written: string[] = []
+  const cache = new RecordCache(1 << 20)
+  const record = (name: string) => async (dirty: Array<[string, CacheEntry]>) => {
+    written.push(`${name}:${dirty.map(([key]) => key).join(',')}`)
+  }
+  const first = cache.namespace(record('first'))
+  const second = cache.namespace(record('second'))
+  first.putDirty('z', bytes('1'), 0, undefined)
+  first.putDirty('a', bytes('1'), 0, undefined)
+  first.putDirty('m', bytes('1'), 0, undefined)
+  first.putDirty('z', bytes('2'), 0, undefined) // still dirty since the first write: stays first
+  second.putDirty('b', bytes('1'), 0, undefined)
+  expect(cache.dirtyCount).toBe(4)
+  // The two longest-dirty of `first` (z, a), written in key order.
+  expect(await cache.writeDown(2)).toBe(2)
+  expect(written).toEqual(['first:a,z'])
+  expect(cache.dirtyCount).toBe(2)
+  // What is left of `first`, then `second`, within the limit.
+  expect(await cache.writeDown(5)).toBe(2)
+  expect(written).toEqual(['first:a,z', 'first:m', 'second:b'])
+  expect(cache.dirtyCount).toBe(0)
+  expect(await cache.writeDown(5)).toBe(0)
+  expect(written).toHaveLength(3)
+})

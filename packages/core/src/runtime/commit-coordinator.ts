@@ -57,16 +57,31 @@ export interface CommitOutcome {
 export class CommitCoordinator {
   readonly #options: CommitCoordinatorOptions
   #running: Promise<unknown> = Promise.resolve()
+  /** Commits asked for and not yet settled. */
+  #unsettled = 0
 
   constructor(options: CommitCoordinatorOptions) {
     this.#options = options
   }
 
+  /** True from a commit's request until it settled (a checkpoint must see no write after its flush). */
+  get committing(): boolean {
+    return this.#unsettled > 0
+  }
+
   /** Commits `tasks` (after any commit still running). Throws what the application must stop on. */
   commit(tasks: Iterable<StreamTask>): Promise<CommitOutcome> {
     const selected = [...tasks]
+    this.#unsettled += 1
     const result = this.#running.then(() => this.#commit(selected))
-    this.#running = result.catch(() => {})
+    this.#running = result.then(
+      () => {
+        this.#unsettled -= 1
+      },
+      () => {
+        this.#unsettled -= 1
+      },
+    )
     return result
   }
 

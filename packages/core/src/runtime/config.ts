@@ -148,6 +148,14 @@ export interface StreamsConfig {
    */
   cacheMaxBytesPerTask?: number
   /**
+   * Cached changes a task with nothing to run writes down at a time ahead of its next commit
+   * (changelog, flush listeners, backends), so that the commit's flush, which holds the task,
+   * finds little left to write and records arriving during a commit are not held for a long
+   * write-down. A busy task writes nothing early: updates of a key still merge under load. 0 writes
+   * only at commits and evictions, as Kafka Streams does. @default 500
+   */
+  cacheIdleWriteDownBatch?: number
+  /**
    * Tasks with stores whose commit flush runs at once. A task is held while its stores flush (no
    * record of it runs); tasks flushed one after another let the others keep processing, so a
    * commit stalls no record for the whole write-down. Raise it for stores whose flush mostly
@@ -197,6 +205,7 @@ export interface ResolvedConfig {
   errorPolicies: ErrorPolicies
   stateDir: string
   cacheMaxBytesPerTask: number
+  cacheIdleWriteDownBatch: number
   commitFlushConcurrency: number
   stateCleanupDelayMs: number
   restoreBatchSize: number
@@ -285,6 +294,7 @@ const knownOptions: ReadonlyArray<keyof StreamsConfig> = [
   'deadLetterTopic',
   'stateDir',
   'cacheMaxBytesPerTask',
+  'cacheIdleWriteDownBatch',
   'commitFlushConcurrency',
   'stateCleanupDelayMs',
   'restoreBatchSize',
@@ -436,6 +446,7 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
     },
     stateDir: config.stateDir ?? './.state',
     cacheMaxBytesPerTask: nonNegativeInteger(config, 'cacheMaxBytesPerTask', 4 * 1024 * 1024),
+    cacheIdleWriteDownBatch: nonNegativeInteger(config, 'cacheIdleWriteDownBatch', 500),
     commitFlushConcurrency: positiveInteger(config, 'commitFlushConcurrency', 1),
     stateCleanupDelayMs: nonNegativeInteger(config, 'stateCleanupDelayMs', 600_000),
     restoreBatchSize: positiveInteger(config, 'restoreBatchSize', 10_000),

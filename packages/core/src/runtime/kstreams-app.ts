@@ -119,6 +119,10 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
   /** Task of each assigned input partition. */
   readonly #taskByPartition = new Map<string, StreamTask>()
   readonly #paused = new Map<string, TopicPartition>()
+  /** A batch of an idle task's cached changes is being written down (one at a time in the app). */
+  #writingDown = false
+  /** Tasks whose idle write-down failed: left to the next commit, which flushes the same entries. */
+  readonly #writeDownFailed = new Set<StreamTask>()
   /** Membership changes and close run one at a time. */
   #membership: Promise<unknown> = Promise.resolve()
   #loops: Promise<unknown> | undefined
@@ -523,7 +527,10 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
         }
         this.#resumeDrained()
         if (started > 0) await yieldToEventLoop()
-        else await this.#waitForWork()
+        else {
+          this.#writeDownIdle()
+          await this.#waitForWork()
+        }
       }
     } catch (error) {
       await this.#fail(error)
@@ -566,6 +573,44 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
     } catch (error) {
       await this.#fail(error)
     }
+  }
+
+  /**
+   * When a pass started no record: one task with nothing to run writes a batch of its cached
+   * changes down ahead of its commit (`cacheIdleWriteDownBatch`); after a turn of the event loop
+   * the dispatcher runs what arrived meanwhile, then the next batch. One batch at a time in the
+   * app, so a record that arrives waits for one batch at most. Not while a commit is under way
+   * (its checkpoint must see no backend write after its flush) nor outside the steady `running`
+   * state. A failed batch is logged and left to the next commit, whose flush writes the same
+   * entries and applies the store error rules to the failure.
+   */
+  #writeDownIdle(): void {
+    const batch = this.config.cacheIdleWriteDownBatch
+    if (this.#writingDown || batch === 0 || this.#state !== 'running' || this.#coordinator!.committing) return
+    let idle: StreamTask | undefined
+    for (const task of this.#tasks.values()) {
+      if (this.#writeDownFailed.has(task) || task.dirtyEntries === 0) continue
+      if (task.inFlight > 0 || task.buffered() > 0) continue
+      if (this.#restorer!.isRestoring(task) || this.#unrestored.has(task)) continue
+      idle = task
+      break
+    }
+    if (!idle) return
+    const task = idle
+    this.#writingDown = true
+    task
+      .writeDownIdle(batch)
+      .catch((error: unknown) => {
+        this.#writeDownFailed.add(task)
+        this.config.logger.debug(
+          `task ${task.id} could not write cached changes down while idle; its next commit flushes them: ${error instanceof Error ? error.message : String(error)}`,
+        )
+      })
+      .then(yieldToEventLoop)
+      .then(() => {
+        this.#writingDown = false
+        this.#wake()
+      })
   }
 
   #waitForWork(): Promise<void> {
@@ -637,6 +682,7 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
    */
   async #commit(tasks: StreamTask[]): Promise<void> {
     const outcome = await this.#coordinator!.commit(tasks)
+    this.#writeDownFailed.clear()
     this.#watchStores(outcome)
     if (outcome.groupFenced.length > 0) await this.#serialized(() => this.#lose(outcome.groupFenced))
     if (outcome.fenced.length > 0) await this.#serialized(() => this.#resetFenced(outcome.fenced))

@@ -386,6 +386,11 @@ export class StreamTask {
     return { taskId: this.id, inputs: this.#scheduler.commitPoint(), changelogs, ownership: this.ownership }
   }
 
+  /** True when the task has stores, so that its commit flushes them holding the task. */
+  get hasStores(): boolean {
+    return this.#stores.size > 0
+  }
+
   /**
    * The task's part of a commit: takes the whole task (the records running now finish first, none
    * starts meanwhile, so no flushed change carries part of a record still running), snapshots the
@@ -398,11 +403,6 @@ export class StreamTask {
    * task, so records keep running (a slow record in `key` mode holds no commit back); what a
    * completed record sent is awaited by the coordinator's acknowledgement step.
    */
-  /** True when the task has stores, so that its commit flushes them holding the task. */
-  get hasStores(): boolean {
-    return this.#stores.size > 0
-  }
-
   async prepareCommit(
     endOffset?: (topic: string, partition: number) => bigint | undefined,
   ): Promise<TaskFlush> {
@@ -417,6 +417,30 @@ export class StreamTask {
       await Promise.all([...this.#stores.values()].map((store) => store.flush(flushPoint)))
     })
     return { point: point!, writes: this.#writes }
+  }
+
+  /** Cached changes not yet written down: what the next commit's flush writes. */
+  get dirtyEntries(): number {
+    return this.#cache.dirtyCount
+  }
+
+  /**
+   * Writes up to `maxEntries` cached changes down ahead of the next commit (changelog, flush
+   * listeners, backends; the longest-dirty first), holding the task as a commit's flush does, so a
+   * record that arrives meanwhile waits for one batch at most. The runtime calls it while the task
+   * has nothing to run: the commit then finds little left to write, and its flush stops holding the
+   * records that arrive during it for the whole write-down. A busy task is not written early, so
+   * repeated updates of a key still merge in the cache under load. Returns how many it wrote. It
+   * leaves no gap: what it did not write (or failed to write) stays dirty for the commit.
+   */
+  async writeDownIdle(maxEntries: number): Promise<number> {
+    if (this.retired || this.#failed || this.#cache.dirtyCount === 0) return 0
+    let written = 0
+    await this.#executor.flush(async () => {
+      if (this.retired) return
+      written = await this.#cache.writeDown(maxEntries)
+    })
+    return written
   }
 
   /** Records that the coordinator committed exactly these offsets. */

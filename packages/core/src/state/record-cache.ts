@@ -93,10 +93,21 @@ export class CacheNamespace {
     }
   }
 
-  /** Writes every dirty entry down (in key order) and marks them clean. */
-  async flush(): Promise<void> {
-    if (this.#dirty.size === 0) return
-    const dirty = [...this.#dirty]
+  /**
+   * Writes dirty entries down (in key order) and marks them clean: all of them, or the `limit`
+   * dirtied longest ago (an idle task's write-down ahead of its commit). Returns how many it wrote.
+   */
+  async flush(limit = Number.POSITIVE_INFINITY): Promise<number> {
+    if (this.#dirty.size === 0) return 0
+    let dirty: Array<[string, CacheEntry]>
+    if (limit >= this.#dirty.size) dirty = [...this.#dirty]
+    else {
+      dirty = []
+      for (const pair of this.#dirty) {
+        if (dirty.length >= limit) break
+        dirty.push(pair)
+      }
+    }
     // Binary-string keys: code unit order is unsigned byte order.
     dirty.sort((left, right) => (left[0] < right[0] ? -1 : left[0] > right[0] ? 1 : 0))
     const versions = dirty.map(([, entry]) => entry.version)
@@ -108,6 +119,7 @@ export class CacheNamespace {
       this.#dirty.delete(key)
       entry.dirty = false
     }
+    return dirty.length
   }
 
   /** Drops clean entries (after a flush, to make room) or everything (on close). */
@@ -152,6 +164,26 @@ export class RecordCache {
 
   get overBudget(): boolean {
     return this.#bytes > this.maxBytes
+  }
+
+  /** Dirty entries in all namespaces: what the next commit writes down. */
+  get dirtyCount(): number {
+    let count = 0
+    for (const namespace of this.#namespaces) count += namespace.dirtyCount
+    return count
+  }
+
+  /**
+   * Writes down at most `limit` dirty entries, namespace by namespace, the longest-dirty first in
+   * each (a partial flush, as eviction makes); returns how many it wrote.
+   */
+  async writeDown(limit: number): Promise<number> {
+    let written = 0
+    for (const namespace of this.#namespaces) {
+      if (written >= limit) break
+      written += await namespace.flush(limit - written)
+    }
+    return written
   }
 
   namespace(writeDown: (dirty: Array<[string, CacheEntry]>) => Promise<void>): CacheNamespace {
