@@ -116,3 +116,26 @@ it('a partial write-down writes the longest-dirty entries first, across namespac
   expect(await cache.writeDown(5)).toBe(0)
   expect(written).toHaveLength(3)
 })
+
+it('a write-down ahead of the commit takes only entries dirty since the given time or longer', async () => {
+  const written: string[] = []
+  const cache = new RecordCache(1 << 20)
+  const namespace = cache.namespace(async (dirty) => {
+    written.push(dirty.map(([key]) => key).join(','))
+  })
+  namespace.putDirty('old', bytes('1'), 0, undefined)
+  const oldAt = cache.oldestDirtyAt!
+  while (performance.now() === oldAt) {}
+  const between = performance.now()
+  while (performance.now() === between) {}
+  namespace.putDirty('new', bytes('1'), 0, undefined)
+  namespace.putDirty('old', bytes('2'), 0, undefined) // an update keeps the time it became dirty
+  expect(cache.oldestDirtyAt).toBe(oldAt)
+  expect(await cache.writeDown(10, between)).toBe(1)
+  expect(written).toEqual(['old'])
+  expect(cache.oldestDirtyAt).toBeGreaterThan(between)
+  expect(await cache.writeDown(10, between)).toBe(0)
+  expect(await cache.writeDown(10)).toBe(1)
+  expect(written).toEqual(['old', 'new'])
+  expect(cache.oldestDirtyAt).toBeUndefined()
+})

@@ -9,6 +9,7 @@
 //   - ticking: wakes the dispatcher for wall-clock punctuations and turns a broker outage the port
 //     reports into the `degraded` state (and into a failure after brokerUnavailableTimeoutMs).
 import { EventEmitter } from 'node:events'
+import { performance } from 'node:perf_hooks'
 import { channels } from '../diagnostics.js'
 import {
   ConfigError,
@@ -40,6 +41,7 @@ import type { Topology } from '../topology.js'
 import { CommitCoordinator, type CommitOutcome } from './commit-coordinator.js'
 import { decodeCommitMetadata, MAX_METADATA_CHARACTERS } from './commit-metadata.js'
 import { type ResolvedConfig, resolveConfig, type StreamsConfig } from './config.js'
+import { EventLoopLoad } from './event-loop-load.js'
 import { GlobalStores } from './global-stores.js'
 import { BufferBudget, type PartitionProgress } from './input-scheduler.js'
 import { KafkaRecordCollector } from './kafka-record-collector.js'
@@ -68,6 +70,10 @@ export type AppState =
   | 'error'
 
 /** Records a task starts per pass of the dispatch loop before the loop moves on (and yields). */
+/** Cached changes younger than this are not written down early: a hot key is written once a second at most. */
+const IDLE_WRITE_DOWN_AGE_MS = 1_000
+/** A write-down also takes the changes that come due this much later, so a trickle is written in rounds. */
+const IDLE_WRITE_DOWN_ROUND_MS = 100
 const RECORDS_PER_TASK_PASS = 256
 /** How often timers (wall-clock punctuation, outage checks) are looked at. */
 const TICK_MS = 100
@@ -121,8 +127,11 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
   readonly #paused = new Map<string, TopicPartition>()
   /** A batch of an idle task's cached changes is being written down (one at a time in the app). */
   #writingDown = false
-  /** Tasks whose idle write-down failed: left to the next commit, which flushes the same entries. */
-  readonly #writeDownFailed = new Set<StreamTask>()
+  /** Tasks the idle write-down leaves to their next commit (a batch failed or wrote nothing). */
+  readonly #writeDownSkipped = new Set<StreamTask>()
+  /** Whether the event loop has spare capacity for the idle write-down. */
+  readonly #load = new EventLoopLoad()
+  #writeDownRecheck: NodeJS.Timeout | undefined
   /** Membership changes and close run one at a time. */
   #membership: Promise<unknown> = Promise.resolve()
   #loops: Promise<unknown> | undefined
@@ -534,6 +543,8 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
       }
     } catch (error) {
       await this.#fail(error)
+    } finally {
+      clearTimeout(this.#writeDownRecheck)
     }
   }
 
@@ -576,41 +587,74 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
   }
 
   /**
-   * When a pass started no record: one task with nothing to run writes a batch of its cached
-   * changes down ahead of its commit (`cacheIdleWriteDownBatch`); after a turn of the event loop
-   * the dispatcher runs what arrived meanwhile, then the next batch. One batch at a time in the
-   * app, so a record that arrives waits for one batch at most. Not while a commit is under way
-   * (its checkpoint must see no backend write after its flush) nor outside the steady `running`
-   * state. A failed batch is logged and left to the next commit, whose flush writes the same
-   * entries and applies the store error rules to the failure.
+   * When a pass started no record and the event loop has spare capacity (busy with records less
+   * than half of the last 250 ms, `EventLoopLoad`): one task with nothing to run writes a batch of
+   * its cached changes that are `IDLE_WRITE_DOWN_AGE_MS` old or older (and those that come due in
+   * the next 100 ms, so a trickle is written in rounds) down ahead of its commit
+   * (`cacheIdleWriteDownBatch` entries); after a turn of the event loop the dispatcher runs what
+   * arrived meanwhile, then the next batch. One batch at a time in the app, so a record that arrives
+   * waits for one batch at most. Under load nothing is written early, and a key updated again and
+   * again is written once a second at most, so repeated updates keep merging in the cache. Not
+   * while a commit is under way (its checkpoint must see no backend write after its flush) nor
+   * outside the steady `running` state. A failed batch is logged and left to the next commit, whose
+   * flush writes the same entries and applies the store error rules to the failure.
    */
   #writeDownIdle(): void {
     const batch = this.config.cacheIdleWriteDownBatch
     if (this.#writingDown || batch === 0 || this.#state !== 'running' || this.#coordinator!.committing) return
+    const changedBefore = performance.now() - IDLE_WRITE_DOWN_AGE_MS
     let idle: StreamTask | undefined
+    let nextDue = Number.POSITIVE_INFINITY
     for (const task of this.#tasks.values()) {
-      if (this.#writeDownFailed.has(task) || task.dirtyEntries === 0) continue
-      if (task.inFlight > 0 || task.buffered() > 0) continue
-      if (this.#restorer!.isRestoring(task) || this.#unrestored.has(task)) continue
-      idle = task
-      break
+      if (this.#writeDownSkipped.has(task) || task.inFlight > 0 || task.buffered() > 0) continue
+      const oldest = task.oldestChangeAt
+      if (oldest === undefined || this.#restorer!.isRestoring(task) || this.#unrestored.has(task)) continue
+      if (oldest > changedBefore) nextDue = Math.min(nextDue, oldest - changedBefore)
+      else {
+        idle = task
+        break
+      }
     }
-    if (!idle) return
+    if (!idle) {
+      // Look again when the oldest change is due, even if no record arrives meanwhile.
+      if (nextDue !== Number.POSITIVE_INFINITY) this.#recheckWriteDown(nextDue)
+      return
+    }
+    if (!this.#load.spare) {
+      this.#recheckWriteDown(this.#load.untilNextSampleMs)
+      return
+    }
     const task = idle
+    const started = performance.now()
     this.#writingDown = true
     task
-      .writeDownIdle(batch)
+      .writeDownIdle(batch, changedBefore + IDLE_WRITE_DOWN_ROUND_MS)
+      .then((written) => {
+        // A task that could not write (failed or retired meanwhile) is not picked again and again.
+        if (written === 0) this.#writeDownSkipped.add(task)
+      })
       .catch((error: unknown) => {
-        this.#writeDownFailed.add(task)
+        this.#writeDownSkipped.add(task)
         this.config.logger.debug(
           `task ${task.id} could not write cached changes down while idle; its next commit flushes them: ${error instanceof Error ? error.message : String(error)}`,
         )
       })
-      .then(yieldToEventLoop)
+      .then(() => {
+        this.#load.spent(performance.now() - started)
+        return yieldToEventLoop()
+      })
       .then(() => {
         this.#writingDown = false
         this.#wake()
       })
+  }
+
+  /** Wakes the dispatcher in `milliseconds` to look at the idle write-down again. */
+  #recheckWriteDown(milliseconds: number): void {
+    this.#writeDownRecheck ??= setTimeout(() => {
+      this.#writeDownRecheck = undefined
+      this.#wake()
+    }, Math.ceil(milliseconds) + 1).unref()
   }
 
   #waitForWork(): Promise<void> {
@@ -682,7 +726,7 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
    */
   async #commit(tasks: StreamTask[]): Promise<void> {
     const outcome = await this.#coordinator!.commit(tasks)
-    this.#writeDownFailed.clear()
+    this.#writeDownSkipped.clear()
     this.#watchStores(outcome)
     if (outcome.groupFenced.length > 0) await this.#serialized(() => this.#lose(outcome.groupFenced))
     if (outcome.fenced.length > 0) await this.#serialized(() => this.#resetFenced(outcome.fenced))

@@ -419,26 +419,26 @@ export class StreamTask {
     return { point: point!, writes: this.#writes }
   }
 
-  /** Cached changes not yet written down: what the next commit's flush writes. */
-  get dirtyEntries(): number {
-    return this.#cache.dirtyCount
+  /** When the task's longest-dirty cached change was made (`performance.now()`); undefined when none is dirty. */
+  get oldestChangeAt(): number | undefined {
+    return this.#cache.oldestDirtyAt
   }
 
   /**
-   * Writes up to `maxEntries` cached changes down ahead of the next commit (changelog, flush
-   * listeners, backends; the longest-dirty first), holding the task as a commit's flush does, so a
-   * record that arrives meanwhile waits for one batch at most. The runtime calls it while the task
-   * has nothing to run: the commit then finds little left to write, and its flush stops holding the
-   * records that arrive during it for the whole write-down. A busy task is not written early, so
-   * repeated updates of a key still merge in the cache under load. Returns how many it wrote. It
-   * leaves no gap: what it did not write (or failed to write) stays dirty for the commit.
+   * Writes up to `maxEntries` cached changes made at `changedBefore` or earlier down ahead of the
+   * next commit (changelog, flush listeners, backends; the longest-dirty first), holding the task
+   * as a commit's flush does, so a record that arrives meanwhile waits for one batch at most. The
+   * runtime calls it while the task has nothing to run: the commit then finds little left to
+   * write, and its flush stops holding the records that arrive during it for the whole write-down.
+   * Returns how many it wrote. It leaves no gap: what it did not write (or failed to write) stays
+   * dirty for the commit.
    */
-  async writeDownIdle(maxEntries: number): Promise<number> {
+  async writeDownIdle(maxEntries: number, changedBefore: number): Promise<number> {
     if (this.retired || this.#failed || this.#cache.dirtyCount === 0) return 0
     let written = 0
     await this.#executor.flush(async () => {
       if (this.retired) return
-      written = await this.#cache.writeDown(maxEntries)
+      written = await this.#cache.writeDown(maxEntries, changedBefore)
     })
     return written
   }

@@ -5,6 +5,7 @@
 // The hot path (a cached read-modify-write) updates an entry in place and marks it recently used;
 // the order is put right only when something must be evicted (second chance, as a CLOCK), so a
 // hit costs no reordering of the LRU map.
+import { performance } from 'node:perf_hooks'
 import { SortedKeyMap } from './sorted-key-map.js'
 
 /** Where the latest update of a cached key came from, for the changelog header. */
@@ -24,6 +25,8 @@ export interface CacheEntry {
   recent: boolean
   /** Counts updates in place, so a flush tells a value it wrote from one written meanwhile. */
   version: number
+  /** When it last became dirty (`performance.now()`); 0 when clean or never cached. */
+  dirtiedAt: number
 }
 
 /** Bytes a cache entry is counted for, besides its key and value. */
@@ -56,6 +59,12 @@ export class CacheNamespace {
     return this.#dirty.size
   }
 
+  /** When the entry dirty the longest became dirty (`performance.now()`); undefined when none is. */
+  get oldestDirtyAt(): number | undefined {
+    for (const entry of this.#dirty.values()) return entry.dirtiedAt
+    return undefined
+  }
+
   get(key: string): CacheEntry | undefined {
     const entry = this.entries.get(key)
     if (entry) entry.recent = true
@@ -68,7 +77,15 @@ export class CacheNamespace {
    */
   putClean(key: string, value: Uint8Array | null): void {
     if (this.#cache.maxBytes === 0 || this.entries.has(key)) return
-    this.#add(key, { value, dirty: false, timestamp: -1, input: undefined, recent: false, version: 0 })
+    this.#add(key, {
+      value,
+      dirty: false,
+      timestamp: -1,
+      input: undefined,
+      recent: false,
+      version: 0,
+      dirtiedAt: 0,
+    })
   }
 
   /** Records an update; the caller makes room (`RecordCache.makeRoom`) when the cache is over budget. */
@@ -77,7 +94,15 @@ export class CacheNamespace {
     if (entry === undefined) {
       this.#dirty.set(
         key,
-        this.#add(key, { value, dirty: true, timestamp, input, recent: false, version: 0 }),
+        this.#add(key, {
+          value,
+          dirty: true,
+          timestamp,
+          input,
+          recent: false,
+          version: 0,
+          dirtiedAt: performance.now(),
+        }),
       )
       return
     }
@@ -89,24 +114,28 @@ export class CacheNamespace {
     entry.version += 1
     if (!entry.dirty) {
       entry.dirty = true
+      entry.dirtiedAt = performance.now()
       this.#dirty.set(key, entry)
     }
   }
 
   /**
-   * Writes dirty entries down (in key order) and marks them clean: all of them, or the `limit`
-   * dirtied longest ago (an idle task's write-down ahead of its commit). Returns how many it wrote.
+   * Writes dirty entries down (in key order) and marks them clean: all of them, or (an idle task's
+   * write-down ahead of its commit) at most `limit` of those dirty since `dirtiedBefore` or longer,
+   * the longest-dirty first. Returns how many it wrote.
    */
-  async flush(limit = Number.POSITIVE_INFINITY): Promise<number> {
+  async flush(limit = Number.POSITIVE_INFINITY, dirtiedBefore = Number.POSITIVE_INFINITY): Promise<number> {
     if (this.#dirty.size === 0) return 0
     let dirty: Array<[string, CacheEntry]>
-    if (limit >= this.#dirty.size) dirty = [...this.#dirty]
+    if (limit >= this.#dirty.size && dirtiedBefore === Number.POSITIVE_INFINITY) dirty = [...this.#dirty]
     else {
+      // Map order is the order entries became dirty in.
       dirty = []
       for (const pair of this.#dirty) {
-        if (dirty.length >= limit) break
+        if (dirty.length >= limit || pair[1].dirtiedAt > dirtiedBefore) break
         dirty.push(pair)
       }
+      if (dirty.length === 0) return 0
     }
     // Binary-string keys: code unit order is unsigned byte order.
     dirty.sort((left, right) => (left[0] < right[0] ? -1 : left[0] > right[0] ? 1 : 0))
@@ -118,6 +147,7 @@ export class CacheNamespace {
       if (entry.version !== versions[index] || this.#dirty.get(key) !== entry) continue
       this.#dirty.delete(key)
       entry.dirty = false
+      entry.dirtiedAt = 0
     }
     return dirty.length
   }
@@ -173,15 +203,25 @@ export class RecordCache {
     return count
   }
 
+  /** When the entry dirty the longest in any namespace became dirty; undefined when none is. */
+  get oldestDirtyAt(): number | undefined {
+    let oldest: number | undefined
+    for (const namespace of this.#namespaces) {
+      const at = namespace.oldestDirtyAt
+      if (at !== undefined && (oldest === undefined || at < oldest)) oldest = at
+    }
+    return oldest
+  }
+
   /**
-   * Writes down at most `limit` dirty entries, namespace by namespace, the longest-dirty first in
-   * each (a partial flush, as eviction makes); returns how many it wrote.
+   * Writes down at most `limit` entries dirty since `dirtiedBefore` (`performance.now()`) or longer,
+   * namespace by namespace, the longest-dirty first in each; returns how many it wrote.
    */
-  async writeDown(limit: number): Promise<number> {
+  async writeDown(limit: number, dirtiedBefore = Number.POSITIVE_INFINITY): Promise<number> {
     let written = 0
     for (const namespace of this.#namespaces) {
       if (written >= limit) break
-      written += await namespace.flush(limit - written)
+      written += await namespace.flush(limit - written, dirtiedBefore)
     }
     return written
   }
