@@ -1,8 +1,7 @@
 // Preload into a kstreams runner (`"--kstreams-node-args=--require=./probes/stalls.cjs"`): on
-// stderr, each time the main thread was blocked for 50 ms or more (a 10-ms timer that fired late),
-// each garbage collection pause of 20 ms or more, and each second how busy the event loop was, with
-// seconds since start; what a p99 latency
-// above the commit-free level is made of.
+// stderr, with seconds since start, each time the main thread was blocked for 50 ms or more (a
+// 10-ms timer that fired late), each garbage collection pause of 20 ms or more, and each second
+// how busy the event loop was: what a p99 latency above the commit-free level is made of.
 const { constants, PerformanceObserver, performance } = require('node:perf_hooks')
 
 const start = performance.now()
