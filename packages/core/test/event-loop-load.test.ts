@@ -34,3 +34,13 @@ it('does not count the time the deferrable work reported as load', async () => {
   expect(load.untilNextSampleMs).toBeGreaterThan(0)
   expect(load.untilNextSampleMs).toBeLessThanOrEqual(LOAD_SAMPLE_MS)
 })
+
+it('decides nothing from a sample much longer than asked for: a long block right before now is not diluted', async () => {
+  const load = new EventLoopLoad()
+  await sleep(4 * LOAD_SAMPLE_MS)
+  busyFor(LOAD_SAMPLE_MS)
+  // Over the whole time since the last look the loop was mostly idle, but the time is too long to tell.
+  expect(load.spare).toBe(false)
+  await sleep(LOAD_SAMPLE_MS + 50)
+  expect(load.spare).toBe(true)
+})

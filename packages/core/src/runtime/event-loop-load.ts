@@ -19,7 +19,7 @@ export class EventLoopLoad {
   #spentMs = 0
   #spare = false
 
-  /** True when the loop had spare capacity over the last full sample. */
+  /** True when the loop had spare capacity over the last sample (of 250 to 500 ms). */
   get spare(): boolean {
     this.#resample()
     return this.#spare
@@ -37,10 +37,15 @@ export class EventLoopLoad {
 
   #resample(): void {
     const now = performance.now()
-    if (now - this.#sampledAt < LOAD_SAMPLE_MS) return
+    const elapsed = now - this.#sampledAt
+    if (elapsed < LOAD_SAMPLE_MS) return
     const sample = performance.eventLoopUtilization()
     const { active, idle } = performance.eventLoopUtilization(sample, this.#sample)
-    this.#spare = Math.max(0, active - this.#spentMs) < SPARE_BELOW * (active + idle)
+    // A sample much longer than asked for (nobody looked for a while) would dilute a long block of
+    // the loop, such as a processor stuck in synchronous work past the session timeout, right
+    // before now: it says nothing; the next one, of the asked-for length, decides.
+    this.#spare =
+      elapsed <= 2 * LOAD_SAMPLE_MS && Math.max(0, active - this.#spentMs) < SPARE_BELOW * (active + idle)
     this.#sample = sample
     this.#sampledAt = now
     this.#spentMs = 0
