@@ -1,7 +1,7 @@
 // The commit's flush step takes the tasks with stores in turns (flushConcurrency at a time, a turn
 // of the event loop between them), so the other tasks' records run while one task is held.
 import { expect, it } from 'vitest'
-import { silentLogger } from '../src/index.js'
+import { FencedError, silentLogger } from '../src/index.js'
 import { CommitCoordinator } from '../src/runtime/commit-coordinator.js'
 import type { StreamTask, TaskFlush } from '../src/runtime/task.js'
 
@@ -74,4 +74,35 @@ it('flushes one task with stores at a time by default, with a turn of the event 
   })
   await parallel.commit(tasks)
   expect(state.most).toBe(2)
+})
+
+it('writes nothing and commits nothing when the group membership is not confirmed (fenced while blocked)', async () => {
+  const log: string[] = []
+  const state = { held: 0, most: 0 }
+  const committed: number[] = []
+  const options = {
+    flushProduced: async () => {},
+    endOffset: () => undefined,
+    commitOffsets: async (offsets: unknown[]) => {
+      committed.push(offsets.length)
+    },
+    logger: silentLogger,
+  }
+  const fenced = new CommitCoordinator({
+    ...options,
+    confirmMembership: async () => {
+      throw new FencedError('this member was fenced', { retriable: false })
+    },
+  })
+  const tasks = [fakeTask('a', true, log, state), fakeTask('b', false, log, state)]
+  const outcome = await fenced.commit(tasks)
+  expect(outcome.groupFenced).toEqual(tasks)
+  expect(outcome.committed).toBe(0)
+  expect(log).toEqual([])
+  expect(committed).toEqual([])
+  // No answer in time (an outage): the commit goes on as without the check.
+  const unknown = new CommitCoordinator({ ...options, confirmMembership: async () => false })
+  expect((await unknown.commit(tasks)).committed).toBe(2)
+  expect(log).toContain('a start')
+  expect(committed).toEqual([2])
 })

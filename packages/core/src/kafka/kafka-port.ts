@@ -122,6 +122,16 @@ export interface GroupConsumer {
    * ownership token so that a newer owner can fence this one.
    */
   generation(): { memberId: string; memberEpoch: number }
+  /**
+   * Confirms, before a write that a newer owner's work could make stale (a commit's flush of the
+   * stores, an idle write-down), that this member still belongs to the group: at once when a
+   * heartbeat sent within the last two heartbeat intervals was answered; otherwise (the event loop
+   * was blocked, say, past the session timeout) after one more heartbeat, asked for at once and
+   * awaited up to `maxWaitMs`. Resolves true when confirmed and false when no answer came in time
+   * (an outage: the caller decides); rejects with a `FencedError` when the member was fenced (its
+   * partitions are lost and it rejoins). Optional: a port without it confirms nothing.
+   */
+  confirmMembership?(maxWaitMs: number): Promise<boolean>
   /** The partitions currently assigned to this member. */
   assignment(): TopicPartition[]
   /** Leaves the group (revoking through the listener first) and closes the connections. */

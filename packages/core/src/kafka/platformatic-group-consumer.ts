@@ -4,7 +4,7 @@
 // resolved (the runtime drains, flushes and commits in there). Heartbeats go on meanwhile.
 // Fetching tracks a position per partition, so pause, resume and seek are exact.
 import { consumerGroupHeartbeatV0, offsetCommitV9, offsetFetchV9 } from '@platformatic/kafka'
-import { ErrorCodes, FencedError, KafkaError, KStreamsError } from '../errors.js'
+import { ErrorCodes, FencedError, isFencedError, KafkaError, KStreamsError } from '../errors.js'
 import { type Logger, silentLogger } from '../logger.js'
 import {
   type CommitRequest,
@@ -71,6 +71,8 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
   #target: Map<string, number[]> | undefined
   #reconciling: Promise<void> | undefined
   #heartbeatIntervalMs = 1000
+  /** When the latest answered heartbeat was sent: the broker knew this member alive then. */
+  #confirmedAt = 0
   #heartbeatWake: (() => void) | undefined
   #heartbeatLoop: Promise<void> | undefined
   /** Requests waiting for the next answered heartbeat (a stale-epoch retry). */
@@ -334,6 +336,27 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     )
   }
 
+  /** See `GroupConsumer.confirmMembership`. */
+  async confirmMembership(maxWaitMs: number): Promise<boolean> {
+    const action = 'confirm the membership before writing'
+    const deadline = Date.now() + maxWaitMs
+    const membership = this.#membership
+    // A heartbeat answered after a long block may have been sent before it: only its send time counts.
+    while (Date.now() - this.#confirmedAt > 2 * this.#heartbeatIntervalMs) {
+      if (this.#pendingLoss) throw this.#fencedError(action, [], this.#pendingLoss.reason)
+      if (Date.now() >= deadline) return false
+      try {
+        await this.#nextHeartbeat(action, [], { deadline, heartbeat: false })
+      } catch (error) {
+        if (isFencedError(error)) throw error
+        return false
+      }
+    }
+    if (this.#pendingLoss || membership !== this.#membership)
+      throw this.#fencedError(action, [], this.#pendingLoss?.reason ?? 'the member rejoined')
+    return true
+  }
+
   /** Resolves after the next answered heartbeat, which the call asks for at once. */
   #nextHeartbeat(action: string, partitions: TopicPartition[], bound: RetryBound): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -435,6 +458,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
   }
 
   async #heartbeat(): Promise<void> {
+    const sentAt = Date.now()
     const response = await this.#withCoordinator(
       'heartbeat',
       (connection) =>
@@ -456,6 +480,7 @@ export class PlatformaticGroupConsumer implements GroupConsumer {
     )
     // Answered for an epoch this member is giving up: the rejoin asks again.
     if (this.#pendingLoss) return
+    this.#confirmedAt = sentAt
     if (response.memberId) this.#memberId = response.memberId
     this.#memberEpoch = response.memberEpoch
     if (response.heartbeatIntervalMs > 0) this.#heartbeatIntervalMs = response.heartbeatIntervalMs

@@ -1,4 +1,6 @@
 // The commit cycle, in one place, shared by the runtime and the test driver:
+//   0. confirms the group membership when the last heartbeat is old, so that a member fenced
+//      while its event loop was blocked writes nothing;
 //   1. each task takes its lane and snapshots its commit point (per input partition: the offset
 //      every record below is done, the offsets done above it, the stream time);
 //   2. flushes every store with that commit point (cache → changelog, flush listeners,
@@ -26,6 +28,13 @@ export interface CommitCoordinatorOptions {
   flushProduced(): Promise<void>
   /** The offset after the last acknowledged record of a changelog partition, for checkpoints. */
   endOffset(topic: string, partition: number): bigint | undefined
+  /**
+   * Confirms the group membership before the stores are flushed (`GroupConsumer.confirmMembership`):
+   * a member fenced while its event loop was blocked must not write its older state into a
+   * changelog a newer owner has advanced. Rejects with a `FencedError` when fenced; false (no
+   * answer in time) lets the commit go on as without it. The test driver has no group.
+   */
+  confirmMembership?(): Promise<boolean>
   /** Commits input offsets (the group consumer's commit; the test driver keeps them). */
   commitOffsets(offsets: CommitRequest[]): Promise<void>
   logger: Logger
@@ -93,6 +102,15 @@ export class CommitCoordinator {
       groupFenced: [],
       deferred: false,
       unflushed: [],
+    }
+    if (this.#options.confirmMembership) {
+      try {
+        await this.#options.confirmMembership()
+      } catch (error) {
+        if (!isFencedError(error)) throw error
+        outcome.groupFenced.push(...tasks)
+        return outcome
+      }
     }
     const flushes = await this.#prepare(tasks)
     const prepared: Array<{ task: StreamTask; flush: TaskFlush }> = []

@@ -70,6 +70,8 @@ export type AppState =
   | 'error'
 
 /** Records a task starts per pass of the dispatch loop before the loop moves on (and yields). */
+/** How long a write waits for a heartbeat's answer when the last one is old (then it goes on, or skips an idle write-down). */
+const CONFIRM_MEMBERSHIP_WAIT_MS = 1_000
 /** Cached changes younger than this are not written down early: a hot key is written once a second at most. */
 const IDLE_WRITE_DOWN_AGE_MS = 1_000
 /** A write-down also takes the changes that come due this much later, so a trickle is written in rounds. */
@@ -272,6 +274,9 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
         flushProduced: () => collector.flush(),
         endOffset: (topic, partition) => collector.endOffset(topic, partition),
         commitOffsets: (offsets) => consumer.commit(offsets),
+        ...(consumer.confirmMembership
+          ? { confirmMembership: () => consumer.confirmMembership!(CONFIRM_MEMBERSHIP_WAIT_MS) }
+          : {}),
         logger: config.logger,
         metadataMaxCharacters: this.#metadataMaxCharacters,
         flushConcurrency: config.commitFlushConcurrency,
@@ -627,8 +632,11 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
     const task = idle
     const started = performance.now()
     this.#writingDown = true
-    task
-      .writeDownIdle(batch, changedBefore + IDLE_WRITE_DOWN_ROUND_MS)
+    // Written only by a member the group still knows (see `confirmMembership`); unknown: not now.
+    const consumer = this.#consumer!
+    const member = consumer.confirmMembership?.(CONFIRM_MEMBERSHIP_WAIT_MS) ?? Promise.resolve(true)
+    member
+      .then((current) => (current ? task.writeDownIdle(batch, changedBefore + IDLE_WRITE_DOWN_ROUND_MS) : 0))
       .then((written) => {
         // A task that could not write (failed or retired meanwhile) is not picked again and again.
         if (written === 0) this.#writeDownSkipped.add(task)

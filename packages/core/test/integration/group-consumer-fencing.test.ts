@@ -178,4 +178,20 @@ describe('a group member fenced by the coordinator', () => {
     const committed = await second.consumer.committed([{ topic, partition: ownedBefore[0]! }])
     expect([...committed.values()]).toEqual([null])
   })
+
+  it('does not confirm its membership after a heartbeat gap past the session timeout; a current member confirms at once', async () => {
+    const { first, second, ownedBefore } = await fenceFirstMember()
+    // The member heard nothing from the coordinator for longer than the session timeout, as after
+    // a long block of its event loop: it may not write before a heartbeat says it is still in.
+    first.cluster.severed = false
+    const error = await first.consumer.confirmMembership(10_000).then(
+      (confirmed) => confirmed,
+      (caught: unknown) => caught,
+    )
+    expect(KStreamsError.isInstance(error) && error.code === 'KSTREAMS_FENCED', String(error)).toBe(true)
+    // The other member's last heartbeat is recent: confirmed without a request.
+    expect(await second.consumer.confirmMembership(0)).toBe(true)
+    await expectRejoined(first, second, ownedBefore)
+    expect(await first.consumer.confirmMembership(10_000)).toBe(true)
+  })
 })
