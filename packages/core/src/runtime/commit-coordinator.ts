@@ -83,14 +83,10 @@ export class CommitCoordinator {
     const selected = [...tasks]
     this.#unsettled += 1
     const result = this.#running.then(() => this.#commit(selected))
-    this.#running = result.then(
-      () => {
-        this.#unsettled -= 1
-      },
-      () => {
-        this.#unsettled -= 1
-      },
-    )
+    const settled = () => {
+      this.#unsettled -= 1
+    }
+    this.#running = result.then(settled, settled)
     return result
   }
 

@@ -69,13 +69,13 @@ export type AppState =
   | 'not-running'
   | 'error'
 
-/** Records a task starts per pass of the dispatch loop before the loop moves on (and yields). */
 /** How long a write waits for a heartbeat's answer when the last one is old (then it goes on, or skips an idle write-down). */
 const CONFIRM_MEMBERSHIP_WAIT_MS = 1_000
 /** Cached changes younger than this are not written down early: a hot key is written once a second at most. */
 const IDLE_WRITE_DOWN_AGE_MS = 1_000
 /** A write-down also takes the changes that come due this much later, so a trickle is written in rounds. */
 const IDLE_WRITE_DOWN_ROUND_MS = 100
+/** Records a task starts per pass of the dispatch loop before the loop moves on (and yields). */
 const RECORDS_PER_TASK_PASS = 256
 /** How often timers (wall-clock punctuation, outage checks) are looked at. */
 const TICK_MS = 100
