@@ -394,7 +394,20 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V>, CachePeeking<K,
     const timestamp = this.#context.currentTimestamp()
     if (!this.#namespace) {
       return this.#writeDown([
-        [cacheKey, { value, dirty: true, timestamp, input, recent: false, version: 0, dirtiedAt: 0 }],
+        [
+          cacheKey,
+          {
+            key: cacheKey,
+            namespace: -1,
+            value,
+            dirty: true,
+            timestamp,
+            input,
+            recent: false,
+            version: 0,
+            dirtiedAt: 0,
+          },
+        ],
       ])
     }
     this.#namespace.putDirty(cacheKey, value, timestamp, input)

@@ -15,6 +15,10 @@ export interface InputPosition {
 }
 
 export interface CacheEntry {
+  /** The entry's key in its namespace (a binary string, see `toKey`). */
+  readonly key: string
+  /** Its namespace's index in the cache. */
+  readonly namespace: number
   /** Serialized value; null when the key was deleted. */
   value: Uint8Array | null
   /** Not yet written to the layers below. */
@@ -78,6 +82,8 @@ export class CacheNamespace {
   putClean(key: string, value: Uint8Array | null): void {
     if (this.#cache.maxBytes === 0 || this.entries.has(key)) return
     this.#add(key, {
+      key,
+      namespace: this.#id,
       value,
       dirty: false,
       timestamp: -1,
@@ -95,6 +101,8 @@ export class CacheNamespace {
       this.#dirty.set(
         key,
         this.#add(key, {
+          key,
+          namespace: this.#id,
           value,
           dirty: true,
           timestamp,
@@ -158,7 +166,7 @@ export class CacheNamespace {
     if (!entry) return
     if (this.#dirty.get(key) === entry) this.#dirty.delete(key)
     this.entries.delete(key)
-    this.#cache.forget(key, entry)
+    this.#cache.forget(entry)
   }
 
   clear(): void {
@@ -167,7 +175,7 @@ export class CacheNamespace {
 
   #add(key: string, entry: CacheEntry): CacheEntry {
     this.entries.set(key, entry)
-    this.#cache.account(this.#id, key, entry)
+    this.#cache.account(entry)
     return entry
   }
 }
@@ -180,8 +188,8 @@ export class CacheNamespace {
 export class RecordCache {
   readonly maxBytes: number
   readonly #namespaces: CacheNamespace[] = []
-  /** LRU order, oldest first: each live entry with its namespace id and key (no string building). */
-  readonly #order = new Map<CacheEntry, [number, string]>()
+  /** LRU order, oldest first (an entry knows its namespace and key). */
+  readonly #order = new Set<CacheEntry>()
   #bytes = 0
 
   constructor(maxBytes: number) {
@@ -238,30 +246,29 @@ export class RecordCache {
    */
   async makeRoom(): Promise<void> {
     while (this.#bytes > this.maxBytes && this.#order.size > 0) {
-      const [entry, position] = this.#order.entries().next().value!
+      const entry: CacheEntry = this.#order.values().next().value!
       if (entry.recent) {
         entry.recent = false
         this.#order.delete(entry)
-        this.#order.set(entry, position)
+        this.#order.add(entry)
         continue
       }
-      const [id, key] = position
-      const namespace = this.#namespaces[id]!
+      const namespace = this.#namespaces[entry.namespace]!
       // Writing down the whole namespace keeps its changelog and backend in one consistent batch.
       if (entry.dirty) await namespace.flush()
       if (entry.dirty) {
         // Updated again while the write-down ran: not written yet, so it cannot go; next round.
         this.#order.delete(entry)
-        this.#order.set(entry, position)
+        this.#order.add(entry)
         continue
       }
-      namespace.evict(key)
+      namespace.evict(entry.key)
     }
   }
 
-  account(id: number, key: string, entry: CacheEntry): void {
-    this.#bytes += entrySize(key, entry)
-    this.#order.set(entry, [id, key])
+  account(entry: CacheEntry): void {
+    this.#bytes += entrySize(entry)
+    this.#order.add(entry)
   }
 
   /** An entry's value changes in place. */
@@ -269,12 +276,12 @@ export class RecordCache {
     this.#bytes += (value?.byteLength ?? 0) - (entry.value?.byteLength ?? 0)
   }
 
-  forget(key: string, entry: CacheEntry): void {
-    this.#bytes -= entrySize(key, entry)
+  forget(entry: CacheEntry): void {
+    this.#bytes -= entrySize(entry)
     this.#order.delete(entry)
   }
 }
 
-function entrySize(key: string, entry: CacheEntry): number {
-  return key.length + (entry.value?.byteLength ?? 0) + ENTRY_OVERHEAD
+function entrySize(entry: CacheEntry): number {
+  return entry.key.length + (entry.value?.byteLength ?? 0) + ENTRY_OVERHEAD
 }
