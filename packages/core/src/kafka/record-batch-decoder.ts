@@ -1,9 +1,11 @@
 // Decoding of Kafka record batches (magic v2) straight into FetchedRecords. The client's decoder
 // builds an object per batch and per record (with BigInt timestamp deltas and a headers array) that
 // the fetcher then copied into a FetchedRecord; this one reads each record once, from one contiguous
-// Buffer (a partition's records in a Fetch response), and allocates only the FetchedRecord, its
-// offset and the views of its key and value. Compressed batches are decompressed with the client's
-// codecs, then decoded the same way.
+// Buffer (a partition's records in a Fetch response), and allocates only the FetchedRecord and its
+// offset. The views of its key and value are made when they are first read: a record waits in the
+// input buffers through many young-generation collections, and two typed-array views (about 100
+// bytes of heap each) per waiting record were most of what those collections kept and promoted.
+// Compressed batches are decompressed with the client's codecs, then decoded the same way.
 import { compressionsAlgorithmsByBitmask } from '@platformatic/kafka'
 import { KafkaError } from '../errors.js'
 import { decodeHeaderName } from './header-names.js'
@@ -111,8 +113,10 @@ export class RecordBatchReader {
         cursor.at = next
         continue
       }
-      const key = cursor.bytes()
-      const value = cursor.bytes()
+      const keyLength = cursor.skipBytes()
+      const keyAt = cursor.at - Math.max(keyLength, 0)
+      const valueLength = cursor.skipBytes()
+      const valueAt = cursor.at - Math.max(valueLength, 0)
       const headerCount = cursor.varint()
       let headers: FetchedRecord['headers'] = NO_HEADERS
       if (headerCount > 0) {
@@ -127,15 +131,20 @@ export class RecordBatchReader {
         throw new KafkaError(
           `a fetched record of ${topic}[${partition}] at offset ${offset} declares ${length} bytes but holds ${length + cursor.at - next}`,
         )
-      into.push({
-        topic,
-        partition,
-        offset,
-        timestamp: logAppendTime ? batchTime : batchTime + timestampDelta,
-        key,
-        value,
-        headers,
-      })
+      into.push(
+        new DecodedRecord(
+          topic,
+          partition,
+          offset,
+          logAppendTime ? batchTime : batchTime + timestampDelta,
+          headers,
+          cursor.buffer,
+          keyAt,
+          keyLength,
+          valueAt,
+          valueLength,
+        ),
+      )
     }
   }
 
@@ -151,6 +160,63 @@ export class RecordBatchReader {
     const compressed = this.#bytes.subarray(this.#recordsAt, this.#end)
     return new Cursor(codec.decompressSync(compressed) as Buffer, 0)
   }
+}
+
+/**
+ * A fetched record whose key and value stay positions in the fetched bytes until read; each is
+ * viewed once, on its first read. A length of -1 is null.
+ */
+class DecodedRecord implements FetchedRecord {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: bigint
+  readonly timestamp: number
+  readonly headers: FetchedRecord['headers']
+  readonly #buffer: Buffer
+  readonly #keyAt: number
+  readonly #keyLength: number
+  readonly #valueAt: number
+  readonly #valueLength: number
+  #key: Buffer | null | undefined
+  #value: Buffer | null | undefined
+
+  constructor(
+    topic: string,
+    partition: number,
+    offset: bigint,
+    timestamp: number,
+    headers: FetchedRecord['headers'],
+    buffer: Buffer,
+    keyAt: number,
+    keyLength: number,
+    valueAt: number,
+    valueLength: number,
+  ) {
+    this.topic = topic
+    this.partition = partition
+    this.offset = offset
+    this.timestamp = timestamp
+    this.headers = headers
+    this.#buffer = buffer
+    this.#keyAt = keyAt
+    this.#keyLength = keyLength
+    this.#valueAt = valueAt
+    this.#valueLength = valueLength
+  }
+
+  get key(): Buffer | null {
+    if (this.#key === undefined) this.#key = view(this.#buffer, this.#keyAt, this.#keyLength)
+    return this.#key
+  }
+
+  get value(): Buffer | null {
+    if (this.#value === undefined) this.#value = view(this.#buffer, this.#valueAt, this.#valueLength)
+    return this.#value
+  }
+}
+
+function view(buffer: Buffer, at: number, length: number): Buffer | null {
+  return length < 0 ? null : length === 0 ? EMPTY : buffer.subarray(at, at + length)
 }
 
 /** Reads Kafka's zigzag varints and length-prefixed bytes from a Buffer. */
@@ -192,6 +258,16 @@ class Cursor {
     } while (byte & 0x80 && scale <= 2 ** 63)
     // Zigzag: even values are non-negative, odd ones negative.
     return value % 2 === 0 ? value / 2 : -(value + 1) / 2
+  }
+
+  /** Skips bytes prefixed by a varint length; returns the length (-1: null). */
+  skipBytes(): number {
+    const length = this.varint()
+    if (length > 0) {
+      this.at += length
+      if (this.at > this.buffer.length) throw truncated()
+    }
+    return length
   }
 
   /** Bytes prefixed by a varint length (-1: null), as a view of the buffer. */
