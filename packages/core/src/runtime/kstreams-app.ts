@@ -4,12 +4,13 @@
 //     buffer is full and all fetching while the process-wide byte budget is spent;
 //   - dispatching: starts records in every task whose lane is free; tasks run concurrently, so a
 //     task awaiting an async processor never blocks another; long passes yield to the event loop;
+//     a pass that starts nothing lets an idle task write its older cached changes down
+//     (`IdleWriteDown`), so that its next commit has little left to write;
 //   - committing: every commitIntervalMs, through the commit coordinator (which also serves
 //     revocation and close), whatever the processors' speed;
 //   - ticking: wakes the dispatcher for wall-clock punctuations and turns a broker outage the port
 //     reports into the `degraded` state (and into a failure after brokerUnavailableTimeoutMs).
 import { EventEmitter } from 'node:events'
-import { performance } from 'node:perf_hooks'
 import { channels } from '../diagnostics.js'
 import {
   ConfigError,
@@ -41,8 +42,8 @@ import type { Topology } from '../topology.js'
 import { CommitCoordinator, type CommitOutcome } from './commit-coordinator.js'
 import { decodeCommitMetadata, MAX_METADATA_CHARACTERS } from './commit-metadata.js'
 import { type ResolvedConfig, resolveConfig, type StreamsConfig } from './config.js'
-import { EventLoopLoad } from './event-loop-load.js'
 import { GlobalStores } from './global-stores.js'
+import { IdleWriteDown } from './idle-write-down.js'
 import { BufferBudget, type PartitionProgress } from './input-scheduler.js'
 import { KafkaRecordCollector } from './kafka-record-collector.js'
 import { StateRestorer } from './state-restorer.js'
@@ -71,10 +72,6 @@ export type AppState =
 
 /** How long a write waits for a heartbeat's answer when the last one is old (then it goes on, or skips an idle write-down). */
 const CONFIRM_MEMBERSHIP_WAIT_MS = 1_000
-/** Cached changes younger than this are not written down early: a hot key is written once a second at most. */
-const IDLE_WRITE_DOWN_AGE_MS = 1_000
-/** A write-down also takes the changes that come due this much later, so a trickle is written in rounds. */
-const IDLE_WRITE_DOWN_ROUND_MS = 100
 /** Records a task starts per pass of the dispatch loop before the loop moves on (and yields). */
 const RECORDS_PER_TASK_PASS = 256
 /** How often timers (wall-clock punctuation, outage checks) are looked at. */
@@ -127,13 +124,8 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
   /** Task of each assigned input partition. */
   readonly #taskByPartition = new Map<string, StreamTask>()
   readonly #paused = new Map<string, TopicPartition>()
-  /** A batch of an idle task's cached changes is being written down (one at a time in the app). */
-  #writingDown = false
-  /** Tasks the idle write-down leaves to their next commit (a batch failed or wrote nothing). */
-  readonly #writeDownSkipped = new Set<StreamTask>()
-  /** Whether the event loop has spare capacity for the idle write-down. */
-  readonly #load = new EventLoopLoad()
-  #writeDownRecheck: NodeJS.Timeout | undefined
+  /** Idle tasks' cached changes written down ahead of their commits. */
+  #idleWriteDown: IdleWriteDown | undefined
   /** Membership changes and close run one at a time. */
   #membership: Promise<unknown> = Promise.resolve()
   #loops: Promise<unknown> | undefined
@@ -280,6 +272,14 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
         logger: config.logger,
         metadataMaxCharacters: this.#metadataMaxCharacters,
         flushConcurrency: config.commitFlushConcurrency,
+      })
+      this.#idleWriteDown = new IdleWriteDown({
+        batch: config.cacheIdleWriteDownBatch,
+        logger: config.logger,
+        ...(consumer.confirmMembership
+          ? { confirmMembership: () => consumer.confirmMembership!(CONFIRM_MEMBERSHIP_WAIT_MS) }
+          : {}),
+        wake: () => this.#wake(),
       })
       this.#restorer = new StateRestorer({
         kafka,
@@ -549,7 +549,7 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
     } catch (error) {
       await this.#fail(error)
     } finally {
-      clearTimeout(this.#writeDownRecheck)
+      this.#idleWriteDown!.close()
     }
   }
 
@@ -591,78 +591,16 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
     }
   }
 
-  /**
-   * When a pass started no record and the event loop has spare capacity (busy with records less
-   * than half of the last 250 ms, `EventLoopLoad`): one task with nothing to run writes a batch of
-   * its cached changes that are `IDLE_WRITE_DOWN_AGE_MS` old or older (and those that come due in
-   * the next 100 ms, so a trickle is written in rounds) down ahead of its commit
-   * (`cacheIdleWriteDownBatch` entries); after a turn of the event loop the dispatcher runs what
-   * arrived meanwhile, then the next batch. One batch at a time in the app, so a record that arrives
-   * waits for one batch at most. Under load nothing is written early, and a key updated again and
-   * again is written once a second at most, so repeated updates keep merging in the cache. Not
-   * while a commit is under way (its checkpoint must see no backend write after its flush) nor
-   * outside the steady `running` state. A failed batch is logged and left to the next commit, whose
-   * flush writes the same entries and applies the store error rules to the failure.
-   */
+  /** Idle tasks write cached changes down ahead of their commits (`IdleWriteDown`), only when the app runs steadily and no commit is under way. */
   #writeDownIdle(): void {
-    const batch = this.config.cacheIdleWriteDownBatch
-    if (this.#writingDown || batch === 0 || this.#state !== 'running' || this.#coordinator!.committing) return
-    const changedBefore = performance.now() - IDLE_WRITE_DOWN_AGE_MS
-    let idle: StreamTask | undefined
-    let nextDue = Number.POSITIVE_INFINITY
-    for (const task of this.#tasks.values()) {
-      if (this.#writeDownSkipped.has(task) || task.inFlight > 0 || task.buffered() > 0) continue
-      const oldest = task.oldestChangeAt
-      if (oldest === undefined || this.#restorer!.isRestoring(task) || this.#unrestored.has(task)) continue
-      if (oldest > changedBefore) nextDue = Math.min(nextDue, oldest - changedBefore)
-      else {
-        idle = task
-        break
-      }
-    }
-    if (!idle) {
-      // Look again when the oldest change is due, even if no record arrives meanwhile.
-      if (nextDue !== Number.POSITIVE_INFINITY) this.#recheckWriteDown(nextDue)
-      return
-    }
-    if (!this.#load.spare) {
-      this.#recheckWriteDown(this.#load.untilNextSampleMs)
-      return
-    }
-    const task = idle
-    const started = performance.now()
-    this.#writingDown = true
-    // Written only by a member the group still knows (see `confirmMembership`); unknown: not now.
-    const consumer = this.#consumer!
-    const member = consumer.confirmMembership?.(CONFIRM_MEMBERSHIP_WAIT_MS) ?? Promise.resolve(true)
-    member
-      .then((current) => (current ? task.writeDownIdle(batch, changedBefore + IDLE_WRITE_DOWN_ROUND_MS) : 0))
-      .then((written) => {
-        // A task that could not write (failed or retired meanwhile) is not picked again and again.
-        if (written === 0) this.#writeDownSkipped.add(task)
-      })
-      .catch((error: unknown) => {
-        this.#writeDownSkipped.add(task)
-        this.config.logger.debug(
-          `task ${task.id} could not write cached changes down while idle; its next commit flushes them: ${error instanceof Error ? error.message : String(error)}`,
-        )
-      })
-      .then(() => {
-        this.#load.spent(performance.now() - started)
-        return yieldToEventLoop()
-      })
-      .then(() => {
-        this.#writingDown = false
-        this.#wake()
-      })
+    if (this.#state !== 'running' || this.#coordinator!.committing) return
+    this.#idleWriteDown!.run(this.#idleCandidates())
   }
 
-  /** Wakes the dispatcher in `milliseconds` to look at the idle write-down again. */
-  #recheckWriteDown(milliseconds: number): void {
-    this.#writeDownRecheck ??= setTimeout(() => {
-      this.#writeDownRecheck = undefined
-      this.#wake()
-    }, Math.ceil(milliseconds) + 1).unref()
+  *#idleCandidates(): Generator<StreamTask> {
+    for (const task of this.#tasks.values()) {
+      if (!this.#restorer!.isRestoring(task) && !this.#unrestored.has(task)) yield task
+    }
   }
 
   #waitForWork(): Promise<void> {
@@ -734,7 +672,7 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
    */
   async #commit(tasks: StreamTask[]): Promise<void> {
     const outcome = await this.#coordinator!.commit(tasks)
-    this.#writeDownSkipped.clear()
+    this.#idleWriteDown!.committed()
     this.#watchStores(outcome)
     if (outcome.groupFenced.length > 0) await this.#serialized(() => this.#lose(outcome.groupFenced))
     if (outcome.fenced.length > 0) await this.#serialized(() => this.#resetFenced(outcome.fenced))
