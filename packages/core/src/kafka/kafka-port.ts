@@ -19,6 +19,11 @@ export interface FetchedRecord {
   value: Uint8Array | null
   /** Header names and values in wire order; names are UTF-8 text. */
   headers: ReadonlyArray<readonly [string, Uint8Array | null]>
+  /**
+   * Bytes of the key and the value together (null counts 0), for a port that can tell without
+   * making their views (the runtime sizes its input buffers with it); absent: read from both.
+   */
+  readonly payloadBytes?: number
 }
 
 /** A batch of fetched records of ONE partition, in offset order. */

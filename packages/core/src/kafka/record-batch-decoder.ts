@@ -213,6 +213,10 @@ class DecodedRecord implements FetchedRecord {
     if (this.#value === undefined) this.#value = view(this.#buffer, this.#valueAt, this.#valueLength)
     return this.#value
   }
+
+  get payloadBytes(): number {
+    return Math.max(this.#keyLength, 0) + Math.max(this.#valueLength, 0)
+  }
 }
 
 function view(buffer: Buffer, at: number, length: number): Buffer | null {

@@ -190,7 +190,7 @@ const PARTITION_MODE: SubtopologyConcurrency = { mode: 'partition', orderingKey:
 
 /** Rough heap cost of a fetched record: its bytes plus the objects around them. */
 export function fetchedBytes(record: FetchedRecord): number {
-  let bytes = 200 + (record.key?.byteLength ?? 0) + (record.value?.byteLength ?? 0)
+  let bytes = 200 + (record.payloadBytes ?? (record.key?.byteLength ?? 0) + (record.value?.byteLength ?? 0))
   const headers = record.headers
   for (let index = 0; index < headers.length; index++) {
     const [name, value] = headers[index]!
