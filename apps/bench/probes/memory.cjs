@@ -1,7 +1,9 @@
 // Preload into a kstreams runner (`"--kstreams-node-args=--require=./probes/memory.cjs"`): every
 // 5 s, on stderr, RSS and V8's heap spaces (size / used, MB) and Node's external memory. With
 // PROBE_HEAP_SNAPSHOT_AT_S=N it also writes one heap snapshot N seconds after start (into the
-// working directory, or PROBE_HEAP_SNAPSHOT_DIR).
+// working directory, or PROBE_HEAP_SNAPSHOT_DIR). With PROBE_GC_EVERY_S=N it also runs a full
+// garbage collection every N seconds and prints the heap V8 still uses after it (the live heap),
+// which, unlike RSS, does not depend on when V8 chose to collect.
 const v8 = require('node:v8')
 const path = require('node:path')
 
@@ -56,4 +58,18 @@ if (snapshotAt > 0) {
     v8.writeHeapSnapshot(file)
     process.stderr.write(`probe heap snapshot written: ${file}\n`)
   }, snapshotAt * 1000).unref()
+}
+
+const gcEvery = Number(process.env.PROBE_GC_EVERY_S ?? 0)
+if (gcEvery > 0) {
+  v8.setFlagsFromString('--expose-gc')
+  const gc = require('node:vm').runInNewContext('gc')
+  setInterval(() => {
+    gc()
+    const spaces = v8.getHeapSpaceStatistics()
+    const used = (name) => mb(spaces.find((space) => space.space_name === name)?.space_used_size ?? 0)
+    process.stderr.write(
+      `probe live t=${Math.round((Date.now() - start) / 1000)}s heapUsed=${mb(process.memoryUsage().heapUsed)} old=${used('old_space')} large_object=${used('large_object_space')} arrayBuffers=${mb(process.memoryUsage().arrayBuffers)}\n`,
+    )
+  }, gcEvery * 1000).unref()
 }
