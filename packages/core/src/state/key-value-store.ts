@@ -8,7 +8,7 @@ import { utf8Text } from '../serdes.js'
 import type { StateStore, StateStoreContext, StoreBuilder, StoreLogging } from '../state-store.js'
 import { isAscii, LastKeyBytes } from './key-bytes.js'
 import { createMemoryBackend } from './memory-backend.js'
-import type { CacheEntry, CacheNamespace } from './record-cache.js'
+import { type CacheEntry, type CacheNamespace, cacheEntry } from './record-cache.js'
 import { fromKey, toKey } from './sorted-key-map.js'
 import type {
   BackendEntry,
@@ -393,22 +393,8 @@ class LayeredKeyValueStore<K, V> implements KeyValueStore<K, V>, CachePeeking<K,
     const input = this.#context.currentInput()
     const timestamp = this.#context.currentTimestamp()
     if (!this.#namespace) {
-      return this.#writeDown([
-        [
-          cacheKey,
-          {
-            key: cacheKey,
-            namespace: -1,
-            value,
-            dirty: true,
-            timestamp,
-            input,
-            recent: false,
-            version: 0,
-            dirtiedAt: 0,
-          },
-        ],
-      ])
+      // No cache: written through at once (the entry is never cached, so it has no namespace).
+      return this.#writeDown([[cacheKey, cacheEntry(cacheKey, -1, value, timestamp, input, 0)]])
     }
     this.#namespace.putDirty(cacheKey, value, timestamp, input)
     return this.#context.cache.overBudget ? this.#context.cache.makeRoom() : RESOLVED

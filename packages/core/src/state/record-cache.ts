@@ -33,6 +33,29 @@ export interface CacheEntry {
   dirtiedAt: number
 }
 
+/** A new entry of namespace `namespace`'s key `key`: dirty since `dirtiedAt`, or clean (undefined). */
+export function cacheEntry(
+  key: string,
+  namespace: number,
+  value: Uint8Array | null,
+  timestamp: number,
+  input: InputPosition | undefined,
+  dirtiedAt: number | undefined,
+): CacheEntry {
+  const dirty = dirtiedAt !== undefined
+  return {
+    key,
+    namespace,
+    value,
+    dirty,
+    timestamp,
+    input,
+    recent: false,
+    version: 0,
+    dirtiedAt: dirtiedAt ?? 0,
+  }
+}
+
 /** Bytes a cache entry is counted for, besides its key and value. */
 const ENTRY_OVERHEAD = 64
 
@@ -81,17 +104,7 @@ export class CacheNamespace {
    */
   putClean(key: string, value: Uint8Array | null): void {
     if (this.#cache.maxBytes === 0 || this.entries.has(key)) return
-    this.#add(key, {
-      key,
-      namespace: this.#id,
-      value,
-      dirty: false,
-      timestamp: -1,
-      input: undefined,
-      recent: false,
-      version: 0,
-      dirtiedAt: 0,
-    })
+    this.#add(key, cacheEntry(key, this.#id, value, -1, undefined, undefined))
   }
 
   /** Records an update; the caller makes room (`RecordCache.makeRoom`) when the cache is over budget. */
@@ -100,17 +113,7 @@ export class CacheNamespace {
     if (entry === undefined) {
       this.#dirty.set(
         key,
-        this.#add(key, {
-          key,
-          namespace: this.#id,
-          value,
-          dirty: true,
-          timestamp,
-          input,
-          recent: false,
-          version: 0,
-          dirtiedAt: performance.now(),
-        }),
+        this.#add(key, cacheEntry(key, this.#id, value, timestamp, input, performance.now())),
       )
       return
     }
