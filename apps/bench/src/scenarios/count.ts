@@ -73,6 +73,11 @@ export const count: Scenario = {
               runner: './run-kstreams.js',
               env: { BENCH_MODE: 'count', BENCH_BACKEND: 'memory', BENCH_CORE_PATH: options.beforeCorePath },
             },
+            {
+              side: 'kstreams windowed count (1-min tumbling), memory, before',
+              runner: './run-kstreams.js',
+              env: { BENCH_MODE: 'windowed-count', BENCH_CORE_PATH: options.beforeCorePath },
+            },
           ]
         : []),
     ]
