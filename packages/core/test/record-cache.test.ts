@@ -1,7 +1,7 @@
 // The record cache's write-down: only dirty entries, in key order, and an entry replaced while the
 // write was under way stays dirty for the next one.
 import { expect, it } from 'vitest'
-import { type CacheEntry, RecordCache } from '../src/state/record-cache.js'
+import { CACHE_ENTRY_OVERHEAD, type CacheEntry, RecordCache } from '../src/state/record-cache.js'
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 
@@ -37,8 +37,8 @@ it('a flush writes the dirty entries in key order and keeps a newer value of a k
 })
 
 it('evicts the least recently used entry: one read since it was last at the front saves it once', async () => {
-  // Each entry: 1-char key + 1-byte value + 64 overhead = 66 bytes; three fit in 200.
-  const cache = new RecordCache(200)
+  // Each entry: 1-char key + 1-byte value + the overhead; three fit, a fourth goes over.
+  const cache = new RecordCache(3 * (2 + CACHE_ENTRY_OVERHEAD) + 10)
   const namespace = cache.namespace(async () => {})
   namespace.putClean('a', bytes('1'))
   namespace.putClean('b', bytes('1'))
@@ -65,7 +65,8 @@ it('evicts the least recently used entry: one read since it was last at the fron
 it('does not evict an entry updated while its write-down for room ran, and a read never replaces a newer write', async () => {
   const written: string[] = []
   let during: (() => void) | undefined
-  const cache = new RecordCache(140)
+  // Two entries fit, a third goes over.
+  const cache = new RecordCache(2 * (2 + CACHE_ENTRY_OVERHEAD) + 10)
   const namespace = cache.namespace(async (dirty: Array<[string, CacheEntry]>) => {
     written.push(...dirty.map(([key, entry]) => `${key}=${new TextDecoder().decode(entry.value!)}`))
     await Promise.resolve()

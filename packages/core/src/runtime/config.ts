@@ -144,7 +144,9 @@ export interface StreamsConfig {
   stateDir?: string
   /**
    * Bytes of each task's record cache, shared by the task's stores; repeated updates of a key merge
-   * there until the next commit. 0 writes every update through. @default 4 MiB
+   * there until the next commit. Counted as the heap the entries take (their keys and values and
+   * about 400 bytes each besides), so the default holds about 50,000 small entries. 0 writes every
+   * update through. @default 20 MiB
    */
   cacheMaxBytesPerTask?: number
   /**
@@ -217,6 +219,9 @@ export interface ResolvedConfig {
 
 const recordPolicies: readonly string[] = ['fail', 'continue', 'dead-letter']
 const productionPolicies: readonly string[] = ['fail', 'continue']
+
+/** The record cache per task: about 50,000 entries of small keys and values (see `CACHE_ENTRY_OVERHEAD`). */
+export const DEFAULT_CACHE_MAX_BYTES_PER_TASK = 20 * 1024 * 1024
 
 function positiveInteger(config: object, option: string, fallback: number): number {
   const value = (config as { [key: string]: unknown })[option]
@@ -446,7 +451,11 @@ export function resolveConfig(config: StreamsConfig): ResolvedConfig {
       deadLetterTopic,
     },
     stateDir: config.stateDir ?? './.state',
-    cacheMaxBytesPerTask: nonNegativeInteger(config, 'cacheMaxBytesPerTask', 4 * 1024 * 1024),
+    cacheMaxBytesPerTask: nonNegativeInteger(
+      config,
+      'cacheMaxBytesPerTask',
+      DEFAULT_CACHE_MAX_BYTES_PER_TASK,
+    ),
     cacheIdleWriteDownBatch: nonNegativeInteger(config, 'cacheIdleWriteDownBatch', 500),
     commitFlushConcurrency: positiveInteger(config, 'commitFlushConcurrency', 1),
     stateCleanupDelayMs: nonNegativeInteger(config, 'stateCleanupDelayMs', 600_000),

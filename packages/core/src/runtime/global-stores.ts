@@ -48,7 +48,8 @@ interface OpenStore {
   partitions: number
 }
 
-const CACHE_BYTES = 1024 * 1024
+/** A global store's record cache: about 12,000 small entries (see `CACHE_ENTRY_OVERHEAD`). */
+const CACHE_BYTES = 5 * 1024 * 1024
 
 export class GlobalStores {
   readonly #options: GlobalStoresOptions

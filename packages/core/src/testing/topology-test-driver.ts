@@ -8,6 +8,7 @@ import type { FetchedRecord, ProduceRecord } from '../kafka/kafka-port.js'
 import { type Logger, silentLogger } from '../logger.js'
 import type { Headers } from '../record.js'
 import { CommitCoordinator } from '../runtime/commit-coordinator.js'
+import { DEFAULT_CACHE_MAX_BYTES_PER_TASK } from '../runtime/config.js'
 import type { ErrorPolicies } from '../runtime/error-policy.js'
 import { GLOBAL_TASK_ID, globalStoreContext, readOnlyGlobalStore } from '../runtime/global-stores.js'
 import type { RecordCollector } from '../runtime/record-collector.js'
@@ -29,7 +30,7 @@ export interface TestDriverOptions {
   /**
    * Bytes of each task's record cache. The driver commits after every input record (as Kafka
    * Streams' driver does), so cached updates reach stores, changelogs and flush listeners then.
-   * @default 4 MiB
+   * @default 20 MiB, as the app's `cacheMaxBytesPerTask`
    */
   cacheMaxBytesPerTask?: number
   logger?: Logger
@@ -99,7 +100,7 @@ export class TopologyTestDriver {
       applicationId,
       initialWallClockMs: options.initialWallClockMs ?? 0,
       stateDir: options.stateDir ?? join(tmpdir(), 'kstreams-test-driver', `${process.pid}-${Date.now()}`),
-      cacheMaxBytesPerTask: options.cacheMaxBytesPerTask ?? 4 * 1024 * 1024,
+      cacheMaxBytesPerTask: options.cacheMaxBytesPerTask ?? DEFAULT_CACHE_MAX_BYTES_PER_TASK,
       logger: options.logger ?? silentLogger,
       errorPolicies: {
         deserialization: 'fail',
