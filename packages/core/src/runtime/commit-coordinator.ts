@@ -15,6 +15,7 @@
 // nothing this time and is flushed again by the next commit; the other tasks commit.
 // An offset is never committed before everything its record caused is durable. Commits run one
 // at a time; a store that reports its owner fenced loses its task, not the application.
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { InputCommitPoint } from '../commit-point.js'
 import { channels } from '../diagnostics.js'
 import { isFencedError, KStreamsError } from '../errors.js'
@@ -177,7 +178,7 @@ export class CommitCoordinator {
         next += 1
         results[index] = tasks[index]!.prepareCommit(endOffset)
         await results[index]!.catch(() => {})
-        if (next < queued.length) await new Promise<void>((resolve) => setImmediate(resolve))
+        if (next < queued.length) await yieldToEventLoop()
       }
     }
     const workers = Math.min(this.#options.flushConcurrency ?? 1, queued.length)

@@ -4,6 +4,7 @@
 // the bytes are written. The app calls `run` when a dispatch pass started no record and `committed`
 // after each commit; it decides which tasks may write at all (running, restored, not committing).
 import { performance } from 'node:perf_hooks'
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { Logger } from '../logger.js'
 import { EventLoopLoad } from './event-loop-load.js'
 import type { StreamTask } from './task.js'
@@ -110,7 +111,7 @@ export class IdleWriteDown {
       })
       .then(() => {
         this.#load.spent(performance.now() - started)
-        return new Promise<void>((resolve) => setImmediate(resolve))
+        return yieldToEventLoop()
       })
       .then(() => {
         this.#writing = false

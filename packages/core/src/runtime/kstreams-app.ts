@@ -11,6 +11,7 @@
 //   - ticking: wakes the dispatcher for wall-clock punctuations and turns a broker outage the port
 //     reports into the `degraded` state (and into a failure after brokerUnavailableTimeoutMs).
 import { EventEmitter } from 'node:events'
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { channels } from '../diagnostics.js'
 import {
   ConfigError,
@@ -87,10 +88,6 @@ export interface KStreamsAppEvents {
 
 function sleep(milliseconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, milliseconds))
-}
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve))
 }
 
 /** Throws when this Node.js is older than the one kstreams needs. */
@@ -262,13 +259,15 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
         logger: config.logger,
       })
       this.#consumer = consumer
+      // The commit's flush and the idle write-down both confirm the membership first.
+      const confirming = consumer.confirmMembership
+        ? { confirmMembership: () => consumer.confirmMembership!(CONFIRM_MEMBERSHIP_WAIT_MS) }
+        : {}
       this.#coordinator = new CommitCoordinator({
         flushProduced: () => collector.flush(),
         endOffset: (topic, partition) => collector.endOffset(topic, partition),
         commitOffsets: (offsets) => consumer.commit(offsets),
-        ...(consumer.confirmMembership
-          ? { confirmMembership: () => consumer.confirmMembership!(CONFIRM_MEMBERSHIP_WAIT_MS) }
-          : {}),
+        ...confirming,
         logger: config.logger,
         metadataMaxCharacters: this.#metadataMaxCharacters,
         flushConcurrency: config.commitFlushConcurrency,
@@ -276,9 +275,7 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
       this.#idleWriteDown = new IdleWriteDown({
         batch: config.cacheIdleWriteDownBatch,
         logger: config.logger,
-        ...(consumer.confirmMembership
-          ? { confirmMembership: () => consumer.confirmMembership!(CONFIRM_MEMBERSHIP_WAIT_MS) }
-          : {}),
+        ...confirming,
         wake: () => this.#wake(),
       })
       this.#restorer = new StateRestorer({
