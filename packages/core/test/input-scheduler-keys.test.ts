@@ -1,6 +1,8 @@
 // Key and unordered concurrency: the input scheduler's lanes (per-key order, no head-of-line
 // blocking across keys, bounded look-ahead, the watermark), the completed-offset map (encoding,
 // size, backpressure, skipping on restart) and a task running a key-mode processor with a store.
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import fc from 'fast-check'
 import { expect, it } from 'vitest'
 import {
@@ -629,4 +631,28 @@ it('topology: the strictest mode of a sub-topology wins; bad limits and conflict
       .addProcessor('k', { parents: ['in'] }, pass)
       .addProcessor('j', { parents: ['k'], concurrency: 'key', orderingKey: (input) => input.value }, pass),
   ).toThrow(/must read from sources only/)
+})
+
+it('a record handed out and finished is not kept by the scheduler while the rest of its batch waits', async () => {
+  // Records wait in fetched batches of thousands; one the scheduler kept until its batch was used
+  // up would live through the young-generation collections that promote it to the old space.
+  setFlagsFromString('--expose-gc')
+  const collect = runInNewContext('gc') as () => void
+  const input = scheduler({ mode: 'partition', orderingKey: undefined, maxInFlight: 1 })
+  const taken = (() => {
+    const batch = [record('in', 0, 'a'), record('in', 1, 'b'), record('in', 2, 'c')]
+    input.enqueue('in', batch)
+    const first = input.next()!
+    first.lane.enter(new RecordScope('record', first.fetched, first.fetched.timestamp))
+    finish(input, first)
+    return new WeakRef(first.fetched)
+  })()
+  for (let attempt = 0; attempt < 5 && taken.deref() !== undefined; attempt++) {
+    await new Promise((resolve) => setImmediate(resolve))
+    collect()
+  }
+  expect(taken.deref()).toBeUndefined()
+  // The batch's other records are still there, in order.
+  expect(Number(input.next()!.fetched.offset)).toBe(1)
+  expect(input.buffered('in')).toBe(1)
 })

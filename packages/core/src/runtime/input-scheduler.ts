@@ -87,7 +87,8 @@ export interface PreparedRecord {
 
 interface InputQueue {
   topic: string
-  batches: FetchedRecord[][]
+  /** Fetched batches in order; a record taken from one is cleared from it (it may be collected). */
+  batches: Array<Array<FetchedRecord | undefined>>
   /** Bytes of each batch (`fetchedBytes`), released from the budget when the batch is used up. */
   batchBytes: number[]
   /** Index of the next record in batches[0]. */
@@ -688,10 +689,14 @@ export class InputScheduler {
   #take(queue: InputQueue): FetchedRecord {
     const batch = queue.batches[0]!
     const fetched = batch[queue.index]!
+    // Not kept until the batch is used up: a record done with dies young (a waiting batch of
+    // thousands would otherwise keep its finished records, and their key and value views,
+    // through the young-generation collections that promote them).
+    batch[queue.index] = undefined
     queue.index += 1
     queue.size -= 1
     if (queue.index >= batch.length) {
-      // The batch's records stay referenced until the last one is taken: its bytes go then.
+      // The batch's bytes leave the budget when its last record is taken.
       queue.batches.shift()
       const bytes = queue.batchBytes.shift()!
       queue.bytes -= bytes
