@@ -30,6 +30,7 @@ export interface FetchedRecord {
 export interface FetchedBatch {
   topic: string
   partition: number
+  /** Handed over to the runtime: it clears each record from the array once it has taken it. */
   records: FetchedRecord[]
   /** The partition's high watermark at fetch time, for lag. */
   highWatermark: bigint
