@@ -103,8 +103,8 @@ export class LmdbBackend implements StoreBackend {
     const database = this.#database
     // One lmdb-js batch is one write transaction: the batch is atomic, and its operations apply in
     // order. lmdb-js reads values when its write thread commits, so values are copied now, all
-    // into one buffer (a memory allocation per value made most of a commit's garbage-collection
-    // work); keys are encoded into its own buffer by put and remove.
+    // into one buffer (one allocation per batch, not one per value); keys are encoded into its own
+    // buffer by put and remove.
     let valueBytes = 0
     for (const { value } of batch) if (value !== null) valueBytes += value.byteLength
     const copies = Buffer.allocUnsafeSlow(valueBytes)
