@@ -5,7 +5,15 @@
 
 const CHUNK = 512
 
+/** The longest key read byte by byte into its string (see `toKey`). */
+const SHORT_KEY = 64
+
 export function toKey(bytes: Uint8Array): string {
+  if (bytes instanceof Buffer) return bytes.toString('latin1')
+  // A small typed array made with `new Uint8Array(n)` keeps its bytes on V8's heap; reading its
+  // `.buffer` would move them into a new off-heap buffer first (what a window store's key costs
+  // most). Char codes from its bytes need no buffer; larger arrays always have one.
+  if (bytes.byteLength <= SHORT_KEY) return String.fromCharCode.apply(null, bytes as unknown as number[])
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
 }
 
