@@ -9,6 +9,7 @@ import { ProcessingError, TopologyError } from './errors.js'
 import type { Processor, ProcessorContext } from './processor.js'
 import type { Record } from './record.js'
 import { currentScope, type RecordScope, runInScope } from './runtime/record-scope.js'
+import { toKey } from './state/sorted-key-map.js'
 
 /** One record of a batch, with forwards that run in the record's own scope. */
 export interface BatchEntry<K, V, KOut, VOut> {
@@ -122,8 +123,7 @@ export function batchProcessorSupplier<KIn, VIn, KOut, VOut>(
 function keyText(key: unknown): string {
   if (key === null || key === undefined) return ''
   if (typeof key === 'string') return key
-  if (key instanceof Uint8Array)
-    return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')
+  if (key instanceof Uint8Array) return toKey(key)
   return JSON.stringify(key) ?? String(key)
 }
 

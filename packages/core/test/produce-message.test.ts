@@ -28,3 +28,16 @@ it('keeps repeated header names apart and null header values empty', () => {
   expect(first.value).toBeUndefined()
   expect(first.timestamp).toBe(5n)
 })
+
+it('sends the bytes of every kind of view: a small array (copied), a larger one, a view at an offset', () => {
+  const small = Uint8Array.of(1, 2, 3, 4)
+  const large = new Uint8Array(200).map((_, index) => index)
+  const backing = new Uint8Array(40).map((_, index) => 100 + index)
+  const view = backing.subarray(5, 25)
+  for (const bytes of [small, large, view, Buffer.from(view)]) {
+    const message = toMessage({ topic: 't', partition: 0, key: bytes, value: bytes, timestamp: 1 })
+    expect(Buffer.isBuffer(message.key)).toBe(true)
+    expect([...(message.key as Buffer)]).toEqual([...bytes])
+    expect([...(message.value as Buffer)]).toEqual([...bytes])
+  }
+})

@@ -171,8 +171,16 @@ type ProducerClientOptions = ClientProducerOptions<Buffer, Buffer, Buffer, Buffe
   compression: NonNullable<ProducerOptions['compression']>
 }
 
+/** Typed arrays up to this length may live on V8's heap (copied by `asBuffer`, not wrapped). */
+const SMALL_COPY = 64
+
 function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (Buffer.isBuffer(bytes)) return bytes
+  // A serializer's small `new Uint8Array(n)` keeps its bytes on V8's heap: a Buffer over its
+  // `.buffer` would first move them into a new off-heap buffer, which costs several times more than
+  // copying them into Node's shared pool.
+  if (bytes.byteLength <= SMALL_COPY) return Buffer.from(bytes)
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
 export interface ProducerSettings {

@@ -12,6 +12,7 @@ import type { InputCommitPoint } from '../commit-point.js'
 import { TopologyError } from '../errors.js'
 import type { FetchedRecord } from '../kafka/kafka-port.js'
 import type { Record } from '../record.js'
+import { toKey } from '../state/sorted-key-map.js'
 import { type SubtopologyConcurrency, UNORDERED } from '../topology.js'
 import {
   backpressureCharacters,
@@ -673,7 +674,7 @@ export class InputScheduler {
         }
       }
     } else if (fetched.key !== null) {
-      key = Buffer.from(fetched.key.buffer, fetched.key.byteOffset, fetched.key.byteLength).toString('latin1')
+      key = toKey(fetched.key)
     }
     if (key === UNORDERED || typeof key !== 'string') {
       return { fetched, lane: new Lane(this.#owner, undefined), prepared }

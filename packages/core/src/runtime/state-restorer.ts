@@ -14,6 +14,7 @@ import {
 } from '../kafka/kafka-port.js'
 import type { Logger } from '../logger.js'
 import { headerValue } from '../record.js'
+import { toKey } from '../state/sorted-key-map.js'
 import type { BackendWrite } from '../state/store-backend.js'
 import type { StateStore } from '../state-store.js'
 import { decodeCommitMetadata } from './commit-metadata.js'
@@ -315,7 +316,7 @@ class UncommittedTail {
   /** Holds an uncommitted entry; false when it is skipped at once (its key has a committed entry in the tail). */
   hold(key: Uint8Array, value: Uint8Array | null): boolean {
     this.#started = true
-    const id = keyId(key)
+    const id = toKey(key)
     const current = this.#keys.get(id)
     if (current === COMMITTED) return false
     if (current) {
@@ -331,7 +332,7 @@ class UncommittedTail {
   /** A committed entry of `key`, applied now; true when it superseded a held entry (now skipped). */
   committed(key: Uint8Array): boolean {
     if (!this.#started) return false
-    const id = keyId(key)
+    const id = toKey(key)
     const current = this.#keys.get(id)
     this.#keys.set(id, COMMITTED)
     if (current === undefined || current === COMMITTED) return false
@@ -367,10 +368,6 @@ function committedEnd(input: CommittedInput | undefined): bigint {
   let end = input.offset
   for (const offset of input.completed) if (offset >= end) end = offset + 1n
   return end
-}
-
-function keyId(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')
 }
 
 /** True when the change was caused by an input record that is not committed yet. */
