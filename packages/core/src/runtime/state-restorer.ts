@@ -370,13 +370,13 @@ function committedEnd(input: CommittedInput | undefined): bigint {
   return end
 }
 
-/** True when the change was caused by an input record that is not committed yet. */
 /** An input partition's committed offset and the offsets done above it (from the commit metadata). */
 interface CommittedInput {
   offset: bigint
   completed: ReadonlySet<bigint>
 }
 
+/** True when the change was caused by an input record that is not committed yet. */
 function causedByUncommittedInput(
   headers: ReadonlyArray<readonly [string, Uint8Array | null]>,
   committed: ReadonlyMap<string, CommittedInput>,
