@@ -153,7 +153,7 @@ export interface StreamsConfig {
    * Cached changes a task with nothing to run writes down at a time ahead of its next commit
    * (changelog, flush listeners, backends), so that the commit's flush, which holds the task,
    * finds little left to write and records arriving during a commit are not held for a long
-   * write-down. Only changes a second old or older, and only while the event loop is busy with
+   * write-down. Only changes 250 ms old or older, and only while the event loop is busy with
    * records less than half the time: under load nothing is written early, and updates of a key
    * still merge. 0 writes only at commits and evictions, as Kafka Streams does. @default 500
    */

@@ -9,8 +9,14 @@ import type { Logger } from '../logger.js'
 import { EventLoopLoad } from './event-loop-load.js'
 import type { StreamTask } from './task.js'
 
-/** A cached change is written down early once it is this old (ms)... */
-const AGE_MS = 1_000
+/**
+ * A cached change is written down early once it is this old (ms)... Short, because the changes
+ * left when a load drops are mostly recent ones (a second of 100,000 updates over 100,000 keys
+ * touches 63% of them): at 1,000 ms they waited a second for the write-down, and a commit that
+ * came in that second wrote them all at once. Measured on a 1M-record count whose commit came a
+ * second after the input stopped: p99 latency 356–632 ms at 1,000, 103–116 ms at 250.
+ */
+const AGE_MS = 250
 /** ...together with the changes that come due in the next this many ms (a trickle goes in rounds). */
 const ROUND_MS = 100
 
@@ -48,8 +54,8 @@ export class IdleWriteDown {
    * that are `AGE_MS` old or older (and those that come due in the next `ROUND_MS`), the
    * longest-dirty first. After a turn of the event loop the dispatcher runs what arrived meanwhile,
    * then the next batch, so a record that arrives waits for one batch at most. Under load nothing
-   * is written early, and a key updated again and again is written once a second at most, so
-   * repeated updates keep merging in the cache. A failed batch is logged and left to the next
+   * is written early, and a key updated again and again is written four times a second at most,
+   * so repeated updates keep merging in the cache. A failed batch is logged and left to the next
    * commit, whose flush writes the same entries and applies the store error rules to the failure.
    * `tasks` are those allowed to write now; the caller leaves out restoring tasks and calls this
    * only in the steady running state with no commit under way (a checkpoint must see no backend
