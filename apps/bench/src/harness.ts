@@ -62,8 +62,45 @@ export async function deleteTopics(names: string[]): Promise<void> {
   }
 }
 
-/** Writes `count` records with `valueBytes`-byte values and distinct keys, round-robin over partitions. */
+/** Records the broker serves once after a preload, before any side runs (see `warmBroker`). */
+const WARM_UP_RECORDS = 1_000_000
+
+/**
+ * Writes `count` records with `valueBytes`-byte values and distinct keys, round-robin over
+ * partitions, then reads them back once (`warmBroker`).
+ */
 export async function preload(topic: string, count: number, valueBytes: number, keys = count): Promise<void> {
+  await produceRecords(topic, count, valueBytes, keys)
+  await warmBroker(topic, Math.min(count, WARM_UP_RECORDS))
+}
+
+/**
+ * Reads `records` records of `topic` from the beginning and drops them. The first side of a run
+ * otherwise paid for the broker's first fetches after the preload (its JVM compiling the fetch
+ * path): in one run of the same kstreams build twice, the first side had 74,532 records/s with the
+ * broker at 0.88 CPU s / 100k records, the second 116,863 with 0.25. Kafka Streams never ran first.
+ */
+async function warmBroker(topic: string, records: number): Promise<void> {
+  const consumer = new Consumer({
+    groupId: `bench-warm-up-${runId()}`,
+    clientId: 'bench-warm-up',
+    bootstrapBrokers: brokers,
+    maxWaitTime: 100,
+  })
+  try {
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false })
+    let read = 0
+    for await (const _message of stream) {
+      read += 1
+      if (read >= records) break
+    }
+    await stream.close()
+  } finally {
+    await consumer.close(true)
+  }
+}
+
+async function produceRecords(topic: string, count: number, valueBytes: number, keys: number): Promise<void> {
   const producer = new Producer({
     // Kafka's Java default partitioner (murmur2 & 0x7fffffff), as kstreams and Kafka Streams use.
     partitioner: compatibilityPartitioner,
@@ -171,13 +208,50 @@ async function cpuSnapshot(
   }
 }
 
+/** Busy and total jiffies of all CPUs, from the first line of /proc/stat. */
+async function machineJiffies(): Promise<{ busy: number; total: number }> {
+  const fields = (await readFile('/proc/stat', 'utf8'))
+    .split('\n', 1)[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1, 9)
+    .map(Number)
+  const total = fields.reduce((sum, value) => sum + value, 0)
+  // idle and iowait are fields 4 and 5 of the line.
+  return { busy: total - fields[3]! - fields[4]!, total }
+}
+
 /**
- * Starts the runner, times how long it takes to write `records` records to its output topic
+ * Waits until the machine has been quiet (less than 15% of its CPUs busy) for two samples of
+ * 500 ms in a row, 20 s at most: a side that starts while the broker still writes out the preload
+ * or the previous side's process winds down would pay for their work.
+ */
+async function waitForQuietMachine(side: string): Promise<void> {
+  const deadline = Date.now() + 20_000
+  let quiet = 0
+  let last = await machineJiffies()
+  while (quiet < 2) {
+    if (Date.now() > deadline) {
+      process.stderr.write(`${side}: the machine was still busy after 20 s; starting anyway\n`)
+      return
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const now = await machineJiffies()
+    const share = (now.busy - last.busy) / Math.max(1, now.total - last.total)
+    quiet = share < 0.15 ? quiet + 1 : 0
+    last = now
+  }
+}
+
+/**
+ * Waits for a quiet machine (`waitForQuietMachine`), starts the runner, times how long it takes
+ * to write `records` records to its output topic
  * (from the first output record to the last, so group joins are not counted), then measures
  * end-to-end latency on `latencyRecords` fresh records produced at `latencyRate` per second,
  * and stops the runner for its CPU and memory report.
  */
 export async function runSide(options: RunOptions): Promise<RunResult> {
+  await waitForQuietMachine(options.side)
   const watcher = new Consumer({
     groupId: `bench-watch-${runId()}`,
     clientId: 'bench-watch',
