@@ -54,9 +54,10 @@ export class IdleWriteDown {
    * that are `AGE_MS` old or older (and those that come due in the next `ROUND_MS`), the
    * longest-dirty first. After a turn of the event loop the dispatcher runs what arrived meanwhile,
    * then the next batch, so a record that arrives waits for one batch at most. Under load nothing
-   * is written early, and a key updated again and again is written four times a second at most,
-   * so repeated updates keep merging in the cache. A failed batch is logged and left to the next
-   * commit, whose flush writes the same entries and applies the store error rules to the failure.
+   * is written early, and a key updated again and again is written once every 150 ms at most
+   * (`AGE_MS` less `ROUND_MS`), so repeated updates keep merging in the cache. A failed batch is
+   * logged and left to the next commit, whose flush writes the same entries and applies the store
+   * error rules to the failure.
    * `tasks` are those allowed to write now; the caller leaves out restoring tasks and calls this
    * only in the steady running state with no commit under way (a checkpoint must see no backend
    * write after its flush).
