@@ -76,9 +76,10 @@ export async function preload(topic: string, count: number, valueBytes: number, 
 
 /**
  * Reads `records` records of `topic` from the beginning and drops them. The first side of a run
- * otherwise paid for the broker's first fetches after the preload (its JVM compiling the fetch
- * path): in one run of the same kstreams build twice, the first side had 74,532 records/s with the
- * broker at 0.88 CPU s / 100k records, the second 116,863 with 0.25. Kafka Streams never ran first.
+ * otherwise paid for the broker's first fetches after the preload (most likely its JVM compiling
+ * the fetch path; not measured): in one run of the same kstreams build twice, the first side had
+ * 74,532 records/s with the broker at 0.88 CPU s / 100k records, the second 116,863 with 0.25;
+ * after this read, 90,992 and 95,465. Kafka Streams never ran first.
  */
 async function warmBroker(topic: string, records: number): Promise<void> {
   const consumer = new Consumer({
