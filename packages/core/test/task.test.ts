@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { expect, it } from 'vitest'
 import type { CommitRequest, FetchedRecord, ProduceRecord, RecordMetadata } from '../src/index.js'
 import {
@@ -12,7 +13,7 @@ import {
 import { CommitCoordinator } from '../src/runtime/commit-coordinator.js'
 import { decodeCommitMetadata } from '../src/runtime/commit-metadata.js'
 import { BufferBudget, InputScheduler } from '../src/runtime/input-scheduler.js'
-import { RecordScope } from '../src/runtime/record-scope.js'
+import { currentScope, RecordScope } from '../src/runtime/record-scope.js'
 import { InFlightLimit, StreamTask, type TaskOptions } from '../src/runtime/task.js'
 
 const encoder = new TextEncoder()
@@ -194,6 +195,43 @@ it('executor: records of two tasks in flight at once each see their own metadata
   ])
   await one.close()
   await two.close()
+})
+
+it("executor: a record runs in the async context its task was made in, and leaves the caller's as it was", async () => {
+  const application = new AsyncLocalStorage<string>()
+  const seen: Array<string | undefined> = []
+  let release!: () => void
+  const topology = new TopologyBuilder()
+    .addSource('in', { topics: ['in'], keySerde: serdes.string(), valueSerde: serdes.string() })
+    .addProcessor('slow', { parents: ['in'] }, (): Processor<string, string, string, string> => {
+      let context: ProcessorContext<string, string>
+      return {
+        init: (processorContext) => {
+          context = processorContext
+        },
+        process: async () => {
+          seen.push(application.getStore())
+          await new Promise<void>((resolve) => {
+            release = resolve
+          })
+          seen.push(application.getStore(), String(context.recordMetadata?.offset))
+        },
+      }
+    })
+    .build()
+  const task = application.run('made', () => new StreamTask(taskOptions(topology, 1, [])))
+  await task.init()
+  task.enqueue('in', [fetched('in', 7, 100, 'one', 1)])
+  const after = application.run('caller', () => {
+    expect(task.pump(10, 0)).toBe(1)
+    // Entering and leaving the record's scope put the caller's frame back, with no scope left in it.
+    return { value: application.getStore(), scope: currentScope() }
+  })
+  expect(after).toEqual({ value: 'caller', scope: undefined })
+  release()
+  await task.idle()
+  expect(seen).toEqual(['made', 'made', '7'])
+  await task.close()
 })
 
 it('executor: stream time never passes a record in flight; stream-time punctuation fires after it finished', async () => {

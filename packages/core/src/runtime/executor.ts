@@ -3,6 +3,7 @@
 // or a store flush. It owns the task's processor instances and their contexts, which read the
 // scope they are called in, never a task-wide "current record". A processor call that does not
 // settle within `processingTimeoutMs` is a processing error (KSTREAMS_TIMEOUT).
+import { AsyncResource } from 'node:async_hooks'
 import { NO_RETRY } from '../batch-processor.js'
 import { channels } from '../diagnostics.js'
 import {
@@ -140,6 +141,8 @@ function isSynchronousScoped(processor: Processor<unknown, unknown, unknown, unk
 
 export class Executor {
   readonly #options: ExecutorOptions
+  /** The async context the task's scopes run in: the one it was made in (see `RecordScope.context`). */
+  readonly #context: AsyncResource
   readonly #nodes = new Map<string, RuntimeNode>()
   readonly #schedules: Schedule[] = []
   readonly #keyContext: SerdeContext = { topic: '', target: 'key', headers: [] }
@@ -151,6 +154,7 @@ export class Executor {
 
   constructor(options: ExecutorOptions) {
     this.#options = options
+    this.#context = new AsyncResource('kstreams.task')
     this.#timeouts =
       options.processingTimeoutMs > 0
         ? new ProcessingTimeouts(options.processingTimeoutMs, (work) => this.#expired(work))
@@ -204,6 +208,7 @@ export class Executor {
       'record',
       fetched,
       scheduled.prepared?.record?.timestamp ?? fetched.timestamp,
+      this.#context,
     )
     scheduled.scope = scope
     lane.enter(scope)
@@ -362,7 +367,7 @@ export class Executor {
    */
   punctuate(type: PunctuationType, time: number): Promise<void> | undefined | false {
     const scheduler = this.#options.scheduler
-    const scope = new RecordScope('punctuation', undefined, time)
+    const scope = new RecordScope('punctuation', undefined, time, this.#context)
     if (!scheduler.tryAcquire(scope)) return false
     let outcome: Promise<void> | undefined
     try {
@@ -385,7 +390,7 @@ export class Executor {
    */
   async flush(work: () => Promise<void>): Promise<void> {
     const scheduler = this.#options.scheduler
-    const scope = new RecordScope('flush', undefined, scheduler.streamTime)
+    const scope = new RecordScope('flush', undefined, scheduler.streamTime, this.#context)
     await scheduler.acquire(scope)
     try {
       await runInScope(scope, async () => {
@@ -748,7 +753,7 @@ export class Executor {
    * outside processing) in a scope of its own; its asynchronous work is awaited by the next flush.
    */
   #deliverDetached(children: readonly RuntimeNode[], record: Record<unknown, unknown>): void {
-    const scope = new RecordScope('flush', undefined, record.timestamp)
+    const scope = new RecordScope('flush', undefined, record.timestamp, this.#context)
     runInScope(scope, () => {
       for (const child of children) this.#deliver(child, record, scope)
     })
