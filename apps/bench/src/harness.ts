@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { appendFileSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { Admin, Consumer, compatibilityPartitioner, Producer } from '@platformatic/kafka'
@@ -383,6 +384,8 @@ async function stopRunner(
     child.kill('SIGKILL')
     await exited
   }
+  // For probes that write to stdout (V8's --trace-gc, for one): the runner's whole output.
+  if (process.env.BENCH_RUNNER_STDOUT) appendFileSync(process.env.BENCH_RUNNER_STDOUT, entry.stdout)
   // The last report: after the close, or the one printed at SIGTERM when the runner was killed.
   const reportLine = entry.stdout
     .trim()
