@@ -97,6 +97,17 @@ describe('resolveConfig', () => {
     expect(configError({ ...valid, onFatalError: 'exit' }).context.option).toBe('onFatalError')
   })
 
+  it("bounds V8's heap unless told otherwise (0 leaves a part to V8)", () => {
+    expect(resolveConfig(valid)).toMatchObject({ maxSemiSpaceSizeMb: 16, heapGrowingPercent: 150 })
+    expect(resolveConfig({ ...valid, maxSemiSpaceSizeMb: 0, heapGrowingPercent: 0 })).toMatchObject({
+      maxSemiSpaceSizeMb: 0,
+      heapGrowingPercent: 0,
+    })
+    expect(configError({ ...valid, maxSemiSpaceSizeMb: -1 }).context.option).toBe('maxSemiSpaceSizeMb')
+    expect(configError({ ...valid, maxSemiSpaceSizeMb: 1.5 }).context.option).toBe('maxSemiSpaceSizeMb')
+    expect(configError({ ...valid, heapGrowingPercent: -10 }).context.option).toBe('heapGrowingPercent')
+  })
+
   it('refuses a Node.js older than 22, naming the version required and the one running', () => {
     expect(() => checkNodeVersion('20.20.2')).toThrow(ConfigError)
     expect(() => checkNodeVersion('20.20.2')).toThrow(

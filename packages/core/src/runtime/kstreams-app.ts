@@ -44,6 +44,7 @@ import { CommitCoordinator, type CommitOutcome } from './commit-coordinator.js'
 import { decodeCommitMetadata, MAX_METADATA_CHARACTERS } from './commit-metadata.js'
 import { type ResolvedConfig, resolveConfig, type StreamsConfig } from './config.js'
 import { GlobalStores } from './global-stores.js'
+import { boundHeap } from './heap-bounds.js'
 import { IdleWriteDown } from './idle-write-down.js'
 import { BufferBudget, type PartitionProgress } from './input-scheduler.js'
 import { KafkaRecordCollector } from './kafka-record-collector.js'
@@ -129,6 +130,8 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
   #wakeDispatch: (() => void) | undefined
   #wakeCommit: (() => void) | undefined
   #stopping = false
+  /** Lifts this app's bounds on V8's heap (`maxSemiSpaceSizeMb`, `heapGrowingPercent`) once it stopped. */
+  #releaseHeapBounds: () => void = () => {}
   #outageSince: number | undefined
   /** The broker's `offset.metadata.max.bytes`, read at start: the completed-offset map's limit. */
   #metadataMaxCharacters = MAX_METADATA_CHARACTERS
@@ -193,6 +196,7 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
     checkNodeVersion()
     this.#setState('rebalancing')
     const { config } = this
+    this.#releaseHeapBounds = boundHeap(config)
     if (config.security.tls?.rejectUnauthorized === false)
       config.logger.warn("tls.rejectUnauthorized is false: the brokers' certificates are not verified")
     try {
@@ -1011,6 +1015,7 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
     const previous = this.#state
     if (previous === state) return
     this.#state = state
+    if (state === 'not-running' || state === 'error') this.#releaseHeapBounds()
     if (channels.stateChange.hasSubscribers) channels.stateChange.publish({ from: previous, to: state })
     this.emit('stateChange', state, previous)
   }
