@@ -1,13 +1,13 @@
 // `maxSemiSpaceSizeMb` and `heapGrowingPercent`: the bounds on V8's heap hold while an app runs.
 // Each is measured in a child process of its own, since V8's flags are process-wide.
 import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { growthFactor, type HeapBounds, sizedByFlags } from '../src/runtime/heap-bounds.js'
 
 const MiB = 1024 * 1024
-const limiterModule = fileURLToPath(new URL('../src/runtime/heap-bounds.ts', import.meta.url))
+/** The limiter's source, which the child imports (Node strips its types). */
+const limiterUrl = JSON.stringify(new URL('../src/runtime/heap-bounds.ts', import.meta.url).href)
 
 /**
  * Keeps 200,000 small objects alive in a ring and replaces 10,000 of them per event-loop turn
@@ -18,7 +18,7 @@ const limiterModule = fileURLToPath(new URL('../src/runtime/heap-bounds.ts', imp
  */
 const workload = `
 const { getHeapSpaceStatistics } = await import('node:v8')
-const { boundHeap, semiSpaceBytes } = await import(${JSON.stringify(`file://${limiterModule}`)})
+const { boundHeap, semiSpaceBytes } = await import(${limiterUrl})
 const release = boundHeap(JSON.parse(process.argv[1]))
 const semi = []
 const old = []
