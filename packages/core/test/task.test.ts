@@ -499,3 +499,53 @@ it('a process-wide in-flight limit holds back other tasks until a record finishe
   await one.close()
   await two.close()
 })
+
+it('task: store changelogs go to the changelog collector, sink output to the output one, both tagged with the task', async () => {
+  const topology = new TopologyBuilder()
+    .addSource('in', { topics: ['in'], keySerde: serdes.string(), valueSerde: serdes.string() })
+    .addStore(stores.keyValue('last', { keySerde: serdes.string(), valueSerde: serdes.string() }))
+    .addProcessor(
+      'keep',
+      { parents: ['in'], stores: ['last'] },
+      (): Processor<string, string, string, string> => {
+        let context: ProcessorContext<string, string>
+        return {
+          init: (processorContext) => {
+            context = processorContext
+          },
+          process: async (record) => {
+            await context.getStore<KeyValueStore<string, string>>('last').put('value', record.value)
+            context.forward(record)
+          },
+        }
+      },
+    )
+    .addSink('out', {
+      topic: 'out',
+      keySerde: serdes.string(),
+      valueSerde: serdes.string(),
+      parents: ['keep'],
+    })
+    .build()
+  const output: Array<[string, string | undefined]> = []
+  const changelogs: Array<[string, string | undefined]> = []
+  const task = new StreamTask({
+    ...taskOptions(topology, 3, []),
+    collector: { send: (record, _partitioner, _source, owner) => output.push([record.topic, owner]) },
+    changelogCollector: {
+      send: (record, _partitioner, _source, owner) => changelogs.push([record.topic, owner]),
+    },
+  })
+  await task.init()
+  task.enqueue('in', [fetched('in', 0, 100, 'a', 3), fetched('in', 1, 200, 'b', 3)])
+  await drain(task)
+  expect(output).toEqual([
+    ['out', '0_3'],
+    ['out', '0_3'],
+  ])
+  expect(changelogs).toEqual([
+    ['app-last-changelog', '0_3'],
+    ['app-last-changelog', '0_3'],
+  ])
+  await task.close()
+})

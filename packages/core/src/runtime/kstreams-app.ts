@@ -109,8 +109,17 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
   #kafka: KafkaPort | undefined
   #admin: AdminPort | undefined
   #producer: ProducerPort | undefined
+  /** Store changelogs have a producer (a connection) of their own; see `#changelogCollector`. */
+  #changelogProducer: ProducerPort | undefined
   #consumer: GroupConsumer | undefined
+  /** Sinks' output and the dead-letter topic. */
   #collector: KafkaRecordCollector | undefined
+  /**
+   * Store changelogs. On a connection of their own, a commit's burst of changelog records is not
+   * queued at the broker ahead of output produced meanwhile (a broker handles one request per
+   * connection at a time), which held that output for the burst's length.
+   */
+  #changelogCollector: KafkaRecordCollector | undefined
   #restorer: StateRestorer | undefined
   #globalStores: GlobalStores | undefined
   #coordinator: CommitCoordinator | undefined
@@ -211,24 +220,35 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
         })
       this.#kafka = kafka
       this.#admin = kafka.createAdmin({ clientId: `${config.clientId}-admin` })
-      this.#producer = kafka.createProducer({
-        clientId: `${config.clientId}-producer`,
-        lingerMs: config.producerLingerMs,
-        batchMaxBytes: config.producerBatchMaxBytes,
-        compression: config.producerCompression,
-        deliveryTimeoutMs: config.deliveryTimeoutMs,
-      })
-      const collector = new KafkaRecordCollector({
-        producer: this.#producer,
-        admin: this.#admin,
-        batchSize: config.producerBatchSize,
-        batchMaxBytes: config.producerBatchMaxBytes,
-        lingerMs: config.producerLingerMs,
-        policy: config.errorPolicies.production,
-        logger: config.logger,
-      })
+      const admin = this.#admin
+      const producerAndCollector = (clientId: string) => {
+        const producer = kafka.createProducer({
+          clientId,
+          lingerMs: config.producerLingerMs,
+          batchMaxBytes: config.producerBatchMaxBytes,
+          compression: config.producerCompression,
+          deliveryTimeoutMs: config.deliveryTimeoutMs,
+        })
+        const collector = new KafkaRecordCollector({
+          producer,
+          admin,
+          batchSize: config.producerBatchSize,
+          batchMaxBytes: config.producerBatchMaxBytes,
+          lingerMs: config.producerLingerMs,
+          policy: config.errorPolicies.production,
+          logger: config.logger,
+        })
+        return { producer, collector }
+      }
+      const output = producerAndCollector(`${config.clientId}-producer`)
+      this.#producer = output.producer
+      const collector = output.collector
       this.#collector = collector
-      await prepareTopics({ admin: this.#admin, collector, topology: this.topology, config })
+      const changelogs = producerAndCollector(`${config.clientId}-changelog-producer`)
+      this.#changelogProducer = changelogs.producer
+      const changelogCollector = changelogs.collector
+      this.#changelogCollector = changelogCollector
+      await prepareTopics({ admin, collector, changelogCollector, topology: this.topology, config })
       this.#metadataMaxCharacters = await this.#readMetadataLimit(this.#admin)
       if (this.topology.globalStores.size > 0) {
         // Every instance fills its global stores before it joins the group and processes a record.
@@ -268,8 +288,8 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
         ? { confirmMembership: () => consumer.confirmMembership!(CONFIRM_MEMBERSHIP_WAIT_MS) }
         : {}
       this.#coordinator = new CommitCoordinator({
-        flushProduced: () => collector.flush(),
-        endOffset: (topic, partition) => collector.endOffset(topic, partition),
+        flushProduced: () => Promise.all([collector.flush(), changelogCollector.flush()]).then(() => {}),
+        endOffset: (topic, partition) => changelogCollector.endOffset(topic, partition),
         commitOffsets: (offsets) => consumer.commit(offsets),
         ...confirming,
         logger: config.logger,
@@ -515,12 +535,13 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
   }
 
   async #dispatchLoop(): Promise<void> {
-    const collector = this.#collector!
+    const collectors = [this.#collector!, this.#changelogCollector!]
     try {
       while (!this.#stopping) {
-        if (collector.failure) throw collector.failure
-        if (!collector.hasCapacity) {
-          await collector.waitForCapacity()
+        const full = collectors.find((collector) => collector.failure || !collector.hasCapacity)
+        if (full?.failure) throw full.failure
+        if (full) {
+          await full.waitForCapacity()
           continue
         }
         const now = Date.now()
@@ -811,6 +832,7 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
           subtopology,
           partition,
           collector: this.#collector!,
+          changelogCollector: this.#changelogCollector!,
           errorPolicies: this.config.errorPolicies,
           logger: this.config.logger,
           stateDir: this.config.stateDir,
@@ -906,7 +928,9 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
     } else if (!commit && orphaned.length > 0) {
       // Results of a lost epoch are dropped: the task's unsent records, and any commit of it under way.
       for (const task of orphaned) task.markLost()
-      this.#collector?.discardUnsent(new Set(orphaned.map((task) => task.id)))
+      const owners = new Set(orphaned.map((task) => task.id))
+      this.#collector?.discardUnsent(owners)
+      this.#changelogCollector?.discardUnsent(owners)
     }
     await this.#closeTasks(orphaned)
     this.config.logger.info(`${commit ? 'revoked' : 'lost'} ${partitions.length} partition(s)`, {
@@ -946,6 +970,7 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
       this.#restorer?.close(),
       this.#globalStores?.close(),
       this.#producer?.close(),
+      this.#changelogProducer?.close(),
       this.#admin?.close(),
     ])
     for (const result of results) {
@@ -975,9 +1000,10 @@ export class KStreamsApp<T extends Topology = Topology> extends EventEmitter<KSt
     await this.#consumer?.close().catch(() => {})
     await this.#closeTasks([...this.#tasks.values()]).catch(() => {})
     // What was handed to the producer before the failure still goes out (nothing is committed for it).
-    if (this.#collector) {
-      await Promise.race([this.#collector.flush().catch(() => {}), sleep(FAILURE_FLUSH_MS)])
-    }
+    const flushed = [this.#collector, this.#changelogCollector].map((collector) =>
+      collector?.flush().catch(() => {}),
+    )
+    await Promise.race([Promise.all(flushed), sleep(FAILURE_FLUSH_MS)])
     await this.#closeClients()
     this.#done.reject(error)
     if (this.listenerCount('error') > 0) this.emit('error', error)

@@ -38,7 +38,13 @@ export interface TaskOptions {
   topology: Topology
   subtopology: Subtopology
   partition: number
+  /** Where sinks (and the dead-letter topic) send. */
   collector: RecordCollector
+  /**
+   * Where store changelogs send: the runtime's has a producer (a connection) of its own, so that a
+   * commit's burst of changelog records does not queue ahead of the sinks' output. @default collector
+   */
+  changelogCollector?: RecordCollector
   errorPolicies: ErrorPolicies
   logger: Logger
   stateDir: string
@@ -114,6 +120,7 @@ export class StreamTask {
   readonly #executor: Executor
   readonly #inFlight: InFlightLimit
   readonly #collector: RecordCollector
+  readonly #changelogCollector: RecordCollector
   readonly #stores = new Map<string, StateStore>()
   /** The task's own stores and the global ones its processors may read. */
   readonly #visibleStores = new Map<string, StateStore>()
@@ -149,6 +156,10 @@ export class StreamTask {
     this.#collector = {
       send: (record, partitioner, source) => options.collector.send(record, partitioner, source, owner),
     }
+    const changelogs = options.changelogCollector
+    this.#changelogCollector = changelogs
+      ? { send: (record, partitioner, source) => changelogs.send(record, partitioner, source, owner) }
+      : this.#collector
     this.#scheduler = new InputScheduler({
       taskId: this.id,
       partition: options.partition,
@@ -559,7 +570,7 @@ export class StreamTask {
   }
 
   #storeContext(directory: string, topic: string | undefined): StateStoreContext {
-    const collector = this.#collector
+    const collector = this.#changelogCollector
     const partition = this.partition
     const changelog: ChangelogWriter | undefined = topic
       ? {

@@ -13,8 +13,10 @@ import { changelogTopic } from './task.js'
 
 export interface TopicContext {
   admin: AdminPort
-  /** Learns every sink and changelog partition count, and tracks changelog end offsets. */
+  /** Learns every sink partition count. */
   collector: KafkaRecordCollector
+  /** Learns every changelog partition count and tracks changelog end offsets. @default collector */
+  changelogCollector?: KafkaRecordCollector
   topology: Topology
   config: ResolvedConfig
 }
@@ -149,7 +151,8 @@ async function ensureChangelogs(
   context: TopicContext,
   sourcePartitions: (topic: string) => number,
 ): Promise<void> {
-  const { admin, collector, topology, config } = context
+  const { admin, topology, config } = context
+  const collector = context.changelogCollector ?? context.collector
   const wanted = new Map<string, { store: string; partitions: number; configs: { [name: string]: string } }>()
   for (const subtopology of topology.subtopologies) {
     for (const store of subtopology.stores) {
