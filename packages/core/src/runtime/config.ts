@@ -181,9 +181,8 @@ export interface StreamsConfig {
    * it collects again, in percent, as `node --heap-growing-percent` would. V8 alone lets a fast
    * allocator's old generation grow to several times its live size. With 150 (and the default
    * `maxSemiSpaceSizeMb`) a pass-through's resident memory is about a third lower, for some 5–10%
-   * more CPU spent collecting. Process-wide like
-   * `maxSemiSpaceSizeMb`; a process started with `--heap-growing-percent` keeps its own. 0 leaves
-   * it to V8. @default 150
+   * more CPU spent collecting. Process-wide like `maxSemiSpaceSizeMb`; a process started with
+   * `--heap-growing-percent` keeps its own. 0 leaves it to V8. @default 150
    */
   heapGrowingPercent?: number
   /** Changelog records read per restore batch at most (bounded by fetch size too). @default 10000 */

@@ -122,11 +122,7 @@ export function boundHeap(bounds: HeapBounds): () => void {
     heapGrowingPercent: flagged.growing ? 0 : bounds.heapGrowingPercent,
   }
   if (effective.maxSemiSpaceSizeMb <= 0 && effective.heapGrowingPercent <= 0) return () => {}
+  // Releasing twice is harmless: the limiter forgets a token once.
   const token = limiter.hold(effective)
-  let released = false
-  return () => {
-    if (released) return
-    released = true
-    limiter.release(token)
-  }
+  return () => limiter.release(token)
 }

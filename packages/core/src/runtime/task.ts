@@ -153,12 +153,12 @@ export class StreamTask {
     this.#inFlight = options.inFlight ?? unbounded
     // Every record this task produces is tagged with it, so the records of a lost task can be dropped.
     const owner = this.id
-    this.#collector = {
-      send: (record, partitioner, source) => options.collector.send(record, partitioner, source, owner),
-    }
-    const changelogs = options.changelogCollector
-    this.#changelogCollector = changelogs
-      ? { send: (record, partitioner, source) => changelogs.send(record, partitioner, source, owner) }
+    const owned = (collector: RecordCollector): RecordCollector => ({
+      send: (record, partitioner, source) => collector.send(record, partitioner, source, owner),
+    })
+    this.#collector = owned(options.collector)
+    this.#changelogCollector = options.changelogCollector
+      ? owned(options.changelogCollector)
       : this.#collector
     this.#scheduler = new InputScheduler({
       taskId: this.id,

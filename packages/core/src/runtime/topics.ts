@@ -15,8 +15,8 @@ export interface TopicContext {
   admin: AdminPort
   /** Learns every sink partition count. */
   collector: KafkaRecordCollector
-  /** Learns every changelog partition count and tracks changelog end offsets. @default collector */
-  changelogCollector?: KafkaRecordCollector
+  /** Learns every changelog partition count and tracks changelog end offsets. */
+  changelogCollector: KafkaRecordCollector
   topology: Topology
   config: ResolvedConfig
 }
@@ -151,8 +151,7 @@ async function ensureChangelogs(
   context: TopicContext,
   sourcePartitions: (topic: string) => number,
 ): Promise<void> {
-  const { admin, topology, config } = context
-  const collector = context.changelogCollector ?? context.collector
+  const { admin, changelogCollector: collector, topology, config } = context
   const wanted = new Map<string, { store: string; partitions: number; configs: { [name: string]: string } }>()
   for (const subtopology of topology.subtopologies) {
     for (const store of subtopology.stores) {
